@@ -1,0 +1,313 @@
+"""`medxai`: the headless front end over the same core calls as the desktop app."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from medxai_desktop.core.errors import MedXAIError
+
+DEFAULT_METHODS = "gradcam++,xgradcam,eigengradcam,layercam,ablationcam"
+
+
+class UsageError(MedXAIError):
+    pass
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model (a card, or an architecture with a checkpoint)")
+    group.add_argument("--model", metavar="CARD.json", help="model card (JSON)")
+    group.add_argument("--arch", help="architecture name (resnet18, resnet50, densenet121, vgg16, efficientnet_b0)")
+    group.add_argument("--checkpoint", metavar="FILE", help="state_dict of --arch")
+    group.add_argument("--classes", help="comma-separated class names, in output order")
+    group.add_argument("--random-init", action="store_true", help="untrained weights (tests, benchmarks)")
+    group.add_argument("--seed", type=int, default=0, help="seed for --random-init (default 0)")
+    group.add_argument("--layer", help="target layer (default: the card's or the architecture's)")
+    group.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda[:N], mps")
+
+
+def load_model_from_args(args):
+    from medxai_desktop.core.models import load_model, model_from_checkpoint, random_model
+    if args.model:
+        if args.arch or args.checkpoint or args.random_init:
+            raise UsageError("give either --model CARD.json or --arch with --checkpoint/--random-init, not both")
+        model = load_model(args.model, device=args.device)
+    elif args.arch:
+        classes = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
+        if args.random_init:
+            model = random_model(args.arch, classes or ["class_0", "class_1"], seed=args.seed,
+                                 device=args.device)
+        elif args.checkpoint:
+            if len(classes) < 2:
+                raise UsageError("--checkpoint needs --classes A,B,... (at least two)")
+            model = model_from_checkpoint(args.arch, args.checkpoint, classes, device=args.device)
+        else:
+            raise UsageError("--arch needs --checkpoint FILE or --random-init")
+    else:
+        raise UsageError("no model: give --model CARD.json, or --arch with --checkpoint or --random-init")
+    if args.layer:
+        model.card.target_layer = args.layer
+    return model
+
+
+def cmd_explain(args) -> int:
+    from medxai_desktop.core.explain import ExplanationEngine, canonical_name
+    from medxai_desktop.core.imaging import read_image
+
+    methods = [canonical_name(m) for m in args.methods.split(",") if m.strip()]
+    image = read_image(args.image, frame=args.frame)
+    model = load_model_from_args(args)
+    return _explain_and_write(image, model, ExplanationEngine(model), methods, args, Path(args.out))
+
+
+def _explain_and_write(image, model, engine, methods, args, out: Path) -> int:
+    from medxai_desktop.core.explain.crosseai import (CROSSEAI_METHODS, CrossEAIParams,
+                                                      crosseai_boxes, crosseai_map)
+    from medxai_desktop.core.explain.outputs import write_explanations
+
+    if args.boxes:
+        methods = methods + [m for m in CROSSEAI_METHODS if m not in methods]
+    result = engine.explain(model.preprocess(image), methods, target=args.target)
+    boxes = fused = box_seconds = None
+    if args.boxes:
+        params = CrossEAIParams.from_dict(model.card.metadata.get("crosseai"))
+        overrides = {k: getattr(args, k) for k in ("alpha", "tau", "sigma", "min_area", "top_k")
+                     if getattr(args, k, None) is not None}
+        params = params.with_(**overrides)
+        t0 = time.perf_counter()
+        boxes = crosseai_boxes(result, params, image_size=image.shape)
+        box_seconds = time.perf_counter() - t0
+        fused = crosseai_map(result, params)
+    info = {"path": str(Path(image.source).resolve()), "frame": image.frame,
+            "content_sha256": image.content_hash, "height": image.shape[0], "width": image.shape[1]}
+    write_explanations(out, result, image.display(), info, boxes, fused, box_seconds)
+    probs = ", ".join(f"{c} {p:.3f}" for c, p in result.prediction.probabilities.items())
+    print(f"{Path(image.source).name}: predicted {result.prediction.class_name} ({probs}); "
+          f"explained class {result.target_name} on {model.device}")
+    for name, explanation in result.explanations.items():
+        print(f"  {name:<13} {explanation.seconds * 1000:8.1f} ms (+ shared pass "
+              f"{result.shared_pass_seconds * 1000:.1f} ms)")
+    if boxes is not None:
+        print(f"  crosseai boxes: {len(boxes)} " + " ".join(
+            f"[{p.box.x0:.0f},{p.box.y0:.0f},{p.box.x1:.0f},{p.box.y1:.0f} score {p.score:.2f}]" for p in boxes))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Explain every image of the bundled sample study with the bundled demo model."""
+    from medxai_desktop.core.explain import ExplanationEngine, canonical_name
+    from medxai_desktop.core.imaging import discover, read_image
+    from medxai_desktop.core.models import load_model, random_model
+    from medxai_desktop.core.resources import demo_model_card, sample_study_dir
+
+    card = demo_model_card()
+    study = sample_study_dir()
+    found = discover(study)
+    refs = [ref for s in found.studies for series in s.series for ref in series.images]
+    if not refs:
+        raise UsageError(f"no readable images in the sample study at {study}")
+    if card is not None:
+        model = load_model(card, device=args.device)
+    else:
+        print("medxai demo: no demo model is bundled yet; using an UNTRAINED resnet18 "
+              "(the maps show the pipeline working, not medical meaning)", file=sys.stderr)
+        model = random_model("resnet18", ["glioma", "meningioma", "pituitary", "no_tumor"],
+                             device=args.device)
+    engine = ExplanationEngine(model)
+    methods = [canonical_name(m) for m in args.methods.split(",") if m.strip()]
+    options = argparse.Namespace(boxes="crosseai", target="predicted")
+    for ref in refs:
+        image = read_image(ref.path, frame=ref.frame)
+        _explain_and_write(image, model, engine, methods, options, Path(args.out) / Path(ref.path).stem)
+    for failure in found.failures:
+        print(f"skipped {failure}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from medxai_desktop.core.models.training import TrainConfig, train
+
+    size = tuple(int(v) for v in args.size.split("x")) if "x" in args.size else (int(args.size),) * 2
+    config = TrainConfig(arch=args.arch, epochs=args.epochs, input_size=size,
+                         batch_size=args.batch, lr=args.lr, schedule=args.schedule,
+                         class_weights=args.class_weights, augment=not args.no_augment,
+                         val_fraction=args.val_fraction, seed=args.seed,
+                         init_checkpoint=args.init_checkpoint, normalisation=args.normalisation,
+                         target_layer=args.layer, fp16_checkpoint=not args.fp32, device=args.device)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int, info: dict) -> None:
+        key = f"{stage}{info.get('epoch', '')}"
+        if key not in bars:
+            label = "decoding" if stage == "decode" else f"epoch {info['epoch']}/{config.epochs}"
+            bars[key] = tqdm(total=total, desc=label, unit="img" if stage == "decode" else "batch",
+                             leave=False, dynamic_ncols=True, disable=None)
+        bar = bars[key]
+        bar.update(done - bar.n)
+        if "loss" in info:
+            bar.set_postfix(loss=f"{info['loss']:.3f}", acc=f"{info['accuracy']:.3f}")
+        if done >= total:
+            bar.close()
+
+    def on_epoch(r) -> None:
+        print(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}  acc {r.train_accuracy:.3f}  |  val loss "
+              f"{r.val_loss:.4f}  acc {r.val_accuracy:.3f}  macro-F1 {r.val_macro_f1:.3f}  "
+              f"{r.seconds:5.0f} s{'  * best' if r.best else ''}", flush=True)
+
+    metadata = {"attribution": args.attribution} if args.attribution else None
+    result = train(args.data, args.out, config, root=args.root, progress=progress,
+                   on_epoch=on_epoch, card_metadata=metadata)
+    for skipped in result.dataset.skipped:
+        print(f"skipped {skipped}", file=sys.stderr)
+    best = result.history[result.best_epoch - 1]
+    state = "interrupted; kept" if result.interrupted else "kept"
+    print(f"{state} epoch {result.best_epoch}: validation accuracy {best.val_accuracy:.4f}, "
+          f"macro-F1 {best.val_macro_f1:.4f} -> {result.card_path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from medxai_desktop.core.evaluation.classification import write_metrics
+    from medxai_desktop.core.evaluation.model_evaluation import evaluate_model
+    from medxai_desktop.core.models import load_model
+
+    model = load_model(args.model, device=args.device)
+    metrics, predictions = evaluate_model(model, args.data, args.root)
+    write_metrics(args.out, metrics, {"model": str(Path(args.model).resolve()), "data": str(args.data),
+                                      "skipped": predictions.skipped})
+    for skipped in predictions.skipped:
+        print(f"skipped {skipped}", file=sys.stderr)
+    auc = "n/a" if metrics.roc_auc_ovr is None else f"{metrics.roc_auc_ovr:.4f}"
+    print(f"n={metrics.n}  accuracy {metrics.accuracy:.4f}  macro precision {metrics.macro_precision:.4f}  "
+          f"recall {metrics.macro_recall:.4f}  F1 {metrics.macro_f1:.4f}  ROC AUC (OvR) {auc}")
+    for row in metrics.per_class:
+        print(f"  {row['class']:<14} precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+              f"F1 {row['f1']:.3f}  n={row['support']}")
+    print(f"wrote {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def cmd_compare_models(args) -> int:
+    import json
+
+    from medxai_desktop.core.evaluation.classification import classification_metrics
+    from medxai_desktop.core.evaluation.model_evaluation import compare_models, predict_dataset
+    from medxai_desktop.core.models import load_model
+
+    results, table = {}, []
+    for card in args.models:
+        model = load_model(card, device=args.device)
+        name = Path(card).stem if Path(card).stem != "model" else Path(card).parent.name
+        predictions = predict_dataset(model, args.data, args.root)
+        m = classification_metrics(predictions.y_true, predictions.y_pred, predictions.probabilities,
+                                   model.classes)
+        results[name] = predictions
+        table.append({"model": name, "arch": model.card.arch, "n": m.n, "accuracy": m.accuracy,
+                      "precision": m.macro_precision, "recall": m.macro_recall, "f1": m.macro_f1})
+    print(f"{'model':<28} {'accuracy':>9} {'precision':>9} {'recall':>9} {'F1':>9}")
+    for row in table:
+        print(f"{row['model']:<28} {row['accuracy']:9.4f} {row['precision']:9.4f} "
+              f"{row['recall']:9.4f} {row['f1']:9.4f}")
+    tests = compare_models(results) if len(results) > 1 else []
+    for t in tests:
+        print(f"McNemar {t.model_a} vs {t.model_b}: {t.a_right_b_wrong} vs {t.a_wrong_b_right} "
+              f"discordant, p = {t.p_value:.4g} ({t.method})")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "comparison.json").write_text(json.dumps(
+            {"models": table, "mcnemar": [t.__dict__ for t in tests]}, indent=2) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medxai", description="MedXAI Desktop, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    explain = sub.add_parser("explain", help="explain one image: heatmaps, prediction, CrossEAI boxes")
+    explain.add_argument("image", help="DICOM, PNG/JPEG/BMP/TIFF, NIfTI/MHA/NRRD file")
+    explain.add_argument("--frame", type=int, default=None, help="frame (multi-frame DICOM) or slice (volume)")
+    _add_model_arguments(explain)
+    explain.add_argument("--methods", default=DEFAULT_METHODS,
+                         help=f"comma-separated methods (default {DEFAULT_METHODS}); also gradcam, "
+                              "hirescam, eigencam, scorecam, guided")
+    explain.add_argument("--target", default="predicted", help="class name or index to explain, or 'predicted'")
+    explain.add_argument("--boxes", choices=["crosseai"], help="also propose CrossEAI boxes")
+    for name, kind, text in [("--alpha", float, "weight of Guided Backprop in the fusion"),
+                             ("--tau", float, "threshold as a fraction of the fused map's maximum"),
+                             ("--sigma", float, "Gaussian smoothing of the guided map (model pixels)"),
+                             ("--min-area", float, "smallest box as a fraction of the image area"),
+                             ("--top-k", int, "boxes kept (0 = all)")]:
+        explain.add_argument(name, type=kind, default=None, help=f"CrossEAI: {text}")
+    explain.add_argument("--out", required=True, help="output folder")
+    explain.set_defaults(func=cmd_explain)
+
+    trainer = sub.add_parser("train", help="train a classifier (the overview paper's recipe by default)")
+    trainer.add_argument("data", help="folder of class sub-folders, or a CSV with columns image,label")
+    trainer.add_argument("--root", help="folder the CSV's image paths are relative to (default: the CSV's)")
+    trainer.add_argument("--arch", default="resnet50")
+    trainer.add_argument("--out", required=True, help="output folder (model.pt + model.json)")
+    trainer.add_argument("--epochs", type=int, default=30)
+    trainer.add_argument("--size", default="224", help="input size, N or HxW (default 224)")
+    trainer.add_argument("--batch", type=int, default=32)
+    trainer.add_argument("--lr", type=float, default=1e-3)
+    trainer.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    trainer.add_argument("--class-weights", choices=["none", "balanced"], default="none")
+    trainer.add_argument("--no-augment", action="store_true")
+    trainer.add_argument("--val-fraction", type=float, default=0.2)
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--init-checkpoint", help="state_dict to fine-tune from")
+    trainer.add_argument("--normalisation", choices=["dataset", "imagenet"], default="dataset")
+    trainer.add_argument("--layer", help="CAM target layer to record in the card")
+    trainer.add_argument("--fp32", action="store_true", help="store the checkpoint in fp32 (default fp16)")
+    trainer.add_argument("--attribution", help="data licence/attribution text for the card")
+    trainer.add_argument("--device", default="auto")
+    trainer.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy, macro P/R/F1, per class, confusion matrix, ROC AUC")
+    evaluate.add_argument("--model", required=True, metavar="CARD.json")
+    evaluate.add_argument("data", help="folder of class sub-folders, or a CSV with columns image,label")
+    evaluate.add_argument("--root", help="folder the CSV's image paths are relative to")
+    evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    compare = sub.add_parser("compare-models", help="the paper's table for several models + McNemar tests")
+    compare.add_argument("data")
+    compare.add_argument("--models", nargs="+", required=True, metavar="CARD.json")
+    compare.add_argument("--root")
+    compare.add_argument("--out")
+    compare.add_argument("--device", default="auto")
+    compare.set_defaults(func=cmd_compare_models)
+
+    demo = sub.add_parser("demo", help="explain the bundled sample study with the bundled demo model")
+    demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    demo.add_argument("--methods", default=DEFAULT_METHODS)
+    demo.add_argument("--device", default="auto")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (MedXAIError, ValueError) as exc:
+        # MedXAIError: a bad file (named in the message); ValueError: a bad option value
+        # (unknown method, class, architecture, device). MEDXAI_DEBUG=1 shows the traceback.
+        if os.environ.get("MEDXAI_DEBUG"):
+            raise
+        print(f"medxai: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("medxai: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

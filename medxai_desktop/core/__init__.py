@@ -1,0 +1,1 @@
+"""Headless core of MedXAI Desktop: plain Python + torch, never Qt."""

@@ -1,0 +1,1 @@
+"""Numbers about models and explanations: classification metrics, localisation, ROAD, statistics."""

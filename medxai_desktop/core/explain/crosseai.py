@@ -1,0 +1,124 @@
+"""CrossEAI box proposals: Guided Backprop fused with Grad-CAM++, thresholded into boxes.
+
+METHODS.md §3. The paper publishes neither weights nor threshold nor component rule, so
+every constant is a parameter. The defaults below are neutral starting points, to be tuned
+per task on development data (``medxai tune-boxes``) and stored in the model card under
+``crosseai``; a card's values override these.
+  1. H = Grad-CAM++ map of the class, in [0, 1] at model input resolution.
+  2. G = guided input gradient, max |.| over channels, Gaussian-smoothed (sigma, in model
+     input pixels), min-max normalised.
+  3. M = alpha G + (1 - alpha) H.
+  4. mask = M >= tau * max(M); 8-connected components of at least min_area (fraction of
+     the image) become boxes, scored by the mean (or max) of M inside the component; the
+     top_k best are kept (0 = all).
+  5. Boxes are scaled to the original image's pixel coordinates.
+The same box step (:func:`boxes_from_map`) turns any map into boxes, so Grad-CAM++ alone
+(alpha = 0), the other CAMs and Wang et al.'s fixed thresholds run through identical code.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+from scipy import ndimage
+
+from medxai_desktop.core.boxes import Box, BoxProposal
+
+from .base import min_max
+from .engine import ExplanationSet
+from .guided_backprop import reduce_input_gradient
+
+CROSSEAI_METHODS = ("guided", "gradcam++")
+# Wang et al. 2017 thresholded heatmaps at these fractions of the maximum.
+WANG_THRESHOLDS = (60 / 255, 180 / 255)
+
+
+@dataclass(frozen=True)
+class CrossEAIParams:
+    alpha: float = 0.5      # weight of the Guided Backprop map
+    tau: float = 0.5        # threshold, as a fraction of the fused map's maximum
+    sigma: float = 4.0      # Gaussian smoothing of the guided map, in model input pixels
+    min_area: float = 0.005  # smallest component kept, as a fraction of the image area
+    top_k: int = 3          # boxes kept per image (0 keeps all)
+    score: str = "mean"     # "mean" or "max" of the fused map inside the component
+
+    def __post_init__(self):
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        if self.sigma < 0 or not 0 <= self.min_area < 1 or self.top_k < 0:
+            raise ValueError("sigma >= 0, 0 <= min_area < 1 and top_k >= 0 are required")
+        if self.score not in ("mean", "max"):
+            raise ValueError(f"score must be 'mean' or 'max', got {self.score!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "CrossEAIParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (values or {}).items() if k in known})
+
+    def with_(self, **changes) -> "CrossEAIParams":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def guided_map(input_gradient, sigma: float) -> np.ndarray:
+    """G of step 2: a 1x3xHxW or 3xHxW input gradient -> smoothed HxW map in [0, 1]."""
+    gradient = np.asarray(input_gradient.detach().cpu() if hasattr(input_gradient, "detach")
+                          else input_gradient)
+    saliency = reduce_input_gradient(gradient[0] if gradient.ndim == 4 else gradient)
+    if sigma > 0:
+        saliency = ndimage.gaussian_filter(saliency, sigma)
+    return min_max(saliency).astype(np.float32)
+
+
+def fuse(gradcampp: np.ndarray, guided: np.ndarray, alpha: float) -> np.ndarray:
+    return (alpha * guided + (1 - alpha) * gradcampp).astype(np.float32)
+
+
+def boxes_from_map(heatmap: np.ndarray, tau: float, min_area: float, top_k: int,
+                   image_size: tuple[int, int], label: str, method: str, parameters: dict,
+                   score: str = "mean") -> list[BoxProposal]:
+    """Threshold at tau * max, take 8-connected components, return scored boxes in the
+    coordinates of an image of ``image_size`` (height, width), best first."""
+    peak = float(heatmap.max())
+    if not np.isfinite(peak) or peak <= 0:
+        return []
+    labels, count = ndimage.label(heatmap >= tau * peak, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return []
+    index = np.arange(1, count + 1)
+    areas = ndimage.sum_labels(np.ones_like(heatmap), labels, index)
+    scores = (ndimage.mean if score == "mean" else ndimage.maximum)(heatmap, labels, index)
+    h, w = heatmap.shape
+    sy, sx = image_size[0] / h, image_size[1] / w
+    found = []
+    for slices, area, value in zip(ndimage.find_objects(labels), areas, scores):
+        if area < min_area * h * w:
+            continue
+        rows, cols = slices
+        box = Box(cols.start, rows.start, cols.stop, rows.stop).scaled(sx, sy)
+        found.append(BoxProposal(box, float(value), label, method, dict(parameters)))
+    found.sort(key=lambda p: (-p.score, -p.box.area))
+    return found[:top_k] if top_k > 0 else found
+
+
+def crosseai_map(result: ExplanationSet, params: CrossEAIParams) -> np.ndarray:
+    missing = [m for m in CROSSEAI_METHODS if m not in result.explanations]
+    if missing or result.input_gradient is None:
+        raise ValueError(f"CrossEAI needs the methods {', '.join(CROSSEAI_METHODS)} in the same "
+                         f"explanation (missing: {', '.join(missing) or 'input gradient'})")
+    guided = guided_map(result.input_gradient, params.sigma)
+    return fuse(result["gradcam++"].map, guided, params.alpha)
+
+
+def crosseai_boxes(result: ExplanationSet, params: CrossEAIParams | None = None,
+                   image_size: tuple[int, int] | None = None) -> list[BoxProposal]:
+    """CrossEAI boxes for the explained class, in the original image's pixels."""
+    params = params or CrossEAIParams()
+    fused = crosseai_map(result, params)
+    size = image_size or fused.shape
+    return boxes_from_map(fused, params.tau, params.min_area, params.top_k, size,
+                          result.target_name, "crosseai", params.to_dict(), params.score)

@@ -1,0 +1,43 @@
+"""Explainers by name. Built-ins here; plugins add theirs with ``register_explainer``."""
+from __future__ import annotations
+
+from .ablation_cam import AblationCAM
+from .base import Explainer
+from .eigen_cams import EigenCAM, EigenGradCAM
+from .gradient_cams import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
+from .guided_backprop import GuidedBackprop
+from .score_cam import ScoreCAM
+
+_EXPLAINERS: dict[str, type[Explainer]] = {}
+_ALIASES = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++", "guidedbackprop": "guided",
+            "gbp": "guided", "guided_backprop": "guided"}
+
+# The five CAMs the overview paper compares by ROAD.
+PAPER_METHODS = ("gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam")
+
+
+def register_explainer(cls: type[Explainer]) -> None:
+    if cls.name in _EXPLAINERS:
+        raise ValueError(f"explainer {cls.name!r} is already registered")
+    _EXPLAINERS[cls.name] = cls
+
+
+for _cls in (GradCAM, GradCAMPlusPlus, XGradCAM, EigenCAM, EigenGradCAM, LayerCAM, HiResCAM,
+             AblationCAM, ScoreCAM, GuidedBackprop):
+    register_explainer(_cls)
+
+
+def explainer_names() -> list[str]:
+    return list(_EXPLAINERS)
+
+
+def canonical_name(name: str) -> str:
+    key = name.strip().lower().replace("-", "").replace(" ", "")
+    key = _ALIASES.get(key, key)
+    if key not in _EXPLAINERS:
+        raise ValueError(f"unknown explanation method {name!r}; known: {', '.join(_EXPLAINERS)}")
+    return key
+
+
+def get_explainer(name: str, **options) -> Explainer:
+    return _EXPLAINERS[canonical_name(name)](**options)

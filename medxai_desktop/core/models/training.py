@@ -1,0 +1,258 @@
+"""Training a classifier the way the overview paper did (METHODS.md §1), every knob exposed.
+
+Images are decoded and resized once into memory; each epoch augments on the fly (random
+flip, small rotation/scale/shift, brightness/contrast), trains with SGD and cross-entropy, and
+validates on a stratified hold-out split. The epoch with the best validation macro-F1 is kept:
+its checkpoint and model card are rewritten as soon as it is reached, so an interrupted run
+(Ctrl-C, or ``stop()`` from the app) still leaves a usable model.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from sklearn.model_selection import train_test_split
+
+from medxai_desktop.core.explain.provenance import library_versions, now_iso
+
+from .architectures import get_architecture
+from .card import ModelCard, sha256_of_file
+from .checkpoint import load_into, read_state_dict
+from .datasets import LabelledImages, find_labelled_images, load_resized
+from .device import select_device
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "resnet50"
+    epochs: int = 30
+    input_size: tuple[int, int] = (224, 224)
+    batch_size: int = 32
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "constant"          # or "cosine"
+    class_weights: str = "none"         # or "balanced"
+    augment: bool = True
+    val_fraction: float = 0.2
+    seed: int = 0
+    init_checkpoint: str | None = None  # fine-tune user-supplied weights
+    normalisation: str = "dataset"      # per-channel mean/std of the training set, or "imagenet"
+    target_layer: str | None = None
+    fp16_checkpoint: bool = True
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
+        if self.class_weights not in ("none", "balanced"):
+            raise ValueError(f"class_weights must be none or balanced, got {self.class_weights!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError("val_fraction must be between 0 and 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    val_macro_f1: float
+    seconds: float
+    best: bool
+
+
+@dataclass
+class TrainResult:
+    card_path: Path
+    best_epoch: int
+    history: list[EpochReport]
+    interrupted: bool
+    dataset: LabelledImages = field(repr=False)
+
+
+# Callbacks: progress(stage, done, total, info) for batches and decoding; epoch(EpochReport).
+ProgressFn = Callable[[str, int, int, dict], None]
+
+
+def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n = batch.shape[0]
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
+    scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * 0.1
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * 0.05
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    out = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.1
+    brightness = (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.1
+    return (out * contrast + brightness).clamp(0, 1)
+
+
+def _to_float(batch_uint8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(batch_uint8).permute(0, 3, 1, 2).float().div_(255)
+
+
+def _evaluate(module, images, labels, mean, std, device, batch_size, weights=None):
+    module.eval()
+    losses, predictions = [], []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = ((_to_float(images[start:start + batch_size]) - mean) / std).to(device)
+            y = torch.from_numpy(labels[start:start + batch_size]).to(device)
+            logits = module(x)
+            losses.append(F.cross_entropy(logits, y, weight=weights, reduction="sum").item())
+            predictions.append(logits.argmax(1).cpu().numpy())
+    predicted = np.concatenate(predictions)
+    return (sum(losses) / len(images), float((predicted == labels).mean()),
+            float(f1_score(labels, predicted, average="macro", zero_division=0)))
+
+
+def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainConfig,
+          root: str | Path | None = None, progress: ProgressFn | None = None,
+          on_epoch: Callable[[EpochReport], None] | None = None,
+          stop: Callable[[], bool] | None = None, card_metadata: dict | None = None) -> TrainResult:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = data if isinstance(data, LabelledImages) else find_labelled_images(data, root)
+    arch = get_architecture(config.arch)
+    device = select_device(config.device)
+    size = tuple(config.input_size)
+
+    images, labels, dataset = load_resized(
+        dataset, size, progress=None if progress is None else
+        (lambda done, total: progress("decode", done, total, {})))
+    index = np.arange(len(labels))
+    counts = np.bincount(labels, minlength=len(dataset.classes))
+    stratify = labels if counts.min() >= 2 else None
+    train_idx, val_idx = train_test_split(index, test_size=config.val_fraction,
+                                          random_state=config.seed, stratify=stratify)
+    train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
+
+    if config.normalisation == "imagenet":
+        from .card import IMAGENET_MEAN, IMAGENET_STD
+        mean_v, std_v = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
+    else:
+        pixels = train_x.reshape(-1, 3).astype(np.float64) / 255
+        mean_v, std_v = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
+    mean = torch.tensor(mean_v, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(std_v, dtype=torch.float32).view(1, 3, 1, 1)
+
+    torch.manual_seed(config.seed)
+    module = arch.build(len(dataset.classes))
+    if config.init_checkpoint:
+        load_into(module, read_state_dict(config.init_checkpoint), config.init_checkpoint)
+    module.to(device)
+    weights = None
+    if config.class_weights == "balanced":
+        train_counts = np.bincount(train_y, minlength=len(dataset.classes)).astype(np.float64)
+        weights = torch.tensor(len(train_y) / (len(train_counts) * np.maximum(train_counts, 1)),
+                               dtype=torch.float32, device=device)
+    optimiser = torch.optim.SGD(module.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
+                 if config.schedule == "cosine" else None)
+    generator = torch.Generator().manual_seed(config.seed)
+    checkpoint = out / "model.pt"
+    card_path = out / "model.json"
+    history: list[EpochReport] = []
+    best_f1, best_epoch, interrupted = -1.0, 0, False
+    batches = math.ceil(len(train_y) / config.batch_size)
+    summary = {"source": str(dataset.source), "classes": dataset.classes,
+               "counts": dataset.counts(), "train": len(train_y), "validation": len(val_y),
+               "skipped": dataset.skipped}
+
+    try:
+        for epoch in range(1, config.epochs + 1):
+            start = time.perf_counter()
+            module.train()
+            order = torch.randperm(len(train_y), generator=generator).numpy()
+            seen = correct = 0
+            total_loss = 0.0
+            for b in range(batches):
+                if stop is not None and stop():
+                    raise KeyboardInterrupt
+                chosen = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
+                x = _to_float(train_x[chosen])
+                if config.augment:
+                    x = _augment(x, generator)
+                x = ((x - mean) / std).to(device)
+                y = torch.from_numpy(train_y[chosen]).to(device)
+                optimiser.zero_grad(set_to_none=True)
+                logits = module(x)
+                loss = F.cross_entropy(logits, y, weight=weights)
+                loss.backward()
+                optimiser.step()
+                seen += len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                total_loss += loss.item() * len(y)
+                if progress is not None:
+                    progress("train", b + 1, batches, {"epoch": epoch, "loss": total_loss / seen,
+                                                       "accuracy": correct / seen})
+            if scheduler is not None:
+                scheduler.step()
+            val_loss, val_acc, val_f1 = _evaluate(module, val_x, val_y, mean, std, device,
+                                                  config.batch_size, weights)
+            improved = val_f1 > best_f1
+            report = EpochReport(epoch, total_loss / seen, correct / seen, val_loss, val_acc,
+                                 val_f1, time.perf_counter() - start, improved)
+            history.append(report)
+            if improved:
+                best_f1, best_epoch = val_f1, epoch
+                _save(module, checkpoint, config.fp16_checkpoint)
+                _write_card(card_path, checkpoint, arch, dataset, config, mean_v, std_v, summary,
+                            history, best_epoch, card_metadata)
+            if on_epoch is not None:
+                on_epoch(report)
+    except KeyboardInterrupt:
+        interrupted = True
+    if best_epoch == 0:
+        raise KeyboardInterrupt("training stopped before the first epoch finished; nothing saved")
+    _write_card(card_path, checkpoint, arch, dataset, config, mean_v, std_v, summary, history,
+                best_epoch, card_metadata, interrupted)
+    return TrainResult(card_path, best_epoch, history, interrupted, dataset)
+
+
+def _save(module: torch.nn.Module, path: Path, fp16: bool) -> None:
+    state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).cpu().clone()
+             for k, v in module.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _write_card(card_path, checkpoint, arch, dataset, config, mean, std, summary, history,
+                best_epoch, extra, interrupted=False) -> None:
+    best = history[best_epoch - 1]
+    metadata = {
+        "name": f"{arch.name} trained on {Path(summary['source']).name}",
+        "created": now_iso(),
+        "data": summary,
+        "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+        "validation": {"best_epoch": best_epoch, "accuracy": best.val_accuracy,
+                       "macro_f1": best.val_macro_f1, "loss": best.val_loss},
+        "history": [asdict(h) for h in history],
+        "seed": config.seed,
+        "versions": library_versions(),
+        "interrupted": interrupted,
+        **(extra or {}),
+    }
+    card = ModelCard(arch.name, dataset.classes, tuple(config.input_size),
+                     tuple(float(v) for v in mean), tuple(float(v) for v in std),
+                     config.target_layer or arch.default_target_layer, checkpoint.name,
+                     sha256_of_file(checkpoint), metadata)
+    tmp = card_path.with_suffix(".tmp")
+    card.save(tmp)
+    tmp.replace(card_path)
