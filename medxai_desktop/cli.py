@@ -203,6 +203,8 @@ def cmd_compare_models(args) -> int:
     for card in args.models:
         model = load_model(card, device=args.device)
         name = Path(card).stem if Path(card).stem != "model" else Path(card).parent.name
+        if name in results:  # two cards in folders of the same name: keep both apart
+            name = next(f"{name}#{i}" for i in range(2, len(results) + 2) if f"{name}#{i}" not in results)
         predictions = predict_dataset(model, args.data, args.root)
         m = classification_metrics(predictions.y_true, predictions.y_pred, predictions.probabilities,
                                    model.classes)

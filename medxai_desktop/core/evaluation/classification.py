@@ -76,7 +76,9 @@ def mcnemar(correct_a, correct_b, name_a: str = "A", name_b: str = "B") -> McNem
     if discordant < 25:
         p = stats.binomtest(min(n01, n10), discordant, 0.5).pvalue
         return McNemarResult(name_a, name_b, n01, n10, float(min(n01, n10)), float(p), "exact binomial")
-    statistic = (abs(n01 - n10) - 1) ** 2 / discordant
+    # Edwards' correction moves |n01 - n10| towards 0 by 1, never past it: equal counts
+    # give 0 (p = 1), not (0 - 1)^2 / n, which would fake a difference between the models.
+    statistic = max(abs(n01 - n10) - 1, 0) ** 2 / discordant
     return McNemarResult(name_a, name_b, n01, n10, float(statistic),
                          float(stats.chi2.sf(statistic, 1)), "chi-square, continuity corrected")
 
