@@ -59,9 +59,9 @@ def chest(out: Path) -> tuple[Path, Path | None, Path | None]:
 EXPERIMENTS = {
     # name: (data builder, arch, epochs, size, extra train options)
     "brain-resnet18": (brain, "resnet18", 12, 224, {}),
-    "brain-resnet50": (brain, "resnet50", 6, 128, {}),
+    "brain-resnet50": (brain, "resnet50", 4, 128, {}),
     "brain-efficientnet_b0": (brain, "efficientnet_b0", 10, 160, {}),
-    "skin-resnet18": (skin, "resnet18", 6, 128, {"class_weights": "balanced"}),
+    "skin-resnet18": (skin, "resnet18", 4, 128, {"class_weights": "balanced"}),
     "chest-resnet18": (chest, "resnet18", 10, 128, {"class_weights": "balanced"}),
 }
 

@@ -203,8 +203,10 @@ def cmd_compare_models(args) -> int:
     for card in args.models:
         model = load_model(card, device=args.device)
         name = Path(card).stem if Path(card).stem != "model" else Path(card).parent.name
-        if name in results:  # two cards in folders of the same name: keep both apart
-            name = next(f"{name}#{i}" for i in range(2, len(results) + 2) if f"{name}#{i}" not in results)
+        base, copy = name, 1
+        while name in results:  # cards in folders of the same name (or one card twice): keep apart
+            copy += 1
+            name = f"{base}#{copy}"
         predictions = predict_dataset(model, args.data, args.root)
         m = classification_metrics(predictions.y_true, predictions.y_pred, predictions.probabilities,
                                    model.classes)
@@ -226,8 +228,37 @@ def cmd_compare_models(args) -> int:
     return 0
 
 
+def cmd_db(args) -> int:
+    from medxai_desktop.core.store import ReviewStore, StoreError, default_db_url, mask_url
+
+    url = args.db or default_db_url()
+    if args.db_command == "upgrade":
+        with ReviewStore(url, upgrade=False) as store:
+            before, after = store.upgrade()
+        print(f"{mask_url(url)}: schema " + (f"upgraded from {before or 'empty'} to {after}"
+                                             if before != after else f"already at {after}"))
+        return 0
+    if url.startswith("sqlite:///"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if database and not Path(database).expanduser().exists():
+            raise StoreError(f"no database at {database}: create it with `medxai --db URL db upgrade`")
+    with ReviewStore(url, upgrade=False) as store:
+        info = store.info()
+    revision = info["schema_revision"] or "none (empty database: run `medxai db upgrade`)"
+    print(f"database  {info['url']} ({info['backend']})")
+    print(f"schema    {revision} (this version of MedXAI Desktop: {info['head_revision']})")
+    for table, count in info["counts"].items():
+        print(f"  {table:<16} {count:>8}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medxai", description="MedXAI Desktop, headless.")
+    parser.add_argument("--db", metavar="URL", default=None,
+                        help="review database: sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST/DB "
+                             "(default: reviews.sqlite3 in the user's data folder)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     explain = sub.add_parser("explain", help="explain one image: heatmaps, prediction, CrossEAI boxes")
@@ -291,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--methods", default=DEFAULT_METHODS)
     demo.add_argument("--device", default="auto")
     demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="the review database: create/upgrade its schema, show what it holds")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="create the schema, or upgrade it to this version's")
+    db_sub.add_parser("info", help="rows per table, schema revision, URL (password masked)")
+    db.set_defaults(func=cmd_db)
     return parser
 
 
@@ -306,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"medxai: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("medxai: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"medxai: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
 
 

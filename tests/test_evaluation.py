@@ -7,7 +7,11 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,7 @@ from medxai_desktop.core.evaluation.classification import (classification_metric
                                                             write_metrics)
 from medxai_desktop.core.evaluation.model_evaluation import (Predictions, compare_models,
                                                              evaluate_model, predict_dataset)
-from medxai_desktop.core.models import load_model
+from medxai_desktop.core.models import load_card, load_model
 from medxai_desktop.core.models.datasets import LabelledImages, find_labelled_images
 
 from .test_training import CLASSES, add_corrupt_images, make_dataset
@@ -157,13 +161,13 @@ def test_compare_models_pairs_images_by_path():
         return Predictions([paths[i] for i in order], y_true, y_pred, np.zeros((len(order), 2)), [])
 
     # by image:      p      q      r      s      t
-    # model x:       right  wrong  right  wrong  right
+    # model x:       right  right  right  wrong  right
     # model y:       wrong  wrong  right  right  (unreadable)
-    x = predictions([0, 1, 2, 3, 4], [True, False, True, False, True])
+    x = predictions([0, 1, 2, 3, 4], [True, True, True, False, True])
     y = predictions([3, 2, 0, 1], [True, True, False, False])  # s, r, p, q
     (result,) = compare_models({"x": x, "y": y})
     assert (result.model_a, result.model_b) == ("x", "y")
-    assert (result.a_right_b_wrong, result.a_wrong_b_right) == (1, 1)  # p ; s   (t left out)
+    assert (result.a_right_b_wrong, result.a_wrong_b_right) == (2, 1)  # p, q ; s   (t left out)
 
 
 def test_write_metrics_files(tmp_path):
@@ -203,7 +207,8 @@ def cli_run(args) -> tuple[int, str, str]:
     """Run `medxai ARGS` in this process (one torch import for the whole file): exit code,
     stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings(record=True):  # the "skipping unreadable image" warnings
         code = medxai([str(a) for a in args])
     return code, out.getvalue(), err.getvalue()
 
@@ -217,6 +222,23 @@ def test_cli_train_prints_the_kept_epoch_and_what_it_skipped(setup):
         assert f"skipped {truncated}: corrupt or truncated PNG file" in err
         assert f"skipped {text}: not an image" in err
     assert (base / "A" / "model.pt").read_bytes() != (base / "B" / "model.pt").read_bytes()
+
+
+def test_python_m_cli_train_exits_0_and_repeats_the_seeded_run_exactly(setup, tmp_path):
+    """`python -m medxai_desktop.cli train` in a fresh process: same seed, same checkpoint."""
+    base, data, _, _ = setup
+    run = subprocess.run(
+        [sys.executable, "-m", "medxai_desktop.cli", "train", str(data), "--arch", "resnet18",
+         "--epochs", "1", "--size", "48", "--batch", "4", "--seed", "0", "--device", "cpu",
+         "--out", str(tmp_path / "again")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    assert "kept epoch 1: validation accuracy" in run.stdout
+    again = load_card(tmp_path / "again" / "model.json")
+    first = load_card(base / "A" / "model.json")
+    assert again.sha256 == first.sha256
+    assert again.metadata["validation"] == first.metadata["validation"]
 
 
 def test_cli_evaluate_writes_metrics_tables_and_plot(setup):

@@ -363,6 +363,7 @@ def test_init_checkpoint_that_does_not_fit_is_an_error(small, tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"schedule": "step"}, "schedule"),
     ({"class_weights": "auto"}, "class_weights"),
+    ({"normalisation": "imagnet"}, "normalisation"),
     ({"val_fraction": 1.0}, "val_fraction"),
     ({"epochs": 0}, "epochs"),
     ({"batch_size": 0}, "batch_size"),

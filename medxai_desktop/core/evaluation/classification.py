@@ -30,6 +30,14 @@ class ClassificationMetrics:
                 "per_class": self.per_class, "confusion_matrix": self.confusion.tolist()}
 
 
+def macro_f1(y_true, y_pred, n_classes: int) -> float:
+    """Macro F1 over the classes that have images: the number training selects epochs by
+    and evaluation reports, computed the same way in both places."""
+    _, _, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(n_classes)), zero_division=0)
+    return float(np.mean(f1[support > 0]))
+
+
 def classification_metrics(y_true, y_pred, probabilities, classes: list[str]) -> ClassificationMetrics:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels = list(range(len(classes)))

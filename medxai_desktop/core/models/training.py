@@ -17,9 +17,9 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
+from medxai_desktop.core.evaluation.classification import macro_f1
 from medxai_desktop.core.explain.provenance import library_versions, now_iso
 
 from .architectures import get_architecture
@@ -54,6 +54,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
         if self.class_weights not in ("none", "balanced"):
             raise ValueError(f"class_weights must be none or balanced, got {self.class_weights!r}")
+        if self.normalisation not in ("dataset", "imagenet"):
+            raise ValueError(f"normalisation must be dataset or imagenet, got {self.normalisation!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError("val_fraction must be between 0 and 1")
         if self.epochs < 1 or self.batch_size < 1:
@@ -117,7 +119,7 @@ def _evaluate(module, images, labels, mean, std, device, batch_size, weights=Non
             predictions.append(logits.argmax(1).cpu().numpy())
     predicted = np.concatenate(predictions)
     return (sum(losses) / len(images), float((predicted == labels).mean()),
-            float(f1_score(labels, predicted, average="macro", zero_division=0)))
+            macro_f1(labels, predicted, logits.shape[1]))
 
 
 def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainConfig,
