@@ -254,6 +254,63 @@ def cmd_db(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from medxai_desktop.core.exchange import FORMATS
+    from medxai_desktop.core.store import ReviewStore, default_db_url
+
+    reader, _ = FORMATS[args.format]
+    annotations = reader(args.file, images_dir=args.images)
+    with ReviewStore(args.db or default_db_url()) as store:
+        summary = store.import_annotations(annotations, reviewer=args.reviewer,
+                                           source=f"{args.format}:{Path(args.file).resolve()}")
+    print(f"imported {summary.boxes_added} reference boxes on {summary.images_added} new and "
+          f"{summary.images_matched} known images from {args.file}; skipped "
+          f"{summary.duplicates_skipped} already imported, {summary.proposals_skipped} proposals, "
+          f"{summary.rejected_skipped} rejected")
+    return 0
+
+
+def _dicom_sources(annotations):
+    """The images of ``annotations`` that are DICOM files on disk, with their headers."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    from medxai_desktop.core.exchange import AnnotationSet
+
+    sources, skipped = {}, []
+    for image in annotations.images:
+        try:
+            sources[image.key] = pydicom.dcmread(image.path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, TypeError):
+            skipped.append(image.key)
+    kept = AnnotationSet([i for i in annotations.images if i.key in sources],
+                         [b for b in annotations.boxes if b.image_key in sources], annotations.labels)
+    return kept, sources, skipped
+
+
+def cmd_export(args) -> int:
+    from medxai_desktop.core.exchange import FORMATS, ExportError, write_dicom_sr
+    from medxai_desktop.core.store import ReviewStore, default_db_url
+
+    with ReviewStore(args.db or default_db_url()) as store:
+        annotations = store.both_annotations()
+    if args.format == "dicom-sr":
+        annotations, sources, skipped = _dicom_sources(annotations)
+        for key in skipped:
+            print(f"not a DICOM source, no SR written: {key}", file=sys.stderr)
+        if not sources:
+            raise ExportError(f"{args.out}: no image in the database is a DICOM file; DICOM SR needs DICOM sources")
+        written = write_dicom_sr(annotations, sources, args.out, args.which, deidentify=args.deidentify)
+        print(f"wrote {len(written)} DICOM SR file(s) to {args.out}")
+        return 0
+    if args.deidentify:
+        raise ExportError("--deidentify applies to DICOM SR exports only (other formats carry no patient data)")
+    _, writer = FORMATS[args.format]
+    written = writer(annotations, args.out, which=args.which)
+    print(f"wrote {args.which} boxes as {args.format} to {written}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medxai", description="MedXAI Desktop, headless.")
     parser.add_argument("--db", metavar="URL", default=None,
@@ -322,6 +379,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--methods", default=DEFAULT_METHODS)
     demo.add_argument("--device", default="auto")
     demo.set_defaults(func=cmd_demo)
+
+    formats = ["coco", "voc", "yolo", "nih-csv", "csv"]
+    importer = sub.add_parser("import", help="import reference boxes into the review database")
+    importer.add_argument("format", choices=formats)
+    importer.add_argument("file", help="the annotation file (VOC/YOLO: a folder)")
+    importer.add_argument("--images", help="folder of the images the file names (sizes, paths)")
+    importer.add_argument("--reviewer", default=os.environ.get("USER") or "importer",
+                          help="who the imported boxes are attributed to (default: $USER)")
+    importer.set_defaults(func=cmd_import)
+
+    exporter = sub.add_parser("export", help="export boxes from the review database")
+    exporter.add_argument("format", choices=formats + ["dicom-sr"])
+    exporter.add_argument("--out", required=True, help="file (COCO, CSV) or folder (VOC, YOLO, DICOM SR)")
+    exporter.add_argument("--which", choices=["reviewed", "proposals", "both"], default="reviewed",
+                          help="reviewed (ground truth, default), proposals, or both with provenance")
+    exporter.add_argument("--deidentify", action="store_true",
+                          help="DICOM SR: drop patient name/ID/birth date, remap UIDs consistently")
+    exporter.set_defaults(func=cmd_export)
 
     db = sub.add_parser("db", help="the review database: create/upgrade its schema, show what it holds")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.explain import ExplanationEngine

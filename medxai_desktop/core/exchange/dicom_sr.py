@@ -1,0 +1,500 @@
+"""DICOM SR export/import: TID 1500 "Imaging Measurement Report" (Comprehensive 3D SR) built
+with highdicom, for boxes on DICOM source images.
+
+Design:
+
+* **One SR per source image** that has at least one exported box (TID 1500 needs at least
+  one measurement group, so images without boxes get no SR). All SRs of one study written by
+  one call share one new SR series (series number 900, instance numbers 1, 2, ...). Files are
+  named ``<SR SOP Instance UID>.dcm`` in ``out_dir``. The SR copies the patient and study
+  modules from its source and records it as evidence and in the image library (with its
+  Rows/Columns, which the importer uses as the image size).
+* One TID 1410 measurement group per box: ``Image Region`` = SCOORD POLYLINE, the box as a
+  closed 5-point polyline (x0,y0),(x1,y0),(x1,y1),(x0,y1),(x0,y0) in the source image's pixel
+  coordinates (SCOORD's edge convention: (0,0) is the top-left corner of the top-left pixel,
+  which is exactly our Box's), selected from the source image by SOP Class/Instance UID (and
+  frame ``extra["frame"] + 1`` for multi-frame sources); ``Geometric purpose of region`` =
+  SCT 75958009 "Bounded by" (``codes.SCT.BoundedBy``); ``Finding`` = the label as a coded
+  concept (below); a ``Tracking Identifier`` text and a new ``Tracking Unique Identifier``.
+* Proposals also carry TID 4019 Algorithm Identification (name = method, version = model, or
+  "unspecified") and their score as a NUM "Proposal score" (99MEDXAI, unit UCUM "1"). On import
+  a group with Algorithm Identification is a proposal, one without is a reviewed box.
+* Observation context (TID 1001), document level: one person observer per distinct reviewer
+  of the image's reviewed boxes, one device observer per distinct (model, method) of its
+  proposals (UID derived from manufacturer + model + method, name = method, manufacturer,
+  model name). With neither (reviewed boxes without a reviewer), the exporting application
+  itself is the device observer. On import a reviewed box gets the reviewer only when the SR
+  names exactly one person observer (per-box reviewer, state and revision are not kept).
+* Finding codes: SNOMED CT codes that exist in ``pydicom.sr.codedict.codes.SCT`` for the
+  labels in :data:`FINDING_CODE_NAMES` (at the time of writing: mass, nodule, effusion,
+  pleural effusion, cardiomegaly, pneumothorax, fibrosis, edema, pulmonary edema, neoplasm;
+  glioma, meningioma, pituitary adenoma, pneumonia, atelectasis, infiltration/infiltrate,
+  lung opacity, consolidation, emphysema and others have no code there); every other label
+  gets a local code: scheme designator ``99MEDXAI``, value ``MX`` + 12 hex digits of
+  sha256(label), meaning = the label as written. On import, a local code's meaning is the
+  label; a known SCT code maps back to our label (e.g. "Mass"; the original case is not kept).
+* SCOORD Graphic Data is 32-bit float (VR FL): corners come back rounded to float32 (exact for
+  whole and half pixels; within ~1e-4 px at 1024 px otherwise). Scores are NUM values (VR DS,
+  16 characters): ~1e-12 relative.
+* ``deidentify=True``: the sources are de-identified first (:mod:`.deidentify`: patient
+  name/ID/birth date and other identifiers removed or pseudonymised, UIDs remapped
+  deterministically with ``salt``), and the SR is built from them, so it copies no identifier
+  and references the de-identified UIDs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from medxai_desktop.core.exchange._common import (
+    ExportError, check_export_box, check_which, export_images, make_box, outside_reason,
+    select_boxes,
+)
+from medxai_desktop.core.exchange.deidentify import deidentify_dataset, hashed_uid
+from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
+
+LOCAL_SCHEME = "99MEDXAI"
+SR_SERIES_NUMBER = 900
+UNSPECIFIED_MODEL = "unspecified"
+
+# Our label (lower case) -> the name of its SNOMED CT code in pydicom's code dictionary. Names
+# that pydicom lacks are skipped at import time (those labels get local codes).
+FINDING_CODE_NAMES: dict[str, tuple[str, str]] = {
+    # label: (display label on import, codes.SCT attribute)
+    "mass": ("Mass", "Mass"),
+    "nodule": ("Nodule", "Nodule"),
+    "effusion": ("Effusion", "Effusion"),
+    "pleural effusion": ("Pleural effusion", "PleuralEffusion"),
+    "cardiomegaly": ("Cardiomegaly", "Cardiomegaly"),
+    "pneumothorax": ("Pneumothorax", "Pneumothorax"),
+    "fibrosis": ("Fibrosis", "Fibrosis"),
+    "edema": ("Edema", "Edema"),
+    "pulmonary edema": ("Pulmonary edema", "PulmonaryEdema"),
+    "neoplasm": ("Neoplasm", "Neoplasm"),
+    # Looked up too, absent from pydicom 3.0's dictionary (so local codes today):
+    "glioma": ("Glioma", "Glioma"),
+    "meningioma": ("Meningioma", "Meningioma"),
+    "pituitary adenoma": ("Pituitary adenoma", "PituitaryAdenoma"),
+    "pneumonia": ("Pneumonia", "Pneumonia"),
+    "atelectasis": ("Atelectasis", "Atelectasis"),
+    "infiltration": ("Infiltration", "Infiltration"),
+    "lung opacity": ("Lung Opacity", "LungOpacity"),
+    "consolidation": ("Consolidation", "Consolidation"),
+    "emphysema": ("Emphysema", "Emphysema"),
+}
+
+
+def _sct_table():
+    from pydicom.sr.codedict import codes
+
+    table = {}
+    for label, (display, attr) in FINDING_CODE_NAMES.items():
+        try:
+            code = getattr(codes.SCT, attr)
+        except AttributeError:
+            continue
+        table[label] = (display, code)
+    return table
+
+
+def _norm(label: str) -> str:
+    return " ".join(label.replace("_", " ").split()).lower()
+
+
+def finding_code(label: str):
+    """The coded concept a label is written as (SNOMED CT if pydicom has it, else local)."""
+    from highdicom.sr import CodedConcept
+
+    hit = _sct_table().get(_norm(label))
+    if hit is not None:
+        code = hit[1]
+        return CodedConcept(code.value, code.scheme_designator, code.meaning)
+    if len(label) > 64:
+        raise ExportError(f"label {label[:40]!r}... is longer than 64 characters (DICOM Code Meaning)")
+    value = "MX" + hashlib.sha256(label.encode()).hexdigest()[:12].upper()
+    return CodedConcept(value, LOCAL_SCHEME, label)
+
+
+def label_of(code) -> str:
+    """Our label for a finding code read from an SR."""
+    if code.scheme_designator == "SCT":
+        for display, known in _sct_table().values():
+            if known.value == code.value:
+                return display
+    return str(code.meaning)
+
+
+def _score_code():
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept("MX-SCORE", LOCAL_SCHEME, "Proposal score")
+
+
+def _device_uid(manufacturer: str, model: str | None, method: str | None) -> str:
+    return hashed_uid("device", manufacturer, model or "", method or "")
+
+
+# ---------------------------------------------------------------------------- writing
+
+def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any], out_dir: str | Path,
+                   which: str = "reviewed", manufacturer: str = "MedXAI", deidentify: bool = False, *,
+                   salt: str = "", model: str | None = None,
+                   series_description: str | None = None) -> list[Path]:
+    """Write one TID 1500 SR per source image into ``out_dir``; returns the files in the order
+    of the AnnotationSet's images. ``source_datasets`` maps image keys to the source images'
+    pydicom data sets (headers suffice: ``stop_before_pixels=True`` is fine). ``model`` names
+    the model of the proposals (else ``BoxRecord.extra["model"]``). Boxes on an image without a
+    source data set, or outside it, are an ExportError (nothing is written)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    check_which(which)
+    boxes = select_boxes(annotations, which)
+    keys = [i.key for i in export_images(annotations, boxes)]
+    with_boxes = {b.image_key for b in boxes}
+    lacking = [k for k in keys if k in with_boxes and k not in source_datasets]
+    if lacking:
+        raise ExportError(f"no DICOM source data set for image(s) {', '.join(lacking[:5])}"
+                          f"{' ...' if len(lacking) > 5 else ''}: DICOM SR needs the source images")
+    plan = []
+    for key in keys:
+        if key not in with_boxes:
+            continue
+        ds = source_datasets[key]
+        for attr in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns"):
+            if attr not in ds:
+                raise ExportError(f"image {key}: the source data set has no {attr}")
+        image_boxes = [b for b in boxes if b.image_key == key]
+        size_rec = ImageRecord(key, int(ds.Columns), int(ds.Rows))
+        for b in image_boxes:
+            check_export_box(b, size_rec)
+        plan.append((key, ds, image_boxes))
+
+    series: dict[str, list] = {}  # study UID -> [series UID, next instance number]
+    docs = []  # built in full before anything is written
+    for key, ds, image_boxes in plan:
+        src = deidentify_dataset(ds, salt) if deidentify else ds
+        groups = [_group(b, n, src, model) for n, b in enumerate(image_boxes, 1)]
+        context = _observation_context(image_boxes, manufacturer, model)
+        try:
+            report = hd.sr.MeasurementReport(observation_context=context,
+                                             procedure_reported=codes.SCT.ImagingProcedure,
+                                             imaging_measurements=groups, referenced_images=[src])
+        except (ValueError, AttributeError, KeyError):  # no image library entry for this source
+            report = hd.sr.MeasurementReport(observation_context=context,
+                                             procedure_reported=codes.SCT.ImagingProcedure,
+                                             imaging_measurements=groups)
+        slot = series.setdefault(str(src.StudyInstanceUID), [str(generate_uid()), 1])
+        with warnings.catch_warnings():
+            # The patient's name is copied as the source has it ("ANONYMOUS" when de-identified);
+            # highdicom's hint about single-component names is noise here.
+            warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+            sr = hd.sr.Comprehensive3DSR(
+                evidence=[src], content=report, series_instance_uid=slot[0], series_number=SR_SERIES_NUMBER,
+                sop_instance_uid=str(generate_uid()), instance_number=slot[1], manufacturer=manufacturer,
+                is_complete=True)
+        slot[1] += 1
+        sr.SeriesDescription = series_description or f"MedXAI boxes ({which})"
+        docs.append(sr)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for sr in docs:
+        target = out_dir / f"{sr.SOPInstanceUID}.dcm"
+        tmp = out_dir / f".{sr.SOPInstanceUID}.tmp"
+        try:
+            sr.save_as(tmp, enforce_file_format=True)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        written.append(target)
+    return written
+
+
+def _group(b: BoxRecord, n: int, src: Any, model: str | None):
+    import highdicom as hd
+    import numpy as np
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    x0, y0, x1, y1 = b.box.x0, b.box.y0, b.box.x1, b.box.y1
+    frames = None
+    if int(src.get("NumberOfFrames", 1) or 1) > 1:
+        frames = [int(b.extra.get("frame", 0)) + 1]
+    source = hd.sr.SourceImageForRegion(referenced_sop_class_uid=src.SOPClassUID,
+                                        referenced_sop_instance_uid=src.SOPInstanceUID,
+                                        referenced_frame_numbers=frames)
+    region = hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                               graphic_data=np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]),
+                               source_image=source)
+    kind_text = "AI proposal" if b.kind == "proposal" else "reviewed box"
+    tracking = hd.sr.TrackingIdentifier(uid=str(generate_uid()), identifier=f"{kind_text} {n}: {b.label}")
+    kwargs: dict[str, Any] = {}
+    if b.kind == "proposal":
+        box_model = model or b.extra.get("model")
+        kwargs["algorithm_id"] = hd.sr.AlgorithmIdentification(
+            name=b.method or "unknown", version=str(box_model) if box_model else UNSPECIFIED_MODEL)
+        if b.score is not None:
+            kwargs["measurements"] = [hd.sr.Measurement(name=_score_code(), value=float(b.score),
+                                                        unit=codes.UCUM.NoUnits)]
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking, referenced_region=region, finding_type=finding_code(b.label),
+        geometric_purpose=codes.SCT.BoundedBy, **kwargs)
+
+
+def _person_name(reviewer: str) -> str:
+    """A reviewer login/name as a DICOM PN: a single component gets a trailing caret (the
+    family-name component), as PS3.5 6.2.1.2 asks; read back without it."""
+    name = reviewer.replace("\\", "/").strip()
+    return name if "^" in name else name + "^"
+
+
+def _observation_context(boxes: list[BoxRecord], manufacturer: str, model: str | None):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    context = hd.sr.ObservationContext()
+    reviewers: list[str] = []
+    devices: list[tuple[str | None, str | None]] = []
+    for b in boxes:
+        if b.kind == "reviewed" and b.reviewer and b.reviewer not in reviewers:
+            reviewers.append(b.reviewer)
+        if b.kind == "proposal":
+            dev = (model or b.extra.get("model"), b.method)
+            if dev not in devices:
+                devices.append(dev)
+    for name in reviewers:
+        context.extend(hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person_name(name))))
+    if not reviewers and not devices:
+        devices.append((None, None))
+    for dev_model, method in devices:
+        attrs = hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=_device_uid(manufacturer, dev_model, method),
+            name=method or "MedXAI Desktop", manufacturer_name=manufacturer,
+            model_name=str(dev_model) if dev_model else None)
+        context.extend(hd.sr.ObserverContext(observer_type=codes.DCM.Device,
+                                             observer_identifying_attributes=attrs))
+    return context
+
+
+# ---------------------------------------------------------------------------- reading
+
+def read_dicom_sr(path: str | Path, images_dir: str | Path | None = None, *,
+                  images: Iterable[ImageRecord] | None = None) -> AnnotationSet:
+    """Read one SR file, or every ``*.dcm`` below a folder: TID 1500 reports whose planar ROI
+    groups are axis-aligned rectangles (POLYLINE of 4 corners, or 5 with the first repeated).
+    Image keys: the key of the ImageRecord in ``images`` with the referenced SOP Instance UID,
+    else the path (relative to ``images_dir``) of the DICOM file with that UID there, else the
+    SOP Instance UID itself. Sizes: from those, else the SR's image library, else unknown (0)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.dcm") if p.is_file())
+        if not files:
+            raise ExchangeError(path, None, "no .dcm files in this folder")
+    else:
+        files = [path]
+    by_uid: dict[str, ImageRecord] = {r.sop_uid: r for r in (images or []) if r.sop_uid}
+    dir_index: dict[str, ImageRecord] | None = None
+    out_images: dict[str, ImageRecord] = {}
+    out_boxes: list[BoxRecord] = []
+    labels: list[str] = []
+    for sr_path in files:
+        doc = _read_sr(sr_path)
+        sizes, series_of, study = _library_and_evidence(doc)
+        persons, _ = _observers(doc)
+        try:
+            groups = doc.content.get_planar_roi_measurement_groups()
+        except Exception as exc:  # noqa: BLE001
+            raise ExchangeError(sr_path, None, f"cannot read the measurement groups ({exc})") from None
+        for n, group in enumerate(groups, 1):
+            where = f"measurement group {n}"
+            try:
+                sop_uid, box, label, kind, score, method, model, frame = _parse_group(group)
+            except ValueError as exc:
+                raise ExchangeError(sr_path, where, str(exc)) from None
+            rec = by_uid.get(sop_uid)
+            if rec is None and images_dir is not None:
+                if dir_index is None:
+                    dir_index = _index_dicom_dir(Path(images_dir))
+                rec = dir_index.get(sop_uid)
+            if rec is None:
+                width, height = sizes.get(sop_uid, (0, 0))
+                rec = ImageRecord(sop_uid, width, height, study_uid=study,
+                                  series_uid=series_of.get(sop_uid), sop_uid=sop_uid)
+            out_images.setdefault(rec.key, rec)
+            reason = outside_reason(box, rec.width, rec.height)
+            if reason:
+                raise ExchangeError(sr_path, where, f"{reason} ({rec.key})")
+            extra: dict[str, Any] = {"model": model} if model and model != UNSPECIFIED_MODEL else {}
+            if frame is not None:
+                extra["frame"] = frame
+            reviewer = persons[0] if kind == "reviewed" and len(persons) == 1 else None
+            out_boxes.append(BoxRecord(rec.key, label, box, kind=kind, score=score, method=method,
+                                       reviewer=reviewer, extra=extra))
+            if label not in labels:
+                labels.append(label)
+    return AnnotationSet(images=list(out_images.values()), boxes=out_boxes, labels=labels)
+
+
+def _read_sr(sr_path: Path):
+    import highdicom as hd
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if not sr_path.is_file():
+        raise ExchangeError(sr_path, None, "file not found")
+    if sr_path.stat().st_size == 0:
+        raise ExchangeError(sr_path, None, "empty file")
+    try:
+        ds = pydicom.dcmread(sr_path)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+        raise ExchangeError(sr_path, None, f"not a DICOM file ({exc})") from None
+    if str(ds.get("SOPClassUID", "")) not in {str(u) for u in hd.sr.SOP_CLASS_UIDS}:
+        raise ExchangeError(sr_path, None, f"not a DICOM SR document (SOP class {ds.get('SOPClassUID')})")
+    try:
+        doc = hd.sr.srread(sr_path)
+        doc.content  # noqa: B018 - parses the root template
+    except Exception as exc:  # noqa: BLE001
+        raise ExchangeError(sr_path, None, f"not a TID 1500 Measurement Report ({exc})") from None
+    return doc
+
+
+def _observers(doc) -> tuple[list[str], list[str]]:
+    from pydicom.sr.codedict import codes
+
+    persons, devices = [], []
+    try:
+        for ctx in doc.content.get_observer_contexts():
+            attrs = ctx.observer_identifying_attributes
+            if ctx.observer_type == codes.DCM.Person:
+                persons.append(str(attrs.name).rstrip("^"))
+            else:
+                devices.append(str(attrs.uid))
+    except Exception:  # noqa: BLE001 - observers are informative only
+        pass
+    return persons, devices
+
+
+def _library_and_evidence(doc) -> tuple[dict[str, tuple[int, int]], dict[str, str], str | None]:
+    """Sizes (Columns, Rows) from the image library; series UIDs from the evidence."""
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def walk(items) -> None:
+        for item in items:
+            if getattr(item, "ValueType", None) == "IMAGE" and "ReferencedSOPSequence" in item:
+                uid = str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+                rows = cols = None
+                for sub in item.get("ContentSequence", []):
+                    name = sub.ConceptNameCodeSequence[0].CodeValue if "ConceptNameCodeSequence" in sub else None
+                    if getattr(sub, "ValueType", None) == "NUM" and name in ("110910", "110911"):
+                        value = sub.MeasuredValueSequence[0].NumericValue
+                        if name == "110910":
+                            rows = int(float(value))
+                        else:
+                            cols = int(float(value))
+                if rows and cols:
+                    sizes[uid] = (cols, rows)
+            if "ContentSequence" in item:
+                walk(item.ContentSequence)
+
+    walk(doc.get("ContentSequence", []))
+    series_of: dict[str, str] = {}
+    study = str(doc.StudyInstanceUID) if "StudyInstanceUID" in doc else None
+    for ev_name in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
+        for study_item in doc.get(ev_name, []):
+            for series_item in study_item.get("ReferencedSeriesSequence", []):
+                for sop in series_item.get("ReferencedSOPSequence", []):
+                    series_of[str(sop.ReferencedSOPInstanceUID)] = str(series_item.SeriesInstanceUID)
+    return sizes, series_of, study
+
+
+def _parse_group(group) -> tuple[str, Any, str, str, float | None, str | None, str | None, int | None]:
+    import highdicom as hd
+    from pydicom.multival import MultiValue
+
+    roi = group.roi
+    if roi is None:
+        raise ValueError("no Image Region (only SCOORD rectangles are boxes)")
+    if not isinstance(roi, hd.sr.ImageRegion):
+        raise ValueError("a 3-D region (SCOORD3D), not a box on an image")
+    if roi.graphic_type != hd.sr.GraphicTypeValues.POLYLINE:
+        raise ValueError(f"graphic type {roi.graphic_type.value}, not a POLYLINE rectangle")
+    pts = [(float(x), float(y)) for x, y in roi.value]
+    if len(pts) == 5 and pts[0] == pts[-1]:
+        pts = pts[:4]
+    xs, ys = sorted({p[0] for p in pts}), sorted({p[1] for p in pts})
+    if len(pts) != 4 or len(xs) > 2 or len(ys) > 2 or not all(
+            (x, y) in pts for x in (xs[0], xs[-1]) for y in (ys[0], ys[-1])):
+        raise ValueError(f"the region is not an axis-aligned rectangle ({len(roi.value)} points)")
+    box = make_box(xs[0], ys[0], xs[-1], ys[-1])
+    ref = roi.ContentSequence[0].ReferencedSOPSequence[0]
+    sop_uid = str(ref.ReferencedSOPInstanceUID)
+    frames = ref.get("ReferencedFrameNumber")
+    frame = None
+    if frames is not None and frames != "":
+        frame = int(frames[0] if isinstance(frames, MultiValue) else frames) - 1
+    finding = group.finding_type
+    if finding is None:
+        raise ValueError("no Finding code (the box's label)")
+    label = label_of(finding)
+    algorithm = _algorithm_of(group)
+    if algorithm is None:
+        return sop_uid, box, label, "reviewed", None, None, None, frame
+    name, version = algorithm
+    score = None
+    for m in group.get_measurements(name=_score_code()):
+        score = float(m.value)
+    return sop_uid, box, label, "proposal", score, (None if name == "unknown" else name), version, frame
+
+
+def _algorithm_of(group) -> tuple[str, str] | None:
+    """(name, version) of the group's TID 4019 Algorithm Identification, if any."""
+    from pydicom.sr.codedict import codes
+
+    name = version = None
+    for item in group[0].ContentSequence:
+        concept = item.ConceptNameCodeSequence[0]
+        if concept.CodeValue == codes.DCM.AlgorithmName.value and concept.CodingSchemeDesignator == "DCM":
+            name = str(item.TextValue)
+        elif concept.CodeValue == codes.DCM.AlgorithmVersion.value and concept.CodingSchemeDesignator == "DCM":
+            version = str(item.TextValue)
+    if name is None:
+        return None
+    return name, version or UNSPECIFIED_MODEL
+
+
+def _index_dicom_dir(images_dir: Path) -> dict[str, ImageRecord]:
+    """SOP Instance UID -> ImageRecord (key = path relative to ``images_dir``) for the DICOM
+    files there (headers only)."""
+    import pydicom
+
+    out: dict[str, ImageRecord] = {}
+    if not images_dir.is_dir():
+        return out
+    for p in sorted(images_dir.rglob("*")):
+        if not p.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True,
+                                 specific_tags=["SOPInstanceUID", "Rows", "Columns", "StudyInstanceUID",
+                                                "SeriesInstanceUID"])
+        except Exception:  # noqa: BLE001 - not DICOM: skip
+            continue
+        uid = str(ds.get("SOPInstanceUID", "") or "")
+        if uid and "Rows" in ds and "Columns" in ds and uid not in out:
+            out[uid] = ImageRecord(p.relative_to(images_dir).as_posix(), int(ds.Columns), int(ds.Rows), path=p,
+                                   study_uid=str(ds.get("StudyInstanceUID", "") or "") or None,
+                                   series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None, sop_uid=uid)
+    return out
+
+
+__all__ = ["FINDING_CODE_NAMES", "LOCAL_SCHEME", "finding_code", "label_of", "read_dicom_sr", "write_dicom_sr"]

@@ -1,0 +1,37 @@
+"""The audit log: appended to inside each edit's own transaction; there is no way here to
+change or remove an entry (and the database refuses it too, by trigger)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from .schema import audit_log, utcnow
+from .views import AuditEntry
+
+
+def append_audit(connection: Connection, actor: str | None, action: str, entity: str,
+                 entity_id: int | None, details: dict[str, Any] | None = None) -> None:
+    connection.execute(insert(audit_log).values(
+        at=utcnow(), actor=actor, action=action, entity=entity, entity_id=entity_id,
+        details=details or {}))
+
+
+def read_audit(connection: Connection, *, entity: str | None = None, entity_id: int | None = None,
+               actor: str | None = None, action: str | None = None,
+               since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+    """Entries oldest first (by id: the order they were committed in one database)."""
+    query = select(audit_log).order_by(audit_log.c.id)
+    for column, value in (("entity", entity), ("entity_id", entity_id), ("actor", actor),
+                          ("action", action)):
+        if value is not None:
+            query = query.where(audit_log.c[column] == value)
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if limit is not None:
+        query = query.order_by(None).order_by(audit_log.c.id.desc()).limit(limit)
+    rows = connection.execute(query).mappings().all()
+    entries = [AuditEntry(r["id"], r["at"], r["actor"], r["action"], r["entity"], r["entity_id"],
+                          dict(r["details"] or {})) for r in rows]
+    return sorted(entries, key=lambda e: e.id)

@@ -1,0 +1,220 @@
+"""What reviews refer to: reviewers, studies/series/images, models, runs, explanations and
+box proposals. Functions over an open connection; the repository gives each its transaction."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from medxai_desktop.core.boxes import BoxProposal
+from medxai_desktop.core.exchange.records import ImageRecord
+
+from .audit import append_audit
+from .database import insert_ignoring_duplicates
+from .errors import StoreError, UnknownEntity
+from .schema import (box_proposals, boxes, explanations, images, models, reviewers, runs, series,
+                     studies, utcnow)
+from .views import ExplanationInfo, ImageInfo
+
+
+def reviewer_id(connection: Connection, name: str) -> int:
+    """The reviewer's id, creating the reviewer on first use."""
+    if not isinstance(name, str) or not name.strip():
+        raise StoreError(f"a reviewer must be named, got {name!r}")
+    name = name.strip()
+    insert_ignoring_duplicates(connection, reviewers, {"name": name, "created_at": utcnow()}, "name")
+    return connection.execute(select(reviewers.c.id).where(reviewers.c.name == name)).scalar_one()
+
+
+def require(connection: Connection, table, entity: str, entity_id: int) -> None:
+    if connection.execute(select(table.c.id).where(table.c.id == entity_id)).first() is None:
+        raise UnknownEntity(entity, entity_id)
+
+
+# -- images -----------------------------------------------------------------------------------
+
+def _sha(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
+
+
+def _uid_row(connection: Connection, table, uid_column: str, uid: str | None, **values) -> int | None:
+    if not uid:
+        return None
+    insert_ignoring_duplicates(connection, table, {uid_column: uid, "created_at": utcnow(), **values},
+                               uid_column)
+    return connection.execute(select(table.c.id).where(table.c[uid_column] == uid)).scalar_one()
+
+
+def _series_id(connection: Connection, study_uid, series_uid, study_description=None,
+               series_description=None, modality=None) -> int | None:
+    study = _uid_row(connection, studies, "study_uid", study_uid, description=study_description)
+    return _uid_row(connection, series, "series_uid", series_uid, study_id=study,
+                    description=series_description, modality=modality)
+
+
+def image_values(image: Any) -> dict[str, Any]:
+    """Columns of an image from a MedicalImage (pixels known) or an ImageRecord (a name)."""
+    if isinstance(image, ImageRecord):
+        path = None if image.path is None else str(Path(image.path).resolve())
+        return dict(identity=_sha("record", image.key, path), key=image.key, path=path, frame=0,
+                    content_hash=None, width=int(image.width), height=int(image.height),
+                    sop_uid=image.sop_uid, _series=(image.study_uid, image.series_uid))
+    if hasattr(image, "content_hash") and hasattr(image, "source"):  # a MedicalImage
+        source = Path(image.source)
+        path = str(source.resolve())
+        key = source.name if getattr(image, "n_frames", 1) <= 1 else f"{source.name}[{image.frame}]"
+        height, width = image.shape
+        return dict(identity=_sha("pixels", image.content_hash, path, image.frame), key=key,
+                    path=path, frame=int(image.frame), content_hash=image.content_hash,
+                    width=int(width), height=int(height), sop_uid=image.sop_uid,
+                    _series=(image.study_uid, image.series_uid, image.study_description,
+                             image.series_description, image.modality))
+    raise TypeError(f"add_image takes a MedicalImage or an ImageRecord, got {type(image).__name__}")
+
+
+def add_image(connection: Connection, image: Any) -> tuple[int, bool]:
+    """(image id, whether it was new). Idempotent: a MedicalImage on its content hash + path +
+    frame; an ImageRecord on its path (else its key) -- matching an image already added by
+    pixels when the path (or the key, if unique) is the same."""
+    values = image_values(image)
+    series_args = values.pop("_series")
+    existing = connection.execute(select(images.c.id).where(images.c.identity == values["identity"])).first()
+    if existing is not None:
+        return existing.id, False
+    if values["content_hash"] is None:
+        found = _match_record(connection, values)
+        if found is not None:
+            return found, False
+    else:  # adopt an image known so far by name only (imported annotations) at the same path
+        named = connection.execute(select(images.c.id).where(and_(
+            images.c.path == values["path"], images.c.frame == values["frame"],
+            images.c.content_hash.is_(None)))).first()
+        if named is not None:
+            connection.execute(update(images).where(images.c.id == named.id).values(
+                identity=values["identity"], content_hash=values["content_hash"],
+                width=values["width"], height=values["height"], key=values["key"],
+                sop_uid=values["sop_uid"], series_id=_series_id(connection, *series_args)))
+            return named.id, False
+    values["series_id"] = _series_id(connection, *series_args)
+    values["created_at"] = utcnow()
+    insert_ignoring_duplicates(connection, images, values, "identity")
+    image_id = connection.execute(
+        select(images.c.id).where(images.c.identity == values["identity"])).scalar_one()
+    return image_id, True
+
+
+def _match_record(connection: Connection, values: dict) -> int | None:
+    if values["path"] is not None:
+        query = select(images.c.id).where(images.c.path == values["path"]).order_by(images.c.frame)
+    else:
+        query = select(images.c.id).where(images.c.key == values["key"])
+    found = connection.execute(query.limit(2)).all()
+    if len(found) == 1 or (found and values["path"] is not None):
+        return found[0].id
+    return None
+
+
+def image_info(connection: Connection, image_id: int | None = None) -> list[ImageInfo]:
+    query = (select(images, series.c.series_uid, studies.c.study_uid)
+             .select_from(images.outerjoin(series, images.c.series_id == series.c.id)
+                          .outerjoin(studies, series.c.study_id == studies.c.id))
+             .order_by(images.c.id))
+    if image_id is not None:
+        query = query.where(images.c.id == image_id)
+    return [ImageInfo(r.id, r.key, r.width, r.height, r.path, r.frame, r.content_hash,
+                      r.study_uid, r.series_uid, r.sop_uid) for r in connection.execute(query)]
+
+
+# -- models, runs, explanations ------------------------------------------------------------------
+
+def add_model(connection: Connection, model: Any, checkpoint_hash: str | None = None) -> tuple[int, bool]:
+    """A ModelCard or a LoadedModel; idempotent on (card hash, checkpoint hash)."""
+    card = getattr(model, "card", model)
+    if not hasattr(card, "card_hash") or not hasattr(card, "to_dict"):
+        raise TypeError(f"add_model takes a ModelCard or a LoadedModel, got {type(model).__name__}")
+    checkpoint = checkpoint_hash or getattr(model, "checkpoint_sha256", None) or card.sha256 or ""
+    key = and_(models.c.card_hash == card.card_hash, models.c.checkpoint_hash == checkpoint)
+    existing = connection.execute(select(models.c.id).where(key)).first()
+    if existing is not None:
+        return existing.id, False
+    connection.execute(insert(models).values(card_hash=card.card_hash, checkpoint_hash=checkpoint,
+                                             arch=card.arch, card=card.to_dict(), created_at=utcnow()))
+    return connection.execute(select(models.c.id).where(key)).scalar_one(), True
+
+
+def record_run(connection: Connection, model_id: int, method: str, parameters: dict | None,
+               device: str | None, versions: dict | None, seconds: float | None,
+               created_at=None) -> int:
+    require(connection, models, "model", model_id)
+    if not method:
+        raise StoreError("a run needs the name of its method")
+    result = connection.execute(insert(runs).values(
+        model_id=model_id, method=method, parameters=_jsonable(parameters or {}),
+        device=None if device is None else str(device), versions=_jsonable(versions or {}),
+        seconds=seconds, created_at=created_at or utcnow()))
+    return result.inserted_primary_key[0]
+
+
+def add_explanation(connection: Connection, run_id: int, image_id: int, target_class: int,
+                    target_name: str | None, cache_key: str, map_path: str | None) -> int:
+    require(connection, runs, "run", run_id)
+    require(connection, images, "image", image_id)
+    result = connection.execute(insert(explanations).values(
+        run_id=run_id, image_id=image_id, target_class=int(target_class), target_name=target_name,
+        cache_key=cache_key, map_path=map_path, created_at=utcnow()))
+    return result.inserted_primary_key[0]
+
+
+def explanation_info(connection: Connection, image_id: int | None = None,
+                     explanation_id: int | None = None) -> list[ExplanationInfo]:
+    query = (select(explanations, runs.c.method)
+             .join(runs, explanations.c.run_id == runs.c.id).order_by(explanations.c.id))
+    if image_id is not None:
+        query = query.where(explanations.c.image_id == image_id)
+    if explanation_id is not None:
+        query = query.where(explanations.c.id == explanation_id)
+    return [ExplanationInfo(r.id, r.run_id, r.image_id, r.method, r.target_class, r.target_name,
+                            r.cache_key, r.map_path) for r in connection.execute(query)]
+
+
+# -- proposals ------------------------------------------------------------------------------------
+
+def add_proposals(connection: Connection, image_id: int, run_id: int,
+                  proposals: Iterable[BoxProposal]) -> list[int]:
+    """Each proposal becomes an immutable proposal row and a box (revision 0) to review."""
+    require(connection, images, "image", image_id)
+    require(connection, runs, "run", run_id)
+    box_ids = []
+    for proposal in proposals:
+        if not isinstance(proposal, BoxProposal):
+            raise TypeError(f"add_proposals takes BoxProposal objects, got {type(proposal).__name__}")
+        if not proposal.label:
+            raise StoreError("a proposal needs a label")
+        b = proposal.box
+        now = utcnow()
+        proposal_id = connection.execute(insert(box_proposals).values(
+            image_id=image_id, run_id=run_id, x0=b.x0, y0=b.y0, x1=b.x1, y1=b.y1,
+            label=proposal.label, score=None if proposal.score is None else float(proposal.score),
+            method=proposal.method, parameters=_jsonable(proposal.parameters), created_at=now,
+        )).inserted_primary_key[0]
+        box_ids.append(connection.execute(insert(boxes).values(
+            image_id=image_id, proposal_id=proposal_id, origin="proposal", created_at=now,
+        )).inserted_primary_key[0])
+    append_audit(connection, None, "proposals.add", "image", image_id,
+                 {"run_id": run_id, "box_ids": box_ids})
+    return box_ids
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values (tuples -> lists, numpy scalars -> numbers, paths -> strings)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return str(value)

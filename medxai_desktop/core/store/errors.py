@@ -1,0 +1,50 @@
+"""Errors of the review store: each says what failed and why, in one line."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from medxai_desktop.core.errors import MedXAIError
+
+if TYPE_CHECKING:
+    from .views import Revision
+
+
+class StoreError(MedXAIError):
+    """The store cannot do what was asked (bad URL, unreachable server, invalid value)."""
+
+
+class UnknownEntity(StoreError, LookupError):
+    """No image / box / model / run with that id."""
+
+    def __init__(self, entity: str, entity_id: object):
+        self.entity, self.entity_id = entity, entity_id
+        super().__init__(f"no {entity} with id {entity_id!r}")
+
+
+class RevisionConflict(StoreError):
+    """Somebody else revised the box since the caller last saw it; nothing was written.
+
+    ``expected`` is the revision number the caller passed, ``current`` the latest revision
+    now stored (None when the box has no revision yet, i.e. revision number 0).
+    """
+
+    def __init__(self, box_id: int, expected: int, current: "Revision | None"):
+        self.box_id, self.expected, self.current = box_id, expected, current
+        now = 0 if current is None else current.revision
+        who = "" if current is None else f" by {current.reviewer} ({current.state})"
+        super().__init__(f"box {box_id} is at revision {now}{who}, not {expected}: "
+                         "reload it and apply the change again")
+
+    @property
+    def current_revision(self) -> int:
+        return 0 if self.current is None else self.current.revision
+
+
+class NothingToUndo(StoreError):
+    def __init__(self, box_id: int, what: str = "undo"):
+        super().__init__(f"box {box_id}: nothing to {what}")
+
+
+class NothingToRedo(NothingToUndo):
+    def __init__(self, box_id: int):
+        super().__init__(box_id, "redo")

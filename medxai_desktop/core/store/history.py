@@ -1,0 +1,73 @@
+"""Undo and redo over a box's revision history, without ever rewriting it.
+
+Replaying the revisions in order gives two stacks: the revisions in effect (``applied``) and
+the ones undone and not yet redone (``redoable``). A normal change (edit, add, import) pushes
+itself on ``applied`` and clears ``redoable``; an undo pops ``applied`` onto ``redoable``; a
+redo pops ``redoable`` and pushes the redo revision itself on ``applied``. The box's state is
+the top of ``applied``, or its base state when nothing is applied (an unreviewed proposal, or
+a drawn box that is not there any more).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from medxai_desktop.core.boxes import Box
+
+from .views import REDO, UNDO, Revision
+
+
+@dataclass(frozen=True)
+class BoxState:
+    box: Box
+    label: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    applied: tuple[Revision, ...]
+    redoable: tuple[Revision, ...]
+
+
+def replay(revisions: Sequence[Revision]) -> Replay:
+    applied: list[Revision] = []
+    redoable: list[Revision] = []
+    for rev in sorted(revisions, key=lambda r: r.revision):
+        if rev.action == UNDO:
+            if not applied or applied[-1].revision != rev.target_revision:
+                raise ValueError(f"box {rev.box_id}: revision {rev.revision} undoes "
+                                 f"{rev.target_revision}, which was not in effect")
+            redoable.append(applied.pop())
+        elif rev.action == REDO:
+            if not redoable or redoable[-1].revision != rev.target_revision:
+                raise ValueError(f"box {rev.box_id}: revision {rev.revision} redoes "
+                                 f"{rev.target_revision}, which was not undone")
+            redoable.pop()
+            applied.append(rev)
+        else:
+            applied.append(rev)
+            redoable.clear()
+    return Replay(tuple(applied), tuple(redoable))
+
+
+def _state_of(rev: Revision) -> BoxState:
+    return BoxState(rev.box, rev.label, rev.state)
+
+
+def undo_step(revisions: Sequence[Revision], base: BoxState) -> tuple[int, BoxState] | None:
+    """(revision to undo, state to restore), or None when nothing is in effect."""
+    done = replay(revisions)
+    if not done.applied:
+        return None
+    restored = _state_of(done.applied[-2]) if len(done.applied) > 1 else base
+    return done.applied[-1].revision, restored
+
+
+def redo_step(revisions: Sequence[Revision]) -> tuple[int, BoxState] | None:
+    """(revision to re-apply, its state), or None when nothing was undone since the last change."""
+    done = replay(revisions)
+    if not done.redoable:
+        return None
+    target = done.redoable[-1]
+    return target.revision, _state_of(target)

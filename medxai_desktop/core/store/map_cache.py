@@ -1,0 +1,69 @@
+"""Heatmaps on disk: one compressed .npz per provenance cache key, written atomically.
+
+The database keeps only their metadata (``explanations`` rows). A map is recomputable, so the
+folder is a cache: a missing file means "compute it again", never an error in the store.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from medxai_desktop.core.errors import MedXAIError
+
+_KEY = re.compile(r"^[0-9a-f]{16,128}$")
+
+
+class MapNotCached(MedXAIError, KeyError):
+    def __init__(self, key: str, path: Path):
+        self.key, self.path = key, path
+        super().__init__(f"no cached map for key {key[:12]}... at {path}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+def map_path(cache_dir: str | Path, cache_key: str) -> Path:
+    """``<cache_dir>/<first two hex digits>/<key>.npz``: few files per folder."""
+    if not _KEY.match(cache_key or ""):
+        raise ValueError(f"not a provenance cache key (lower-case hex): {cache_key!r}")
+    return Path(cache_dir) / cache_key[:2] / f"{cache_key}.npz"
+
+
+def save_map(cache_dir: str | Path, cache_key: str, heatmap: np.ndarray) -> Path:
+    """Write ``heatmap`` as ``<key>.npz`` (compressed); a crash mid-write never leaves a torn
+    file under the final name (temporary file, fsync, rename)."""
+    path = map_path(cache_dir, cache_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{cache_key[:12]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, map=np.asarray(heatmap))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_map(cache_dir: str | Path, cache_key: str) -> np.ndarray:
+    """The map saved under ``cache_key`` (same dtype and shape), or MapNotCached."""
+    path = map_path(cache_dir, cache_key)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["map"]
+    except FileNotFoundError:
+        raise MapNotCached(cache_key, path) from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # truncated or foreign file: a miss, so the map is computed again
+        raise MapNotCached(cache_key, path) from exc
+
+
+def has_map(cache_dir: str | Path, cache_key: str) -> bool:
+    return map_path(cache_dir, cache_key).is_file()

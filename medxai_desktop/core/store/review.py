@@ -1,0 +1,235 @@
+"""Boxes under review: revisions (each a new row), undo/redo, latest state, image status.
+
+Every function runs inside the caller's write transaction. The box row is locked first
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite holds the database write lock from
+``BEGIN IMMEDIATE``), then the expected revision is compared with the latest one, so two
+reviewers editing the same box are serialised and the second is told, not overwritten. The
+UNIQUE(box_id, revision) constraint is the last line of defence.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, func, insert, select
+
+from medxai_desktop.core.boxes import Box
+
+from .audit import append_audit
+from .catalog import require, reviewer_id
+from .database import upsert
+from .errors import NothingToRedo, NothingToUndo, RevisionConflict, StoreError, UnknownEntity
+from .history import BoxState, redo_step, undo_step
+from .schema import box_proposals, box_revisions, boxes, image_status, images, reviewers, utcnow
+from .views import (ACCEPTED, ADD, EDIT, EDITED, PROPOSED, REDO, REJECTED, REMOVED,
+                    REVIEW_STATUSES, UNDO, UNREAD, BoxView, ImageStatus, Revision)
+
+REVIEWER_STATES = (ACCEPTED, EDITED, REJECTED)
+
+_REVISION_COLUMNS = (box_revisions.c.id, box_revisions.c.box_id, box_revisions.c.revision,
+                     box_revisions.c.x0, box_revisions.c.y0, box_revisions.c.x1, box_revisions.c.y1,
+                     box_revisions.c.label, box_revisions.c.state, box_revisions.c.action,
+                     box_revisions.c.target_revision, box_revisions.c.comment,
+                     box_revisions.c.created_at, reviewers.c.name.label("reviewer"))
+
+
+def _revision(row) -> Revision:
+    return Revision(row.id, row.box_id, row.revision, Box(row.x0, row.y0, row.x1, row.y1),
+                    row.label, row.state, row.reviewer, row.created_at, row.action,
+                    row.target_revision, row.comment)
+
+
+def history(connection: Connection, box_id: int) -> list[Revision]:
+    query = (select(*_REVISION_COLUMNS)
+             .join(reviewers, box_revisions.c.reviewer_id == reviewers.c.id)
+             .where(box_revisions.c.box_id == box_id).order_by(box_revisions.c.revision))
+    return [_revision(r) for r in connection.execute(query)]
+
+
+def _locked_box(connection: Connection, box_id: int):
+    query = (select(boxes, box_proposals.c.x0, box_proposals.c.y0, box_proposals.c.x1,
+                    box_proposals.c.y1, box_proposals.c.label)
+             .select_from(boxes.outerjoin(box_proposals, boxes.c.proposal_id == box_proposals.c.id))
+             .where(boxes.c.id == box_id).with_for_update(of=boxes))
+    row = connection.execute(query).first()
+    if row is None:
+        raise UnknownEntity("box", box_id)
+    return row
+
+
+def _base_state(row, revisions: list[Revision]) -> BoxState:
+    """What a box is before any revision: its proposal, or (drawn/imported) not there."""
+    if row.proposal_id is not None:
+        return BoxState(Box(row.x0, row.y0, row.x1, row.y1), row.label, PROPOSED)
+    first = revisions[0]
+    return BoxState(first.box, first.label, REMOVED)
+
+
+def _current(row, revisions: list[Revision]) -> BoxState:
+    if revisions:
+        last = revisions[-1]
+        return BoxState(last.box, last.label, last.state)
+    return _base_state(row, revisions)
+
+
+def _check_expected(box_id: int, expected: int | None, revisions: list[Revision]) -> None:
+    latest = revisions[-1] if revisions else None
+    if expected is not None and expected != (latest.revision if latest else 0):
+        raise RevisionConflict(box_id, expected, latest)
+
+
+def _next(revisions: list[Revision]) -> int:
+    return (revisions[-1].revision if revisions else 0) + 1
+
+
+def _append(connection: Connection, box_id: int, number: int, state: BoxState, reviewer: str,
+            action: str, target: int | None = None, comment: str | None = None) -> Revision:
+    if not state.label:
+        raise StoreError(f"box {box_id}: a box needs a label")
+    now = utcnow()
+    b = Box(float(state.box.x0), float(state.box.y0), float(state.box.x1), float(state.box.y1))
+    row_id = connection.execute(insert(box_revisions).values(
+        box_id=box_id, revision=number, x0=b.x0, y0=b.y0, x1=b.x1, y1=b.y1, label=state.label,
+        state=state.state, action=action, target_revision=target,
+        reviewer_id=reviewer_id(connection, reviewer), comment=comment, created_at=now,
+    )).inserted_primary_key[0]
+    revision = Revision(row_id, box_id, number, b, state.label, state.state, reviewer.strip(), now,
+                        action, target, comment)
+    append_audit(connection, revision.reviewer, f"box.{action}", "box", box_id,
+                 {"revision": number, "state": state.state, "label": state.label,
+                  "box": [b.x0, b.y0, b.x1, b.y1], "target_revision": target, "comment": comment})
+    return revision
+
+
+def revise(connection: Connection, box_id: int, reviewer: str, expected_revision: int,
+           box: Box | None = None, label: str | None = None, state: str | None = None,
+           comment: str | None = None) -> Revision:
+    """A reviewer's change: new geometry and/or label (state "edited" unless given), or a
+    verdict (accepted / rejected) on the box as it stands."""
+    if expected_revision is None:
+        raise StoreError("give the revision you last saw (0 for an unreviewed proposal)")
+    if state is None:
+        if box is None and label is None:
+            raise StoreError("nothing to change: give a box, a label or a state")
+        state = EDITED
+    if state not in REVIEWER_STATES:
+        raise StoreError(f"a reviewer sets a box {' / '.join(REVIEWER_STATES)}, not {state!r}")
+    if box is not None and not isinstance(box, Box):
+        raise TypeError(f"box must be a Box, got {type(box).__name__}")
+    row = _locked_box(connection, box_id)
+    revisions = history(connection, box_id)
+    _check_expected(box_id, expected_revision, revisions)
+    current = _current(row, revisions)
+    if current.state == REMOVED:
+        raise StoreError(f"box {box_id} was removed (its drawing was undone): redo to restore it")
+    new = BoxState(box or current.box, label or current.label, state)
+    return _append(connection, box_id, _next(revisions), new, reviewer, EDIT, comment=comment)
+
+
+def add_box(connection: Connection, image_id: int, box: Box, label: str, reviewer: str,
+            comment: str | None = None, origin: str = "drawn", source: str | None = None,
+            action: str = ADD) -> Revision:
+    """A box nobody proposed: a box row without proposal whose revision 1 is "added"."""
+    if not isinstance(box, Box):
+        raise TypeError(f"box must be a Box, got {type(box).__name__}")
+    require(connection, images, "image", image_id)
+    box_id = connection.execute(insert(boxes).values(
+        image_id=image_id, proposal_id=None, origin=origin, source=source, created_at=utcnow(),
+    )).inserted_primary_key[0]
+    return _append(connection, box_id, 1, BoxState(box, label, "added"), reviewer, action,
+                   comment=comment)
+
+
+def undo(connection: Connection, box_id: int, reviewer: str,
+         expected_revision: int | None = None) -> Revision:
+    """Undo the change in effect as a NEW revision restoring the state before it."""
+    row = _locked_box(connection, box_id)
+    revisions = history(connection, box_id)
+    _check_expected(box_id, expected_revision, revisions)
+    step = undo_step(revisions, _base_state(row, revisions)) if revisions else None
+    if step is None:
+        raise NothingToUndo(box_id)
+    target, restored = step
+    return _append(connection, box_id, _next(revisions), restored, reviewer, UNDO, target)
+
+
+def redo(connection: Connection, box_id: int, reviewer: str,
+         expected_revision: int | None = None) -> Revision:
+    """Re-apply the last undone change as a NEW revision (only until a normal change)."""
+    _locked_box(connection, box_id)
+    revisions = history(connection, box_id)
+    _check_expected(box_id, expected_revision, revisions)
+    step = redo_step(revisions)
+    if step is None:
+        raise NothingToRedo(box_id)
+    target, state = step
+    return _append(connection, box_id, _next(revisions), state, reviewer, REDO, target)
+
+
+def latest_revision(connection: Connection, box_id: int) -> Revision | None:
+    revisions = history(connection, box_id)
+    return revisions[-1] if revisions else None
+
+
+def _latest_subquery():
+    return (select(box_revisions.c.box_id, func.max(box_revisions.c.revision).label("revision"))
+            .group_by(box_revisions.c.box_id).subquery("latest"))
+
+
+def latest_rows(connection: Connection, image_id: int | None = None):
+    """One row per box: the box, its proposal (if any) and its latest revision (if any)."""
+    latest = _latest_subquery()
+    rev = box_revisions.alias("rev")
+    query = (
+        select(boxes.c.id.label("box_id"), boxes.c.image_id, boxes.c.proposal_id, boxes.c.origin,
+               boxes.c.source, box_proposals.c.x0.label("p_x0"), box_proposals.c.y0.label("p_y0"),
+               box_proposals.c.x1.label("p_x1"), box_proposals.c.y1.label("p_y1"),
+               box_proposals.c.label.label("p_label"), box_proposals.c.score,
+               box_proposals.c.method, box_proposals.c.parameters, box_proposals.c.run_id,
+               rev.c.revision, rev.c.x0, rev.c.y0, rev.c.x1, rev.c.y1, rev.c.label, rev.c.state,
+               rev.c.created_at, reviewers.c.name.label("reviewer"))
+        .select_from(
+            boxes.outerjoin(box_proposals, boxes.c.proposal_id == box_proposals.c.id)
+            .outerjoin(latest, latest.c.box_id == boxes.c.id)
+            .outerjoin(rev, and_(rev.c.box_id == latest.c.box_id, rev.c.revision == latest.c.revision))
+            .outerjoin(reviewers, rev.c.reviewer_id == reviewers.c.id))
+        .order_by(boxes.c.id))
+    if image_id is not None:
+        query = query.where(boxes.c.image_id == image_id)
+    return connection.execute(query).all()
+
+
+def box_view(row) -> BoxView:
+    if row.revision is None:  # an unreviewed proposal
+        return BoxView(row.box_id, row.image_id, Box(row.p_x0, row.p_y0, row.p_x1, row.p_y1),
+                       row.p_label, PROPOSED, 0, row.origin, row.proposal_id, row.score, row.method)
+    return BoxView(row.box_id, row.image_id, Box(row.x0, row.y0, row.x1, row.y1), row.label,
+                   row.state, row.revision, row.origin, row.proposal_id, row.score, row.method,
+                   row.reviewer, row.created_at, row.source)
+
+
+def latest_boxes(connection: Connection, image_id: int, include_removed: bool = False) -> list[BoxView]:
+    require(connection, images, "image", image_id)
+    views = [box_view(r) for r in latest_rows(connection, image_id)]
+    return [v for v in views if include_removed or v.state != REMOVED]
+
+
+def set_status(connection: Connection, image_id: int, status: str, reviewer: str) -> ImageStatus:
+    if status not in REVIEW_STATUSES:
+        raise StoreError(f"review status must be one of {', '.join(REVIEW_STATUSES)}, not {status!r}")
+    require(connection, images, "image", image_id)
+    before = get_status(connection, image_id)
+    now = utcnow()
+    upsert(connection, image_status, {"image_id": image_id, "status": status,
+                                      "reviewer_id": reviewer_id(connection, reviewer),
+                                      "updated_at": now}, "image_id")
+    append_audit(connection, reviewer.strip(), "status.set", "image", image_id,
+                 {"from": before.status, "to": status})
+    return ImageStatus(image_id, status, reviewer.strip(), now)
+
+
+def get_status(connection: Connection, image_id: int) -> ImageStatus:
+    row = connection.execute(
+        select(image_status.c.status, image_status.c.updated_at, reviewers.c.name)
+        .select_from(image_status.outerjoin(reviewers, image_status.c.reviewer_id == reviewers.c.id))
+        .where(image_status.c.image_id == image_id)).first()
+    if row is None:
+        return ImageStatus(image_id, UNREAD)
+    return ImageStatus(image_id, row.status, row.name, row.updated_at)

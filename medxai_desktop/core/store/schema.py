@@ -1,0 +1,203 @@
+"""The tables of the review store (SQLAlchemy Core). Migrations create them; this module is
+what the repository queries and what the migration test compares the database against."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, CheckConstraint, Column, DateTime, Float, ForeignKey, Index,
+                        Integer, MetaData, String, Table, Text, UniqueConstraint)
+from sqlalchemy.types import TypeDecorator
+
+from .views import BOX_STATES, REVIEW_STATUSES, REVISION_ACTIONS
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+BOX_ORIGINS = ("proposal", "drawn", "import")
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive text) and PostgreSQL
+    (timestamptz) alike."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone-aware time")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _geometry() -> list[Column]:
+    return [Column(name, Float, nullable=False) for name in ("x0", "y0", "x1", "y1")]
+
+
+def _created() -> Column:
+    return Column("created_at", UTCDateTime, nullable=False, default=utcnow)
+
+
+reviewers = Table(
+    "reviewers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    _created(),
+)
+
+studies = Table(
+    "studies", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_uid", String(64), nullable=False, unique=True),
+    Column("description", Text),
+    _created(),
+)
+
+series = Table(
+    "series", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_id", ForeignKey("studies.id"), index=True),
+    Column("series_uid", String(64), nullable=False, unique=True),
+    Column("modality", String(16)),
+    Column("description", Text),
+    _created(),
+)
+
+images = Table(
+    "images", metadata,
+    Column("id", Integer, primary_key=True),
+    # sha256 of (content hash, path, frame) -- or of (key, path) for an image known only by
+    # name: what makes add_image idempotent, enforced across processes by UNIQUE.
+    Column("identity", String(64), nullable=False, unique=True),
+    Column("key", Text, nullable=False, index=True),   # how annotation formats name it
+    Column("path", Text),
+    Column("frame", Integer, nullable=False, default=0),
+    Column("series_id", ForeignKey("series.id"), index=True),
+    Column("sop_uid", String(64)),
+    Column("content_hash", String(64), index=True),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    _created(),
+)
+
+models = Table(
+    "models", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("card_hash", String(64), nullable=False),
+    Column("checkpoint_hash", String(64), nullable=False, default=""),  # "" = none (random init)
+    Column("arch", String(100), nullable=False),
+    Column("card", JSON, nullable=False),
+    _created(),
+    UniqueConstraint("card_hash", "checkpoint_hash"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", ForeignKey("models.id"), nullable=False, index=True),
+    Column("method", String(100), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("device", String(50)),
+    Column("versions", JSON, nullable=False),
+    Column("seconds", Float),
+    _created(),
+)
+
+explanations = Table(
+    "explanations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", ForeignKey("runs.id"), nullable=False, index=True),
+    Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
+    Column("target_class", Integer, nullable=False),
+    Column("target_name", String(200)),
+    Column("cache_key", String(64), nullable=False, index=True),
+    Column("map_path", Text),
+    _created(),
+)
+
+box_proposals = Table(
+    "box_proposals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
+    Column("run_id", ForeignKey("runs.id"), nullable=False, index=True),
+    *_geometry(),
+    Column("label", String(200), nullable=False),
+    Column("score", Float),
+    Column("method", String(100), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    _created(),
+)
+
+boxes = Table(
+    "boxes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
+    Column("proposal_id", ForeignKey("box_proposals.id"), unique=True),  # NULL: drawn or imported
+    Column("origin", String(16), nullable=False),
+    Column("source", Text),
+    _created(),
+    CheckConstraint(_in("origin", BOX_ORIGINS), name="origin"),
+)
+
+box_revisions = Table(
+    "box_revisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("box_id", ForeignKey("boxes.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    *_geometry(),
+    Column("label", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("target_revision", Integer),
+    Column("reviewer_id", ForeignKey("reviewers.id"), nullable=False, index=True),
+    Column("comment", Text),
+    _created(),
+    UniqueConstraint("box_id", "revision"),  # two writers of the same revision: one fails
+    CheckConstraint("revision >= 1", name="revision_positive"),
+    CheckConstraint(_in("state", BOX_STATES), name="state"),
+    CheckConstraint(_in("action", REVISION_ACTIONS), name="action"),
+)
+
+image_status = Table(
+    "image_status", metadata,
+    Column("image_id", ForeignKey("images.id"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("reviewer_id", ForeignKey("reviewers.id")),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False, default=utcnow),
+    Column("actor", String(200)),          # reviewer name; NULL = the application itself
+    Column("action", String(50), nullable=False),
+    Column("entity", String(50), nullable=False),
+    Column("entity_id", Integer),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
+)
+
+# Rows of these tables are never updated or deleted (database triggers refuse it).
+APPEND_ONLY_TABLES = ("audit_log", "box_proposals", "box_revisions")

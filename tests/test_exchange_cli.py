@@ -1,0 +1,73 @@
+"""`medxai import/export` through the review store, on the 30 boxed NIH chest X-rays."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from medxai_desktop.cli import main
+from medxai_desktop.core.exchange import read_coco, read_nih_csv
+
+from .helpers import shared_data
+
+
+def _boxes(path: Path) -> list[tuple]:
+    annotations = read_nih_csv(path)
+    return sorted((b.image_key, b.label, round(b.box.x0, 2), round(b.box.y0, 2),
+                   round(b.box.width, 2), round(b.box.height, 2)) for b in annotations.boxes)
+
+
+def test_nih_csv_to_store_to_coco_to_store_to_nih_csv_is_lossless(tmp_path, capsys):
+    source = shared_data("chest_xray", "boxes.csv")
+    images = shared_data("chest_xray", "images")
+    first, second = f"sqlite:///{tmp_path / 'a.sqlite3'}", f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    assert main(["--db", first, "import", "nih-csv", str(source), "--images", str(images)]) == 0
+    assert "imported 64 reference boxes on 30 new" in capsys.readouterr().out
+    assert main(["--db", first, "export", "coco", "--out", str(tmp_path / "gt.json")]) == 0
+    coco = read_coco(tmp_path / "gt.json")
+    assert len(coco.images) == 30 and len(coco.boxes) == 64
+    assert main(["--db", second, "import", "coco", str(tmp_path / "gt.json"), "--images", str(images)]) == 0
+    assert main(["--db", second, "export", "nih-csv", "--out", str(tmp_path / "back.csv")]) == 0
+    assert _boxes(tmp_path / "back.csv") == _boxes(source)
+    # Importing the same file again adds nothing.
+    assert main(["--db", first, "import", "nih-csv", str(source), "--images", str(images)]) == 0
+    assert "imported 0 reference boxes" in capsys.readouterr().out
+
+
+def test_malformed_import_names_the_line_and_imports_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    rows = list(csv.reader(open(shared_data("chest_xray", "boxes.csv"))))
+    rows[5][rows[0].index("w")] = "-12"
+    with open(bad, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    db = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    assert main(["--db", db, "import", "nih-csv", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "line 6" in err[0]
+    assert main(["--db", db, "export", "csv", "--out", str(tmp_path / "all.csv")]) == 0
+    assert len(list(csv.reader(open(tmp_path / "all.csv")))) == 1  # header only: nothing imported
+
+
+def test_dicom_sr_export_from_the_store(tmp_path, capsys):
+    from pydicom.data import get_testdata_file
+
+    from medxai_desktop.core.boxes import Box
+    from medxai_desktop.core.exchange import read_dicom_sr
+    from medxai_desktop.core.imaging import read_image
+    from medxai_desktop.core.store import ReviewStore
+
+    path = get_testdata_file("CT_small.dcm", download=False)
+    if path is None:
+        pytest.skip("pydicom's CT_small.dcm is not available")
+    db = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    with ReviewStore(db) as store:
+        image_id = store.add_image(read_image(path))
+        store.add_box(image_id, Box(10, 12, 30, 40), "nodule", "dr_who")
+    assert main(["--db", db, "export", "dicom-sr", "--out", str(tmp_path / "sr"), "--deidentify"]) == 0
+    (sr_file,) = (tmp_path / "sr").glob("*.dcm")
+    back = read_dicom_sr(sr_file)
+    (box,) = back.boxes
+    assert box.box.x0 == pytest.approx(10, abs=1e-3) and box.box.y1 == pytest.approx(40, abs=1e-3)
+    assert box.label.lower() == "nodule"
+    assert main(["--db", db, "export", "voc", "--out", str(tmp_path / "voc"), "--deidentify"]) == 2
