@@ -38,3 +38,23 @@ def write_png(path, rgb: np.ndarray) -> None:
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
     data.tofile(str(path))
+
+
+COLORMAPS = {"jet": cv2.COLORMAP_JET, "turbo": cv2.COLORMAP_TURBO, "inferno": cv2.COLORMAP_INFERNO,
+             "viridis": cv2.COLORMAP_VIRIDIS, "hot": cv2.COLORMAP_HOT}
+
+
+def heatmap_rgba(heatmap: np.ndarray, size: tuple[int, int], colormap: str = "jet",
+                 threshold: float = 0.0) -> np.ndarray:
+    """A [0, 1] map (any resolution, e.g. the model's input size) -> uint8 HxWx4 RGBA at
+    ``size`` = (height, width) of the image, resized exactly as :func:`overlay_heatmap` does
+    (the model input is the whole image resized without keeping the aspect ratio, so this
+    aligns pixel for pixel). Below ``threshold`` is fully transparent, elsewhere opaque."""
+    height, width = size
+    resized = cv2.resize(np.asarray(heatmap, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    resized = np.clip(resized, 0, 1)
+    rgb = cv2.applyColorMap(np.uint8(resized * 255), COLORMAPS[colormap])[..., ::-1]
+    alpha = np.where(resized >= threshold, 255, 0).astype(np.uint8)
+    if threshold <= 0:
+        alpha[:] = 255
+    return np.ascontiguousarray(np.dstack([rgb, alpha]))

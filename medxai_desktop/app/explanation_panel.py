@@ -1,0 +1,168 @@
+"""The explanation panel: prediction, method choice, Run/Cancel, overlay style, computed maps."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
+                               QVBoxLayout, QWidget)
+
+from medxai_desktop.core.explain import PAPER_METHODS, explainer_names, get_explainer
+from medxai_desktop.core.overlay import COLORMAPS
+
+DEFAULT_METHODS = ("gradcam++", "layercam")
+
+
+class ExplanationPanel(QWidget):
+    run_requested = Signal(list)          # method names
+    cancel_requested = Signal()
+    style_changed = Signal(str, float, float)   # colour map, opacity, threshold
+    map_selected = Signal(str)            # method name, "" for none
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+
+        prediction_box = QGroupBox("Prediction")
+        self.model_label = QLabel("No model loaded (File > Open model card...)")
+        self.model_label.setWordWrap(True)
+        self.prediction_layout = QGridLayout()
+        prediction_layout = QVBoxLayout(prediction_box)
+        prediction_layout.addWidget(self.model_label)
+        prediction_layout.addLayout(self.prediction_layout)
+        layout.addWidget(prediction_box)
+
+        methods_box = QGroupBox("Methods")
+        grid = QGridLayout(methods_box)
+        self.method_boxes: dict[str, QCheckBox] = {}
+        for i, name in enumerate(explainer_names()):
+            box = QCheckBox(get_explainer(name).label)
+            box.setChecked(name in DEFAULT_METHODS)
+            box.setToolTip(name + ("  (compared in the paper)" if name in PAPER_METHODS else ""))
+            self.method_boxes[name] = box
+            grid.addWidget(box, i // 2, i % 2)
+        layout.addWidget(methods_box)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Explain the prediction with the checked methods (Ctrl+R)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+
+        overlay_box = QGroupBox("Overlay")
+        form = QFormLayout(overlay_box)
+        self.colormap_combo = QComboBox()
+        self.colormap_combo.addItems(list(COLORMAPS))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(45)
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, 100)
+        self.threshold_slider.setValue(0)
+        self.opacity_label = QLabel()
+        self.threshold_label = QLabel()
+        form.addRow("Colour map", self.colormap_combo)
+        form.addRow(self.opacity_label, self.opacity_slider)
+        form.addRow(self.threshold_label, self.threshold_slider)
+        layout.addWidget(overlay_box)
+
+        maps_box = QGroupBox("Computed maps")
+        maps_layout = QVBoxLayout(maps_box)
+        self.maps_list = QListWidget()
+        maps_layout.addWidget(self.maps_list)
+        layout.addWidget(maps_box, 1)
+
+        self.run_button.clicked.connect(lambda: self.run_requested.emit(self.checked_methods()))
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.colormap_combo.currentTextChanged.connect(lambda _: self._emit_style())
+        self.opacity_slider.valueChanged.connect(lambda _: self._emit_style())
+        self.threshold_slider.valueChanged.connect(lambda _: self._emit_style())
+        self.maps_list.currentItemChanged.connect(self._on_map)
+        self._update_style_labels()
+
+    # -- state shown ---------------------------------------------------------------------
+
+    def checked_methods(self) -> list[str]:
+        return [name for name, box in self.method_boxes.items() if box.isChecked()]
+
+    def set_checked_methods(self, methods) -> None:
+        for name, box in self.method_boxes.items():
+            box.setChecked(name in methods)
+
+    def set_model_text(self, text: str) -> None:
+        self.model_label.setText(text)
+
+    def show_prediction(self, prediction) -> None:
+        """Class probabilities, highest first, as labelled bars; None clears them."""
+        while self.prediction_layout.count():
+            widget = self.prediction_layout.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        if prediction is None:
+            return
+        ranked = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
+        for row, (name, p) in enumerate(ranked):
+            label = QLabel(f"<b>{name}</b>" if name == prediction.class_name else name)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(p * 1000))
+            bar.setFormat(f"{p * 100:.1f} %")
+            bar.setMaximumHeight(16)
+            self.prediction_layout.addWidget(label, row, 0)
+            self.prediction_layout.addWidget(bar, row, 1)
+
+    def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.progress.setValue(0)
+            self.progress.setFormat("starting...")
+
+    def set_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 100))
+        self.progress.setFormat(message or "%p%")
+
+    def set_maps(self, entries: list[tuple[str, str]], select: str | None = None) -> None:
+        """(method, text) rows; ``select`` one of them."""
+        self.maps_list.blockSignals(True)
+        self.maps_list.clear()
+        for method, text in entries:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, method)
+            self.maps_list.addItem(item)
+        self.maps_list.blockSignals(False)
+        if select is not None:
+            for i in range(self.maps_list.count()):
+                if self.maps_list.item(i).data(Qt.ItemDataRole.UserRole) == select:
+                    self.maps_list.setCurrentRow(i)
+        elif not entries:
+            self.map_selected.emit("")
+
+    def selected_map(self) -> str:
+        item = self.maps_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    # -- style -----------------------------------------------------------------------------
+
+    def overlay_style(self) -> tuple[str, float, float]:
+        return (self.colormap_combo.currentText(), self.opacity_slider.value() / 100,
+                self.threshold_slider.value() / 100)
+
+    def _update_style_labels(self) -> None:
+        self.opacity_label.setText(f"Opacity {self.opacity_slider.value()} %")
+        self.threshold_label.setText(f"Threshold {self.threshold_slider.value() / 100:.2f}")
+
+    def _emit_style(self) -> None:
+        self._update_style_labels()
+        self.style_changed.emit(*self.overlay_style())
+
+    def _on_map(self, current, _previous) -> None:
+        self.map_selected.emit(current.data(Qt.ItemDataRole.UserRole) if current is not None else "")

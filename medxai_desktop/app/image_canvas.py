@@ -1,0 +1,286 @@
+"""The image viewer: a QGraphicsView with the image and a heatmap overlay, radiology mouse conventions.
+
+Mouse: left-drag = the current tool (window/level by default, or pan, or zoom); middle-drag =
+pan; right-drag = zoom; Ctrl+wheel = zoom; wheel = previous/next image (``step_requested``).
+Keys: 1-6 window presets (DICOM default, lung, bone, soft tissue, brain, full range),
+I = invert, F = fit, 0 or Ctrl+1 = 1:1.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+
+from medxai_desktop.core.imaging import MedicalImage
+from medxai_desktop.core.imaging.windowing import full_range_window
+from medxai_desktop.core.overlay import heatmap_rgba
+
+# name, centre, width (None: the image's own default / full range)
+PRESETS = (
+    ("DICOM default", None, None),
+    ("Lung", -600.0, 1500.0),
+    ("Bone", 300.0, 1500.0),
+    ("Soft tissue", 40.0, 400.0),
+    ("Brain", 40.0, 80.0),
+    ("Full range", None, None),
+)
+TOOLS = ("window", "pan", "zoom")
+
+
+def numpy_to_qimage(array: np.ndarray) -> QImage:
+    """uint8 HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA) -> a QImage that owns a copy of the bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    height, width = array.shape[:2]
+    if array.ndim == 2:
+        fmt, channels = QImage.Format.Format_Grayscale8, 1
+    elif array.shape[2] == 3:
+        fmt, channels = QImage.Format.Format_RGB888, 3
+    else:
+        fmt, channels = QImage.Format.Format_RGBA8888, 4
+    return QImage(array.data, width, height, width * channels, fmt).copy()
+
+
+def format_value(value) -> str:
+    if np.ndim(value) == 0:
+        v = float(value)
+        return f"{v:.0f}" if v.is_integer() else f"{v:.4g}"
+    return "(" + ", ".join(format_value(v) for v in value) + ")"
+
+
+class ImageCanvas(QGraphicsView):
+    window_changed = Signal(float, float, bool)   # centre, width, inverted
+    cursor_moved = Signal(str)                    # "x 12  y 40  value 87" or ""
+    step_requested = Signal(int)                  # wheel: -1 previous, +1 next image
+    zoom_changed = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(Qt.GlobalColor.black)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.image_item = QGraphicsPixmapItem()
+        self.image_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self.overlay_item = QGraphicsPixmapItem()
+        self.overlay_item.setZValue(1)
+        self.overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.scene().addItem(self.image_item)
+        self.scene().addItem(self.overlay_item)
+        self.image: MedicalImage | None = None
+        self.center = self.width_ = 0.0
+        self.use_voi_lut = False
+        self.inverted = False
+        self.tool = "window"
+        self.wl_per_pixel = 1.0    # modality units per screen pixel of a window/level drag
+        self.heatmap: np.ndarray | None = None
+        self.colormap, self.threshold, self.opacity = "jet", 0.0, 0.45
+        self.last_pixel: tuple[int, int, object] | None = None
+        self._drag: tuple | None = None
+        self._fit = True
+
+    # -- image and window ------------------------------------------------------------------
+
+    def set_image(self, image: MedicalImage | None) -> None:
+        """Show ``image`` with its default window; keeps the zoom when the size is unchanged."""
+        same_size = self.image is not None and image is not None and self.image.shape == image.shape
+        self.image = image
+        self.heatmap = None
+        self.overlay_item.setPixmap(QPixmap())
+        if image is None:
+            self.image_item.setPixmap(QPixmap())
+            return
+        lo, hi = float(np.nanmin(image.pixels)), float(np.nanmax(image.pixels))
+        self.wl_per_pixel = max((hi - lo) / 512.0, 0.01)
+        self.inverted = image.inverted
+        self.apply_preset(0, emit=False)
+        self.scene().setSceneRect(QRectF(0, 0, image.shape[1], image.shape[0]))
+        self._render()
+        if not same_size or self._fit:
+            self.fit()
+
+    def set_window(self, center: float, width: float, invert: bool | None = None) -> None:
+        if self.image is None:
+            return
+        self.center, self.width_ = float(center), max(float(width), 1.0)
+        self.use_voi_lut = False
+        if invert is not None:
+            self.inverted = bool(invert)
+        self._render()
+
+    def apply_preset(self, index: int, emit: bool = True) -> None:
+        if self.image is None:
+            return
+        name, center, width = PRESETS[index]
+        image = self.image
+        if name == "DICOM default":
+            self.center, self.width_ = image.window_center, image.window_width
+            self.use_voi_lut = image.voi_lut is not None
+        elif name == "Full range":
+            self.center, self.width_ = full_range_window(image.pixels)
+            self.use_voi_lut = False
+        else:
+            self.center, self.width_, self.use_voi_lut = center, width, False
+        if emit:
+            self._render()
+
+    def toggle_invert(self) -> None:
+        self.inverted = not self.inverted
+        self._render()
+
+    def displayed(self) -> np.ndarray:
+        """The uint8 display of the image in the current window and inversion."""
+        if self.use_voi_lut:
+            return self.image.display(invert=self.inverted)
+        return self.image.display(self.center, self.width_, self.inverted)
+
+    def _render(self) -> None:
+        if self.image is None:
+            return
+        self.image_item.setPixmap(QPixmap.fromImage(numpy_to_qimage(self.displayed())))
+        self.window_changed.emit(self.center, self.width_, self.inverted)
+
+    # -- heatmap overlay -------------------------------------------------------------------
+
+    def set_heatmap(self, heatmap: np.ndarray | None) -> None:
+        self.heatmap = heatmap
+        self._render_overlay()
+
+    def set_overlay_style(self, colormap: str | None = None, opacity: float | None = None,
+                          threshold: float | None = None) -> None:
+        if colormap is not None:
+            self.colormap = colormap
+        if threshold is not None:
+            self.threshold = threshold
+        if opacity is not None:
+            self.opacity = opacity
+            self.overlay_item.setOpacity(opacity)
+        if colormap is not None or threshold is not None:
+            self._render_overlay()
+
+    def _render_overlay(self) -> None:
+        if self.heatmap is None or self.image is None:
+            self.overlay_item.setPixmap(QPixmap())
+            return
+        rgba = heatmap_rgba(self.heatmap, self.image.shape, self.colormap, self.threshold)
+        self.overlay_item.setPixmap(QPixmap.fromImage(numpy_to_qimage(rgba)))
+        self.overlay_item.setOpacity(self.opacity)
+
+    # -- zoom ------------------------------------------------------------------------------
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def fit(self) -> None:
+        if self.image is not None:
+            self._fit = True
+            self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+            self.zoom_changed.emit(self.zoom)
+
+    def actual_size(self) -> None:
+        self._fit = False
+        self.resetTransform()
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_by(self, factor: float) -> None:
+        new = self.zoom * factor
+        if 0.02 <= new <= 64:
+            self._fit = False
+            self.scale(factor, factor)
+            self.zoom_changed.emit(self.zoom)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()
+
+    # -- mouse and keys --------------------------------------------------------------------
+
+    def _pixel_at(self, pos) -> tuple[int, int] | None:
+        if self.image is None:
+            return None
+        point = self.viewportTransform().inverted()[0].map(QPointF(pos))  # sub-pixel exact
+        x, y = math.floor(point.x()), math.floor(point.y())
+        height, width = self.image.shape
+        return (x, y) if 0 <= x < width and 0 <= y < height else None
+
+    def mousePressEvent(self, event) -> None:
+        button = event.button()
+        action = {Qt.MouseButton.LeftButton: self.tool, Qt.MouseButton.MiddleButton: "pan",
+                  Qt.MouseButton.RightButton: "zoom"}.get(button)
+        if action is None or self.image is None:
+            return super().mousePressEvent(event)
+        self._drag = (action, event.position(), self.center, self.width_)
+        if action == "window" and self.use_voi_lut:
+            self.use_voi_lut = False
+        self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor if action == "pan"
+                                  else Qt.CursorShape.SizeAllCursor)
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position()
+        pixel = self._pixel_at(pos)
+        if pixel is None:
+            self.last_pixel = None
+            self.cursor_moved.emit("")
+        else:
+            value = self.image.pixels[pixel[1], pixel[0]]
+            self.last_pixel = (pixel[0], pixel[1], value)
+            self.cursor_moved.emit(f"x {pixel[0]}  y {pixel[1]}  value {format_value(value)}")
+        if self._drag is None:
+            return super().mouseMoveEvent(event)
+        action, start, center0, width0 = self._drag
+        dx, dy = pos.x() - start.x(), pos.y() - start.y()
+        if action == "window":
+            # right = wider window (less contrast), down = higher centre (darker)
+            self.set_window(center0 + dy * self.wl_per_pixel, width0 + dx * self.wl_per_pixel)
+        elif action == "pan":
+            self._drag = (action, pos, center0, width0)
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(dx))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(dy))
+        elif action == "zoom":
+            self._drag = (action, pos, center0, width0)
+            self.zoom_by(1.01 ** -dy)
+        event.accept()
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None:
+            self._drag = None
+            self.viewport().unsetCursor()
+            event.accept()
+        else:
+            super().mouseReleaseEvent(event)
+
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta().y()
+        if delta == 0:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.15 if delta > 0 else 1 / 1.15)
+        else:
+            self.step_requested.emit(-1 if delta > 0 else 1)
+        event.accept()
+
+    def keyPressEvent(self, event) -> None:
+        key, ctrl = event.key(), bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if key == Qt.Key.Key_0 or (ctrl and key == Qt.Key.Key_1):
+            self.actual_size()
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_6 and not ctrl:
+            self.apply_preset(key - Qt.Key.Key_1)
+        elif key == Qt.Key.Key_I:
+            self.toggle_invert()
+        elif key == Qt.Key.Key_F:
+            self.fit()
+        else:
+            return super().keyPressEvent(event)
+        event.accept()
+
+    def scene_point_to_view(self, x: float, y: float):
+        """Viewport coordinates of the centre of image pixel (x, y) (for tests and scripts)."""
+        return self.viewportTransform().map(QPointF(x + 0.5, y + 0.5))

@@ -1,0 +1,105 @@
+"""Background jobs: core calls run in thread pools, results come back to the GUI thread by signals.
+
+Two pools: ``model`` has exactly one thread, so every torch call (loading, prediction,
+explanation) is serialised on one worker and two jobs never fight for a device; ``io`` decodes
+files and scans folders. The GUI thread only receives results.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+
+class JobCancelled(Exception):
+    """Raised by a job function (or by core code through ``cancelled()``) to stop early."""
+
+
+class JobHandle(QObject):
+    """What the GUI holds for one job: its signals and a cancel switch."""
+
+    progress = Signal(float, str)      # fraction 0..1, message
+    succeeded = Signal(object)         # the job function's return value
+    failed = Signal(str)               # one line: what went wrong
+    cancelled = Signal()
+    finished = Signal()                # after any of the three above
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+        self._cancel = threading.Event()
+        self.done = False
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+class _Runnable(QRunnable):
+    def __init__(self, handle: JobHandle, fn: Callable[..., Any]):
+        super().__init__()
+        self.setAutoDelete(True)
+        self.handle, self.fn = handle, fn
+
+    def run(self) -> None:  # worker thread
+        handle = self.handle
+        try:
+            if handle.is_cancelled():
+                raise JobCancelled()
+            result = self.fn(lambda fraction, message="": handle.progress.emit(float(fraction), message),
+                             handle.is_cancelled)
+        except JobCancelled:
+            handle.cancelled.emit()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
+            if handle.is_cancelled() and type(exc).__name__.endswith("Cancelled"):
+                handle.cancelled.emit()
+            else:
+                detail = str(exc) or type(exc).__name__
+                handle.failed.emit(f"{handle.name}: {detail}")
+                traceback.print_exc()
+        else:
+            handle.succeeded.emit(result)
+        handle.done = True
+        handle.finished.emit()
+
+
+class JobRunner(QObject):
+    """Starts jobs. ``fn(progress, cancelled)`` runs on a worker thread; ``progress(fraction,
+    message)`` and ``cancelled() -> bool`` let it report and stop early."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.model_pool = QThreadPool(self)
+        self.model_pool.setMaxThreadCount(1)   # torch work: one worker per device, serialised
+        self.io_pool = QThreadPool(self)
+        self.io_pool.setMaxThreadCount(2)
+        self._active: set[JobHandle] = set()
+
+    def submit(self, name: str, fn: Callable[..., Any], *, model: bool = False,
+               on_success: Callable[[Any], None] | None = None,
+               on_failure: Callable[[str], None] | None = None) -> JobHandle:
+        handle = JobHandle(name)
+        if on_success is not None:
+            handle.succeeded.connect(on_success)
+        if on_failure is not None:
+            handle.failed.connect(on_failure)
+        self._active.add(handle)
+        handle.finished.connect(lambda: self._active.discard(handle))
+        (self.model_pool if model else self.io_pool).start(_Runnable(handle, fn))
+        return handle
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._active)
+
+    def cancel_all(self) -> None:
+        for handle in list(self._active):
+            handle.cancel()
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until both pools are idle (for shutdown and scripts, not for the GUI)."""
+        return self.model_pool.waitForDone(msecs) and self.io_pool.waitForDone(msecs)

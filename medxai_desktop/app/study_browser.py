@@ -1,0 +1,116 @@
+"""The study browser: patient/study -> series -> images, and a Failures node for unreadable files."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+
+from medxai_desktop.core.imaging import DiscoveryResult, ImageRef
+
+REF_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _study_label(study) -> str:
+    who = study.patient_name or study.patient_id
+    what = study.description or study.study_uid
+    parts = [p for p in (who, what, study.study_date) if p]
+    return " - ".join(parts) or "Study"
+
+
+def _series_label(series) -> str:
+    parts = [p for p in (series.modality, series.description) if p]
+    if series.number is not None:
+        parts.insert(0, f"#{series.number}")
+    return f"{' '.join(parts) or 'Series'} ({len(series.images)})"
+
+
+def _image_label(ref: ImageRef) -> str:
+    label = ref.path.name
+    if ref.n_frames > 1:
+        label += f" [{ref.n_frames} frames]"
+    return label
+
+
+class StudyBrowser(QTreeWidget):
+    image_selected = Signal(object)   # ImageRef
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setUniformRowHeights(True)
+        self.failures_item: QTreeWidgetItem | None = None
+        self._image_items: list[QTreeWidgetItem] = []
+        self.currentItemChanged.connect(self._on_current)
+
+    def populate(self, result: DiscoveryResult) -> None:
+        self.blockSignals(True)
+        self.clear()
+        self._image_items = []
+        self.failures_item = None
+        for study in result.studies:
+            study_item = QTreeWidgetItem(self, [_study_label(study)])
+            study_item.setToolTip(0, study.study_uid)
+            for series in study.series:
+                series_item = QTreeWidgetItem(study_item, [_series_label(series)])
+                series_item.setToolTip(0, series.series_uid)
+                for ref in series.images:
+                    item = QTreeWidgetItem(series_item, [_image_label(ref)])
+                    item.setData(0, REF_ROLE, ref)
+                    item.setToolTip(0, str(ref.path))
+                    self._image_items.append(item)
+        if result.failures:
+            self.failures_item = QTreeWidgetItem(self, [f"Failures ({len(result.failures)})"])
+            self.failures_item.setToolTip(0, "Files that could not be read, with the reason")
+            self.failures_item.setForeground(0, Qt.GlobalColor.darkRed)
+            for failure in result.failures:
+                item = QTreeWidgetItem(self.failures_item, [f"{failure.path.name}: {failure.reason}"])
+                item.setToolTip(0, str(failure))
+        self.expandAll()
+        self.blockSignals(False)
+
+    def mark_failed(self, ref: ImageRef, reason: str) -> None:
+        """An image that was listed but could not be decoded moves to the Failures node."""
+        for item in self._image_items:
+            if item.data(0, REF_ROLE) == ref:
+                self.blockSignals(True)
+                item.parent().removeChild(item)
+                self._image_items.remove(item)
+                self.blockSignals(False)
+                break
+        if self.failures_item is None:
+            self.failures_item = QTreeWidgetItem(self, [""])
+            self.failures_item.setForeground(0, Qt.GlobalColor.darkRed)
+        failed = QTreeWidgetItem(self.failures_item, [f"{ref.path.name}: {reason}"])
+        failed.setToolTip(0, f"{ref.path}: {reason}")
+        self.failures_item.setText(0, f"Failures ({self.failures_item.childCount()})")
+        self.failures_item.setExpanded(True)
+
+    def image_refs(self) -> list[ImageRef]:
+        return [item.data(0, REF_ROLE) for item in self._image_items]
+
+    def failure_texts(self) -> list[str]:
+        if self.failures_item is None:
+            return []
+        return [self.failures_item.child(i).text(0) for i in range(self.failures_item.childCount())]
+
+    def current_index(self) -> int:
+        item = self.currentItem()
+        return self._image_items.index(item) if item in self._image_items else -1
+
+    def select_index(self, index: int) -> None:
+        if 0 <= index < len(self._image_items):
+            item = self._image_items[index]
+            if self.currentItem() is item:
+                self.image_selected.emit(item.data(0, REF_ROLE))
+            else:
+                self.setCurrentItem(item)
+
+    def step(self, delta: int) -> None:
+        """Previous (-1) or next (+1) image, across series."""
+        if self._image_items:
+            current = max(self.current_index(), 0)
+            self.select_index(min(max(current + delta, 0), len(self._image_items) - 1))
+
+    def _on_current(self, current: QTreeWidgetItem | None, _previous) -> None:
+        ref = current.data(0, REF_ROLE) if current is not None else None
+        if ref is not None:
+            self.image_selected.emit(ref)

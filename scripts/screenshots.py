@@ -1,0 +1,98 @@
+"""Screenshots of the desktop application for the README (run under a display or xvfb-run):
+
+    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+Opens the sample study, shows the prediction, runs Grad-CAM++ and LayerCAM and saves
+main_window.png, explanations.png and wl_preset.png. Without a bundled demo model it uses an
+UNTRAINED seeded resnet18 (the window says so): the maps show the pipeline, not medicine.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def wait_until(app, condition, timeout=60.0, what="condition"):
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+    app.processEvents()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    parser.add_argument("--image", default="glioma_1842.jpg", help="sample image to show")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    from medxai_desktop.app.main_window import MainWindow
+    from medxai_desktop.core.models import load_model, random_model
+    from medxai_desktop.core.resources import demo_model_card, sample_study_dir
+    from medxai_desktop.core.store import ReviewStore
+
+    app = QApplication([sys.argv[0]])
+    app.setApplicationName("MedXAI Desktop")
+    tmp = Path(tempfile.mkdtemp(prefix="medxai-shots-"))
+    store = ReviewStore(f"sqlite:///{tmp / 'reviews.sqlite3'}", cache_dir=tmp / "maps")
+    window = MainWindow(store, device="cpu")
+    window.resize(1500, 940)
+    window.show()
+    card = demo_model_card()
+    if card is not None:
+        window.set_model(load_model(card, "cpu"), str(card))
+    else:
+        window.set_model(random_model("resnet18", ["glioma", "meningioma", "pituitary", "no_tumor"],
+                                      seed=0, device="cpu"))
+    window.open_path(sample_study_dir())
+    wait_until(app, lambda: window.browser.image_refs(), what="the study to be listed")
+    names = [r.path.name for r in window.browser.image_refs()]
+    window.browser.select_index(names.index(args.image) if args.image in names else 0)
+    wait_until(app, lambda: window.image is not None and window.image.source.name == names[
+        window.browser.current_index()] and window.prediction is not None, what="the image and prediction")
+    # put the cursor readout on a pixel, as a moving mouse would
+    from tests.app_helpers import send_mouse
+    h, w = window.image.shape
+    send_mouse(window.canvas.viewport(), "move", window.canvas.scene_point_to_view(w // 2, h // 3),
+               buttons=Qt.MouseButton.NoButton)
+    app.processEvents()
+    window.grab().save(str(out / "main_window.png"))
+
+    window.panel.set_checked_methods(["gradcam++", "layercam"])
+    window.panel.run_button.click()
+    wait_until(app, lambda: len(window.explanations) == 2 and window.panel.run_button.isEnabled(),
+               timeout=120, what="the explanations")
+    window.panel.opacity_slider.setValue(50)
+    window.panel.threshold_slider.setValue(40)
+    app.processEvents()
+    window.grab().save(str(out / "explanations.png"))
+
+    window.panel.maps_list.clearSelection()
+    window.canvas.set_heatmap(None)
+    for key in (Qt.Key.Key_5,):   # brain preset 40/80
+        app.sendEvent(window.canvas, QKeyEvent(QEvent.Type.KeyPress, key, Qt.KeyboardModifier.NoModifier))
+    app.processEvents()
+    window.grab().save(str(out / "wl_preset.png"))
+
+    for name in ("main_window.png", "explanations.png", "wl_preset.png"):
+        print(out / name)
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
