@@ -28,7 +28,10 @@ def draw_boxes(rgb: np.ndarray, proposals: list[BoxProposal], colour=(0, 255, 0)
     for rank, proposal in enumerate(proposals, 1):
         b = proposal.box
         cv2.rectangle(out, (round(b.x0), round(b.y0)), (round(b.x1) - 1, round(b.y1) - 1), colour, thickness)
-        cv2.putText(out, f"{rank}: {proposal.score:.2f}", (round(b.x0) + 2, max(12, round(b.y0) - 4)),
+        text_height = round(12 * thickness)
+        above = round(b.y0) - 4
+        baseline = above if above >= text_height else round(b.y0) + text_height + 2
+        cv2.putText(out, f"{rank}: {proposal.score:.2f}", (round(b.x0) + 2, baseline),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, colour, thickness, cv2.LINE_AA)
     return out
 

@@ -1,0 +1,44 @@
+"""The bundled demo model and sample study: what `scripts/run` opens on a new machine."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from medxai_desktop.cli import main
+from medxai_desktop.core.imaging import discover, read_image
+from medxai_desktop.core.models import load_model
+from medxai_desktop.core.resources import demo_model_card, sample_study_dir
+
+
+@pytest.fixture(scope="module")
+def demo():
+    card = demo_model_card()
+    assert card is not None, "resources/models/ must hold the demo model's card"
+    return load_model(card, device="cpu")  # checks the checkpoint's sha256 against the card
+
+
+def test_demo_model_is_small_attributed_and_from_medxai_train(demo):
+    assert demo.card.checkpoint_path.stat().st_size <= 25 * 1024 * 1024
+    assert "CC BY 4.0" in demo.card.metadata["attribution"]
+    assert demo.classes == ["glioma", "meningioma", "no_tumor", "pituitary"]
+    assert demo.card.metadata["validation"]["accuracy"] >= 0.85
+    assert demo.card.metadata["recipe"]["lr"] == 1e-3
+
+
+def test_demo_model_reads_the_sample_study(demo):
+    found = discover(sample_study_dir())
+    assert not found.failures and len(found.images) == 4
+    with open(sample_study_dir() / "labels.csv", newline="") as handle:
+        truth = {row["image"]: row["label"] for row in csv.DictReader(handle)}
+    predicted = {ref.path.name: demo.predict(demo.preprocess(read_image(ref.path))).class_name
+                 for ref in found.images}
+    assert set(predicted) == set(truth)
+    assert sum(predicted[k] == truth[k] for k in truth) >= 3, predicted
+
+
+def test_demo_command_uses_the_bundled_model(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "UNTRAINED" not in captured.err
+    assert len(list(tmp_path.glob("*/boxes.json"))) == 4
