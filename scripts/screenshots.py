@@ -28,6 +28,94 @@ def wait_until(app, condition, timeout=60.0, what="condition"):
     app.processEvents()
 
 
+def review_state(app, window, out: Path) -> None:
+    """crosseai_preview.png: the live CrossEAI preview (fused map, dash-dot boxes); review.png: the
+    proposals stored, one resized by its handles onto the reference box of the sample study
+    (ghost of the proposal + IoU), one rejected, one accepted, one left as proposed."""
+    import csv
+
+    from PySide6.QtCore import Qt
+
+    from tests.app_helpers import send_mouse
+
+    review, canvas = window.review, window.canvas
+    canvas.apply_preset(0)
+    window.panel.set_checked_methods(["gradcam++"])
+    window.panel.maps_list.setCurrentRow(0)
+    window.crosseai_dock.raise_()
+    panel = review.crosseai_panel
+    for name, value in (("alpha", 0.3), ("tau", 0.8), ("min_area", 0.002)):
+        panel.set_value(name, value)
+    panel.top_k.setValue(4)
+    panel.preview_box.setChecked(True)
+    wait_until(app, lambda: review.preview, timeout=120, what="the CrossEAI preview")
+    app.processEvents()
+    window.grab().save(str(out / "crosseai_preview.png"))
+    count = len(review.preview)
+    panel.propose_button.click()
+    wait_until(app, lambda: len(review.views) == count, what="the proposals")
+    with open(window.ref.path.parent / "boxes.csv", newline="") as f:
+        reference = next((r for r in csv.DictReader(f) if r["image"] == window.ref.path.name), None)
+    ids = sorted(review.views, key=lambda i: -review.views[i].score)
+
+    def drag(start, end):
+        viewport = canvas.viewport()
+        send_mouse(viewport, "press", start)
+        for i in range(1, 6):
+            send_mouse(viewport, "move", start + (end - start) * (i / 5), buttons=Qt.MouseButton.LeftButton)
+        send_mouse(viewport, "release", end)
+        app.processEvents()
+
+    # the best proposal, corrected by its corner handles onto the reference box
+    edited = ids[0]
+    box = review.views[edited].box
+    review.editor.select(edited)
+    if reference is not None:
+        x, y, w, h = (float(reference[k]) for k in ("x", "y", "w", "h"))
+        drag(canvas.viewportTransform().map(_point(box.x0, box.y0)),
+             canvas.viewportTransform().map(_point(x, y)))
+        box = review.views[edited].box
+        drag(canvas.viewportTransform().map(_point(box.x1, box.y1)),
+             canvas.viewportTransform().map(_point(x + w, y + h)))
+    for box_id, verdict in zip(ids[1:], (review.reject_selected, review.accept_selected)):
+        review.editor.select(box_id)
+        verdict()
+    review.editor.select(edited)
+    window.panel.opacity_slider.setValue(35)
+    app.processEvents()
+    window.grab().save(str(out / "review.png"))
+
+
+def comparison_state(app, window, out: Path) -> None:
+    """comparison_grid.png: every map of the image side by side (Grad-CAM and the paper's five
+    methods, plus the CrossEAI step's Guided Backprop), zoomed in together (View > Comparison
+    grid; one cell zoomed and panned, the others follow)."""
+    from medxai_desktop.core.explain import PAPER_METHODS
+
+    methods = ["gradcam", *PAPER_METHODS]
+    window.tabs.setCurrentWidget(window.canvas)
+    window.panel.set_checked_methods(methods)
+    window.run_explanations(methods)
+    wait_until(app, lambda: set(methods) <= set(window.explanations) and window.panel.run_button.isEnabled(),
+               timeout=300, what="the six maps")
+    window.panel.threshold_slider.setValue(30)
+    window.show_comparison()
+    app.processEvents()
+    h, w = window.image.shape
+    first = window.grid.views()[0]
+    first.zoom_by(1.5)
+    first.centerOn(w * 0.5, h * 0.45)
+    app.processEvents()
+    window.grab().save(str(out / "comparison_grid.png"))
+    window.tabs.setCurrentWidget(window.canvas)
+
+
+def _point(x: float, y: float):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
@@ -88,7 +176,11 @@ def main() -> int:
     app.processEvents()
     window.grab().save(str(out / "wl_preset.png"))
 
-    for name in ("main_window.png", "explanations.png", "wl_preset.png"):
+    review_state(app, window, out)
+    comparison_state(app, window, out)
+
+    for name in ("main_window.png", "explanations.png", "wl_preset.png", "crosseai_preview.png", "review.png",
+                 "comparison_grid.png"):
         print(out / name)
     window.close()
     return 0

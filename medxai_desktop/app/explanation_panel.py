@@ -17,6 +17,7 @@ class ExplanationPanel(QWidget):
     cancel_requested = Signal()
     style_changed = Signal(str, float, float)   # colour map, opacity, threshold
     map_selected = Signal(str)            # method name, "" for none
+    road_requested = Signal()             # ROAD faithfulness of the computed maps
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -49,6 +50,11 @@ class ExplanationPanel(QWidget):
         self.cancel_button.setEnabled(False)
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
+        self.road_button = QPushButton("ROAD")
+        self.road_button.setToolTip("Faithfulness of each computed map: ROADCombined at 20/40/60/80 % "
+                                    "(noisy linear imputation; higher is better), shown beside the map")
+        self.road_button.setEnabled(False)
+        buttons.addWidget(self.road_button)
         layout.addLayout(buttons)
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -82,6 +88,7 @@ class ExplanationPanel(QWidget):
 
         self.run_button.clicked.connect(lambda: self.run_requested.emit(self.checked_methods()))
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.road_button.clicked.connect(self.road_requested.emit)
         self.colormap_combo.currentTextChanged.connect(lambda _: self._emit_style())
         self.opacity_slider.valueChanged.connect(lambda _: self._emit_style())
         self.threshold_slider.valueChanged.connect(lambda _: self._emit_style())
@@ -139,6 +146,7 @@ class ExplanationPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, method)
             self.maps_list.addItem(item)
         self.maps_list.blockSignals(False)
+        self.road_button.setEnabled(bool(entries))
         if select is not None:
             for i in range(self.maps_list.count()):
                 if self.maps_list.item(i).data(Qt.ItemDataRole.UserRole) == select:
@@ -155,6 +163,14 @@ class ExplanationPanel(QWidget):
     def overlay_style(self) -> tuple[str, float, float]:
         return (self.colormap_combo.currentText(), self.opacity_slider.value() / 100,
                 self.threshold_slider.value() / 100)
+
+    def set_overlay_style(self, colormap: str, opacity: float, threshold: float) -> None:
+        """Show a saved style (an unknown colour map is left as it is); emits style_changed."""
+        index = self.colormap_combo.findText(colormap)
+        if index >= 0:
+            self.colormap_combo.setCurrentIndex(index)
+        self.opacity_slider.setValue(round(min(max(opacity, 0.0), 1.0) * 100))
+        self.threshold_slider.setValue(round(min(max(threshold, 0.0), 1.0) * 100))
 
     def _update_style_labels(self) -> None:
         self.opacity_label.setText(f"Opacity {self.opacity_slider.value()} %")

@@ -4,6 +4,9 @@ Mouse: left-drag = the current tool (window/level by default, or pan, or zoom); 
 pan; right-drag = zoom; Ctrl+wheel = zoom; wheel = previous/next image (``step_requested``).
 Keys: 1-6 window presets (DICOM default, lung, bone, soft tissue, brain, full range),
 I = invert, F = fit, 0 or Ctrl+1 = 1:1.
+A box editor (``editor``, see box_items.BoxEditor) gets every left press, drag, release and key
+first; what it leaves goes on to the tools above. ``set_ai_hidden`` hides the heatmap overlay
+(blinded review).
 """
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from medxai_desktop.core.imaging import MedicalImage
 from medxai_desktop.core.imaging.windowing import full_range_window
-from medxai_desktop.core.overlay import heatmap_rgba
+
+from .rendering import WindowLut, overlay_rgba
 
 # name, centre, width (None: the image's own default / full range)
 PRESETS = (
@@ -83,6 +87,7 @@ class ImageCanvas(QGraphicsView):
         self.last_pixel: tuple[int, int, object] | None = None
         self._drag: tuple | None = None
         self._fit = True
+        self.editor = None          # the box editor, offered mouse and key events first
 
     # -- image and window ------------------------------------------------------------------
 
@@ -135,9 +140,10 @@ class ImageCanvas(QGraphicsView):
 
     def displayed(self) -> np.ndarray:
         """The uint8 display of the image in the current window and inversion."""
+        source = WindowLut.for_image(self.image) or self.image   # same bytes, faster on big images
         if self.use_voi_lut:
-            return self.image.display(invert=self.inverted)
-        return self.image.display(self.center, self.width_, self.inverted)
+            return source.display(invert=self.inverted)
+        return source.display(self.center, self.width_, self.inverted)
 
     def _render(self) -> None:
         if self.image is None:
@@ -163,12 +169,18 @@ class ImageCanvas(QGraphicsView):
         if colormap is not None or threshold is not None:
             self._render_overlay()
 
+    def set_ai_hidden(self, hidden: bool) -> None:
+        """Hide (or show again) the heatmap overlay without forgetting it."""
+        self.overlay_item.setVisible(not hidden)
+
     def _render_overlay(self) -> None:
         if self.heatmap is None or self.image is None:
             self.overlay_item.setPixmap(QPixmap())
             return
-        rgba = heatmap_rgba(self.heatmap, self.image.shape, self.colormap, self.threshold)
+        # drawn at most OVERLAY_MAX_SIDE px a side (the map is ~224 px), stretched over the image
+        rgba, sx, sy = overlay_rgba(self.heatmap, self.image.shape, self.colormap, self.threshold)
         self.overlay_item.setPixmap(QPixmap.fromImage(numpy_to_qimage(rgba)))
+        self.overlay_item.setTransform(QTransform.fromScale(sx, sy))
         self.overlay_item.setOpacity(self.opacity)
 
     # -- zoom ------------------------------------------------------------------------------
@@ -216,6 +228,9 @@ class ImageCanvas(QGraphicsView):
                   Qt.MouseButton.RightButton: "zoom"}.get(button)
         if action is None or self.image is None:
             return super().mousePressEvent(event)
+        if self.editor is not None and self.editor.press(event):
+            event.accept()
+            return
         self._drag = (action, event.position(), self.center, self.width_)
         if action == "window" and self.use_voi_lut:
             self.use_voi_lut = False
@@ -233,6 +248,9 @@ class ImageCanvas(QGraphicsView):
             value = self.image.pixels[pixel[1], pixel[0]]
             self.last_pixel = (pixel[0], pixel[1], value)
             self.cursor_moved.emit(f"x {pixel[0]}  y {pixel[1]}  value {format_value(value)}")
+        if self.editor is not None and self.editor.move(event):
+            event.accept()
+            return
         if self._drag is None:
             return super().mouseMoveEvent(event)
         action, start, center0, width0 = self._drag
@@ -250,7 +268,9 @@ class ImageCanvas(QGraphicsView):
         event.accept()
 
     def mouseReleaseEvent(self, event) -> None:
-        if self._drag is not None:
+        if self.editor is not None and self.editor.release(event):
+            event.accept()
+        elif self._drag is not None:
             self._drag = None
             self.viewport().unsetCursor()
             event.accept()
@@ -269,7 +289,9 @@ class ImageCanvas(QGraphicsView):
 
     def keyPressEvent(self, event) -> None:
         key, ctrl = event.key(), bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        if key == Qt.Key.Key_0 or (ctrl and key == Qt.Key.Key_1):
+        if self.editor is not None and self.image is not None and self.editor.key(event):
+            pass
+        elif key == Qt.Key.Key_0 or (ctrl and key == Qt.Key.Key_1):
             self.actual_size()
         elif Qt.Key.Key_1 <= key <= Qt.Key.Key_6 and not ctrl:
             self.apply_preset(key - Qt.Key.Key_1)

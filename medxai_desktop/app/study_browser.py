@@ -1,12 +1,35 @@
-"""The study browser: patient/study -> series -> images, and a Failures node for unreadable files."""
+"""The study browser: patient/study -> series -> images (each with its review status), and a
+Failures node for unreadable files."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from medxai_desktop.core.imaging import DiscoveryResult, ImageRef
 
 REF_ROLE = Qt.ItemDataRole.UserRole
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+# review status -> (suffix shown after the file name, dot colour, filled)
+STATUS_LOOK = {"unread": ("", "#95a5a6", False), "in_review": ("in review", "#e67e22", True),
+               "signed_off": ("signed off", "#27ae60", True)}
+_icons: dict[str, QIcon] = {}
+
+
+def status_icon(status: str) -> QIcon:
+    if status not in _icons:
+        _, color, filled = STATUS_LOOK[status]
+        pixmap = QPixmap(12, 12)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QColor(color))
+        if filled:
+            painter.setBrush(QColor(color))
+        painter.drawEllipse(2, 2, 8, 8)
+        painter.end()
+        _icons[status] = QIcon(pixmap)
+    return _icons[status]
 
 
 def _study_label(study) -> str:
@@ -55,6 +78,7 @@ class StudyBrowser(QTreeWidget):
                 for ref in series.images:
                     item = QTreeWidgetItem(series_item, [_image_label(ref)])
                     item.setData(0, REF_ROLE, ref)
+                    self._show_status(item, "unread")
                     item.setToolTip(0, str(ref.path))
                     self._image_items.append(item)
         if result.failures:
@@ -83,6 +107,25 @@ class StudyBrowser(QTreeWidget):
         failed.setToolTip(0, f"{ref.path}: {reason}")
         self.failures_item.setText(0, f"Failures ({self.failures_item.childCount()})")
         self.failures_item.setExpanded(True)
+
+    def _show_status(self, item: QTreeWidgetItem, status: str) -> None:
+        suffix = STATUS_LOOK[status][0]
+        ref = item.data(0, REF_ROLE)
+        item.setText(0, _image_label(ref) + (f"  ({suffix})" if suffix else ""))
+        item.setIcon(0, status_icon(status))
+        item.setData(0, STATUS_ROLE, status)
+
+    def set_status(self, ref: ImageRef, status: str) -> None:
+        """Show an image's review status (unread, in_review, signed_off)."""
+        for item in self._image_items:
+            if item.data(0, REF_ROLE) == ref:
+                self._show_status(item, status)
+
+    def status_of(self, ref: ImageRef) -> str:
+        for item in self._image_items:
+            if item.data(0, REF_ROLE) == ref:
+                return item.data(0, STATUS_ROLE)
+        raise KeyError(ref)
 
     def image_refs(self) -> list[ImageRef]:
         return [item.data(0, REF_ROLE) for item in self._image_items]

@@ -35,6 +35,34 @@ WHICH_SUPPORTED = {
     "csv": ("reviewed", "proposals", "both"),
     "dicom-sr": ("reviewed", "proposals", "both"),
 }
+_BUILT_IN = frozenset(FORMATS)
+
+
+def register_format(name: str, reader, writer, which=WHICH_VALUES) -> None:
+    """Add a format (exporter plugins); ``reader`` may be None for a write-only format."""
+    if name in FORMATS:
+        raise ValueError(f"format {name!r} is already registered")
+    FORMATS[name] = (reader, writer)
+    WHICH_SUPPORTED[name] = tuple(which)
+
+
+def unregister_format(name: str) -> None:
+    """Remove a plugin's format (built-ins stay)."""
+    if name not in _BUILT_IN:
+        FORMATS.pop(name, None)
+        WHICH_SUPPORTED.pop(name, None)
+
+
+def get_format(name: str):
+    """(reader, writer) of a built-in format or an enabled exporter plugin's."""
+    if name not in FORMATS:
+        from medxai_desktop.core.plugins import load_enabled, missing_hint
+
+        load_enabled("exporter")
+        if name not in FORMATS:
+            raise ValueError(f"unknown format {name!r}; known: {', '.join(FORMATS)}"
+                             f"{missing_hint('exporter', name)}")
+    return FORMATS[name]
 
 
 
@@ -76,4 +104,5 @@ __all__ = [
     "WHICH_VALUES", "coco_eval", "detect_format", "coco_results", "deidentify_dataset", "latest_reviewed", "read_coco",
     "read_dicom_sr", "read_flat_csv", "read_nih_csv", "read_voc", "read_yolo", "select_boxes", "write_coco",
     "write_dicom_sr", "write_flat_csv", "write_nih_csv", "write_voc", "write_yolo",
+    "get_format", "register_format", "unregister_format",
 ]

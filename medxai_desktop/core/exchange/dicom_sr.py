@@ -202,14 +202,19 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
         sr.SeriesDescription = series_description or f"MedXAI boxes ({which})"
         docs.append(sr)
 
+    return save_instances(docs, out_dir)
+
+
+def save_instances(datasets, out_dir) -> list[Path]:
+    """Write each DICOM instance as OUT/<SOPInstanceUID>.dcm; a file appears whole or not at all."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for sr in docs:
-        target = out_dir / f"{sr.SOPInstanceUID}.dcm"
-        tmp = out_dir / f".{sr.SOPInstanceUID}.tmp"
+    for ds in datasets:
+        target = out_dir / f"{ds.SOPInstanceUID}.dcm"
+        tmp = out_dir / f".{ds.SOPInstanceUID}.tmp"
         try:
-            sr.save_as(tmp, enforce_file_format=True)
+            ds.save_as(tmp, enforce_file_format=True)
             os.replace(tmp, target)
         finally:
             if tmp.exists():

@@ -22,12 +22,28 @@ def register_explainer(cls: type[Explainer]) -> None:
     _EXPLAINERS[cls.name] = cls
 
 
+def unregister_explainer(name: str) -> None:
+    """Remove a plugin's explainer (built-ins stay)."""
+    if name not in _BUILT_IN:
+        _EXPLAINERS.pop(name, None)
+
+
+def _load_plugins() -> None:
+    """Register the enabled explainer plugins (imported on the first call only)."""
+    from medxai_desktop.core.plugins import load_enabled
+
+    load_enabled("explainer")
+
+
 for _cls in (GradCAM, GradCAMPlusPlus, XGradCAM, EigenCAM, EigenGradCAM, LayerCAM, HiResCAM,
              AblationCAM, ScoreCAM, GuidedBackprop):
     register_explainer(_cls)
+_BUILT_IN = frozenset(_EXPLAINERS)
 
 
 def explainer_names() -> list[str]:
+    """Built-ins, then the enabled plugins' explainers."""
+    _load_plugins()
     return list(_EXPLAINERS)
 
 
@@ -35,7 +51,12 @@ def canonical_name(name: str) -> str:
     key = name.strip().lower().replace("-", "").replace(" ", "")
     key = _ALIASES.get(key, key)
     if key not in _EXPLAINERS:
-        raise ValueError(f"unknown explanation method {name!r}; known: {', '.join(_EXPLAINERS)}")
+        _load_plugins()
+    if key not in _EXPLAINERS:
+        from medxai_desktop.core.plugins import missing_hint
+
+        raise ValueError(f"unknown explanation method {name!r}; known: {', '.join(_EXPLAINERS)}"
+                         f"{missing_hint('explainer', name.strip())}")
     return key
 
 

@@ -37,6 +37,19 @@ def register_architecture(arch: Architecture) -> None:
     _REGISTRY[arch.name] = arch
 
 
+def unregister_architecture(name: str) -> None:
+    """Remove a plugin's architecture (built-ins stay)."""
+    if name not in _BUILT_IN:
+        _REGISTRY.pop(name, None)
+
+
+def _load_plugins() -> None:
+    """Register the enabled architecture plugins (imported on the first call only)."""
+    from medxai_desktop.core.plugins import load_enabled
+
+    load_enabled("architecture")
+
+
 for _name, _layer, _desc in [
     ("resnet18", "layer4", "ResNet-18 (torchvision), 7x7 map at 224 px"),
     ("resnet50", "layer4", "ResNet-50 (torchvision), 7x7 map at 224 px"),
@@ -45,16 +58,24 @@ for _name, _layer, _desc in [
     ("efficientnet_b0", "features", "EfficientNet-B0 (torchvision), 7x7 map at 224 px"),
 ]:
     register_architecture(Architecture(_name, _torchvision_builder(_name), _layer, _desc))
+_BUILT_IN = frozenset(_REGISTRY)
 
 
 def architecture_names() -> list[str]:
+    """Built-ins and the enabled plugins' architectures."""
+    _load_plugins()
     return sorted(_REGISTRY)
 
 
 def get_architecture(name: str) -> Architecture:
+    if name not in _REGISTRY:
+        _load_plugins()
     try:
         return _REGISTRY[name]
     except KeyError:
+        from medxai_desktop.core.plugins import missing_hint
+
         raise ValueError(
             f"unknown architecture {name!r}; known: {', '.join(architecture_names())}"
+            f"{missing_hint('architecture', name)}"
         ) from None

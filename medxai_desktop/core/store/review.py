@@ -197,12 +197,13 @@ def latest_rows(connection: Connection, image_id: int | None = None):
 
 
 def box_view(row) -> BoxView:
+    proposed = None if row.proposal_id is None else Box(row.p_x0, row.p_y0, row.p_x1, row.p_y1)
     if row.revision is None:  # an unreviewed proposal
-        return BoxView(row.box_id, row.image_id, Box(row.p_x0, row.p_y0, row.p_x1, row.p_y1),
-                       row.p_label, PROPOSED, 0, row.origin, row.proposal_id, row.score, row.method)
+        return BoxView(row.box_id, row.image_id, proposed, row.p_label, PROPOSED, 0, row.origin,
+                       row.proposal_id, row.score, row.method, proposal_box=proposed)
     return BoxView(row.box_id, row.image_id, Box(row.x0, row.y0, row.x1, row.y1), row.label,
                    row.state, row.revision, row.origin, row.proposal_id, row.score, row.method,
-                   row.reviewer, row.created_at, row.source)
+                   row.reviewer, row.created_at, row.source, proposed)
 
 
 def latest_boxes(connection: Connection, image_id: int, include_removed: bool = False) -> list[BoxView]:

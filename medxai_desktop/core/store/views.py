@@ -56,6 +56,7 @@ class BoxView:
     reviewer: str | None = None   # of the latest revision
     updated_at: datetime | None = None
     source: str | None = None     # import: where the box came from
+    proposal_box: Box | None = None  # the proposal's own rectangle (None: drawn/imported)
 
 
 @dataclass(frozen=True)

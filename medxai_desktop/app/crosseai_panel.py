@@ -1,0 +1,145 @@
+"""The CrossEAI panel: the box parameters as sliders, live preview switches and "Propose boxes".
+
+Sliders hold integers; each parameter maps them to its value (``SLIDERS``). Values set from
+a model card are kept exactly (not rounded to a slider step) until the user moves a control.
+The panel only shows values and emits changes; the review controller re-thresholds the cached
+maps.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medxai_desktop.core.explain.crosseai import CrossEAIParams
+
+# parameter -> (slider minimum, maximum, slider units per value unit, label, format)
+SLIDERS = {
+    "alpha": (0, 100, 100, "alpha (guided weight)", "{:.2f}"),
+    "tau": (5, 100, 100, "tau (threshold)", "{:.2f}"),
+    "min_area": (0, 500, 10000, "min area", "{:.2%}"),
+    "sigma": (0, 40, 2, "smoothing sigma", "{:.1f} px"),
+}
+
+
+class CrossEAIPanel(QWidget):
+    params_changed = Signal(object)      # CrossEAIParams
+    preview_toggled = Signal(bool)
+    fused_toggled = Signal(bool)
+    propose_requested = Signal()
+    defaults_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        intro = QLabel("Boxes from Guided Backprop fused with Grad-CAM++ (CrossEAI). Sliders "
+                       "re-threshold the cached maps; the model is not run again.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+
+        switches = QHBoxLayout()
+        self.preview_box = QCheckBox("Live preview")
+        self.preview_box.setToolTip("Compute Guided Backprop and Grad-CAM++ once and draw the boxes "
+                                    "these settings give (dash-dot magenta)")
+        self.fused_box = QCheckBox("Show fused map")
+        self.fused_box.setChecked(True)
+        switches.addWidget(self.preview_box)
+        switches.addWidget(self.fused_box)
+        layout.addLayout(switches)
+
+        params_box = QGroupBox("Parameters")
+        form = QFormLayout(params_box)
+        self.sliders: dict[str, QSlider] = {}
+        self.value_labels: dict[str, QLabel] = {}
+        for name, (low, high, _, text, _) in SLIDERS.items():
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(low, high)
+            value = QLabel()
+            value.setMinimumWidth(56)
+            row = QHBoxLayout()
+            row.addWidget(slider, 1)
+            row.addWidget(value)
+            form.addRow(text, row)
+            self.sliders[name], self.value_labels[name] = slider, value
+            slider.valueChanged.connect(lambda _=0: self._user_changed())
+        self.top_k = QSpinBox()
+        self.top_k.setRange(0, 50)
+        self.top_k.setSpecialValueText("all")
+        self.top_k.setToolTip("Boxes kept, best scored first (0 = all)")
+        self.score = QComboBox()
+        self.score.addItems(["mean", "max"])
+        self.score.setToolTip("A box's score: mean or max of the fused map inside it")
+        form.addRow("top k", self.top_k)
+        form.addRow("score", self.score)
+        self.top_k.valueChanged.connect(lambda _=0: self._user_changed())
+        self.score.currentTextChanged.connect(lambda _="": self._user_changed())
+        layout.addWidget(params_box)
+
+        self.summary = QLabel("No preview.")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        buttons = QHBoxLayout()
+        self.defaults_button = QPushButton("Model defaults")
+        self.defaults_button.setToolTip("The model card's crosseai values (else the built-in defaults)")
+        self.propose_button = QPushButton("Propose boxes")
+        self.propose_button.setToolTip("Store these boxes as AI proposals to review")
+        buttons.addWidget(self.defaults_button)
+        buttons.addWidget(self.propose_button)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+
+        self.preview_box.toggled.connect(self.preview_toggled.emit)
+        self.fused_box.toggled.connect(self.fused_toggled.emit)
+        self.propose_button.clicked.connect(self.propose_requested.emit)
+        self.defaults_button.clicked.connect(self.defaults_requested.emit)
+        self._exact: CrossEAIParams | None = None
+        self.set_params(CrossEAIParams())
+
+    def set_params(self, params: CrossEAIParams) -> None:
+        """Show ``params`` without emitting a change per slider; emits one change at the end."""
+        widgets = [*self.sliders.values(), self.top_k, self.score]
+        for widget in widgets:
+            widget.blockSignals(True)
+        for name, (low, high, scale, _, _) in SLIDERS.items():
+            self.sliders[name].setValue(min(max(round(getattr(params, name) * scale), low), high))
+        self.top_k.setValue(params.top_k)
+        self.score.setCurrentText(params.score)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._exact = params
+        self._changed()
+
+    def params(self) -> CrossEAIParams:
+        if self._exact is not None:
+            return self._exact
+        values = {name: self.sliders[name].value() / scale for name, (_, _, scale, _, _) in SLIDERS.items()}
+        return CrossEAIParams(top_k=self.top_k.value(), score=self.score.currentText(), **values)
+
+    def set_value(self, name: str, value: float) -> None:
+        """Move one slider to ``value`` (in the parameter's units)."""
+        low, high, scale, _, _ = SLIDERS[name]
+        self.sliders[name].setValue(min(max(round(value * scale), low), high))
+
+    def set_summary(self, text: str) -> None:
+        self.summary.setText(text)
+
+    def _user_changed(self) -> None:
+        self._exact = None
+        self._changed()
+
+    def _changed(self) -> None:
+        params = self.params()
+        for name, (_, _, _, _, fmt) in SLIDERS.items():
+            self.value_labels[name].setText(fmt.format(getattr(params, name)))
+        self.params_changed.emit(params)

@@ -1,0 +1,167 @@
+"""Export the review store's boxes with the exchange writers (the same calls as ``medxai export``).
+
+:class:`ExportDialog` asks for the format, which boxes and where; :func:`export_boxes` does the
+export (run as an io job by the main window, never on the GUI thread).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from medxai_desktop.core.exchange import FORMATS, WHICH_SUPPORTED
+
+# format -> (menu text, suffix of a file output, or "" for a folder output)
+FORMAT_TEXT = {
+    "coco": ("COCO JSON", ".json"),
+    "voc": ("Pascal VOC XML (one file per image, in a folder)", ""),
+    "yolo": ("YOLO txt (one file per image, in a folder)", ""),
+    "nih-csv": ("NIH ChestX-ray14 CSV", ".csv"),
+    "csv": ("Flat CSV (every field)", ".csv"),
+    "dicom-sr": ("DICOM SR TID 1500 (one per DICOM image, in a folder)", ""),
+}
+WHICH_TEXT = {"reviewed": "Reference (reviewed boxes)", "proposals": "AI proposals", "both": "Both"}
+OVERWRITABLE = ("voc", "yolo")   # folder writers that refuse a non-empty folder unless told
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    fmt: str
+    which: str
+    out: Path
+    deidentify: bool = False
+    overwrite: bool = False
+
+
+def export_boxes(store, request: ExportRequest) -> str:
+    """Write the store's boxes as asked; returns what was written, in one line.
+    Raises the exchange's ExportError (or the store's errors) on failure."""
+    from medxai_desktop.core.exchange import ExportError, write_dicom_sr
+
+    annotations = store.both_annotations()
+    if request.fmt == "dicom-sr":
+        from medxai_desktop.cli import (
+            _dicom_sources,  # the CLI's own source lookup: same behaviour
+        )
+
+        annotations, sources, skipped = _dicom_sources(annotations)
+        if not sources:
+            raise ExportError(f"{request.out}: no image in the database is a DICOM file; DICOM SR needs DICOM sources")
+        written = write_dicom_sr(annotations, sources, request.out, request.which, deidentify=request.deidentify)
+        note = f" ({len(skipped)} non-DICOM image(s) skipped)" if skipped else ""
+        return f"wrote {len(written)} DICOM SR file(s) to {request.out}{note}"
+    _, writer = FORMATS[request.fmt]
+    extra = {"overwrite": True} if request.overwrite and request.fmt in OVERWRITABLE else {}
+    written = writer(annotations, request.out, which=request.which, **extra)
+    return f"wrote {request.which} boxes as {request.fmt} to {written}"
+
+
+class ExportDialog(QDialog):
+    def __init__(self, parent=None, default_dir: str | Path | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export boxes")
+        self.default_dir = Path(default_dir) if default_dir else Path.home()
+        self.overwrite = False
+        self.format_combo = QComboBox()
+        for fmt in FORMATS:
+            self.format_combo.addItem(FORMAT_TEXT.get(fmt, (fmt, ""))[0], fmt)
+        self.which_combo = QComboBox()
+        self.out_edit = QLineEdit()
+        self.browse_button = QPushButton("Browse...")
+        self.deidentify_box = QCheckBox("De-identify (DICOM SR only)")
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(self.browse_button)
+        form = QFormLayout()
+        form.addRow("Format", self.format_combo)
+        form.addRow("Boxes", self.which_combo)
+        form.addRow("Output", out_row)
+        form.addRow("", self.deidentify_box)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.note)
+        layout.addWidget(self.buttons)
+        self.format_combo.currentIndexChanged.connect(lambda _: self._on_format())
+        self.out_edit.textChanged.connect(lambda _: self._validate())
+        self.browse_button.clicked.connect(self.browse)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self._on_format()
+        self.resize(560, self.sizeHint().height())
+
+    def fmt(self) -> str:
+        return self.format_combo.currentData()
+
+    def set_format(self, fmt: str) -> None:
+        self.format_combo.setCurrentIndex(self.format_combo.findData(fmt))
+
+    def set_which(self, which: str) -> None:
+        self.which_combo.setCurrentIndex(self.which_combo.findData(which))
+
+    def _on_format(self) -> None:
+        fmt = self.fmt()
+        current = self.which_combo.currentData() or "reviewed"
+        self.which_combo.clear()
+        for which in WHICH_SUPPORTED.get(fmt, ("reviewed",)):
+            self.which_combo.addItem(WHICH_TEXT[which], which)
+        self.set_which(current if self.which_combo.findData(current) >= 0 else "reviewed")
+        self.deidentify_box.setEnabled(fmt == "dicom-sr")
+        suffix = FORMAT_TEXT.get(fmt, ("", ""))[1]
+        old = self.out_edit.text().strip()
+        if not old or Path(old).parent == self.default_dir:
+            self.out_edit.setText(str(self.default_dir / f"medxai-boxes-{fmt}{suffix}"))
+        self._validate()
+
+    def _validate(self) -> None:
+        out = self.out_edit.text().strip()
+        folder = not FORMAT_TEXT.get(self.fmt(), ("", ""))[1]
+        self.note.setText(("Writes a folder." if folder else "Writes one file.")
+                          + ("" if out else " Choose where."))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(out))
+
+    def browse(self) -> None:
+        fmt = self.fmt()
+        suffix = FORMAT_TEXT.get(fmt, ("", ""))[1]
+        if suffix:
+            path, _ = QFileDialog.getSaveFileName(self, "Export to", self.out_edit.text(), f"*{suffix}")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Export into folder", str(self.default_dir))
+        if path:
+            self.out_edit.setText(path)
+
+    def request(self) -> ExportRequest:
+        return ExportRequest(self.fmt(), self.which_combo.currentData(), Path(self.out_edit.text().strip()).expanduser(),
+                             self.deidentify_box.isChecked() and self.fmt() == "dicom-sr")
+
+    def accept(self) -> None:
+        """Ask before writing into a folder that is not empty (the writers refuse otherwise)."""
+        request = self.request()
+        if request.fmt in OVERWRITABLE and request.out.is_dir() and any(request.out.iterdir()):
+            answer = QMessageBox.question(self, "Export boxes",
+                                          f"{request.out} is not empty. Replace its {request.fmt.upper()} files?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self.overwrite = True
+        super().accept()
+
+    def result_request(self) -> ExportRequest:
+        request = self.request()
+        return ExportRequest(request.fmt, request.which, request.out, request.deidentify, self.overwrite)

@@ -1,0 +1,171 @@
+"""The Reports menu and the ROAD scores shown beside each map.
+
+Everything here turns a gesture into core calls (core.evaluation.road, core.evaluation.road_run,
+core.reports) run as jobs on the model worker; the results come back as text for the panel and
+the comparison grid, and as report files the user opens in a browser.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QFileDialog
+
+ROAD_METHODS = ("gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam")
+
+
+class ReportsController:
+    """Owns the Reports menu of ``window`` (a MainWindow) and the per-image ROAD scores."""
+
+    def __init__(self, window, menu):
+        self.window = window
+        self.scores: dict[str, object] = {}       # method -> RoadScores of the open image
+        self.last_report: Path | None = None
+        self._road_job = None
+        window._action(menu, "&ROAD scores of the open image", self.compute_road, action_id="reports.road_image")
+        menu.addSeparator()
+        window._action(menu, "&Localisation report (review database)...", self.choose_localisation_report,
+                       action_id="reports.localisation")
+        window._action(menu, "ROAD &faithfulness report (listed images)...", self.choose_road_report,
+                       action_id="reports.road")
+
+    # -- ROAD beside each map -----------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.scores = {}
+
+    def forget(self, methods) -> None:
+        """New maps for ``methods``: their old scores no longer describe what is shown."""
+        for method in methods:
+            self.scores.pop(method, None)
+
+    def score_text(self, method: str) -> str:
+        scores = self.scores.get(method)
+        return "" if scores is None else f"ROAD {scores.combined:+.3f}"
+
+    def compute_road(self) -> None:
+        window = self.window
+        if window.model is None or window.image is None or not window.explanations:
+            window.error("ROAD needs a model, an open image and computed maps (Explain first)")
+            return
+        if self._road_job is not None and not self._road_job.done:
+            window.error("ROAD scores are already being computed")
+            return
+        from medxai_desktop.core.evaluation.road import road_scores
+
+        token, model, image = window._token, window.model, window.image
+        explanations = dict(window.explanations)
+        idents = window.model_thread_idents
+
+        def job(progress, cancelled):
+            idents.append(threading.get_ident())
+            tensor = model.preprocess(image)
+            by_target: dict[int, dict] = {}
+            for name, explanation in explanations.items():
+                by_target.setdefault(explanation.target_index, {})[name] = explanation.map
+            scores = {}
+            for done, (target, maps) in enumerate(by_target.items()):
+                progress(done / len(by_target), f"ROAD of {', '.join(maps)}...")
+                scores.update(road_scores(model, tensor, maps, target))
+                if cancelled():
+                    break
+            return scores
+
+        handle = window.jobs.submit("ROAD scores", job, model=True, on_failure=window.error,
+                                    on_success=lambda scores: self._on_road(token, scores))
+        handle.progress.connect(window.panel.set_progress)
+        handle.finished.connect(lambda: window.panel.set_progress(0, "idle"))
+        self._road_job = handle
+        window.info(f"ROAD scores of {len(explanations)} map(s) of {window.ref.path.name}...")
+
+    def _on_road(self, token: int, scores: dict) -> None:
+        window = self.window
+        if token != window._token:
+            return
+        self.scores.update(scores)
+        window.refresh_maps()
+        ranked = sorted(scores.values(), key=lambda s: -s.combined)
+        window.info("ROADCombined (higher is better): " +
+                    ", ".join(f"{s.method} {s.combined:+.3f}" for s in ranked))
+
+    # -- report files ----------------------------------------------------------------------------
+
+    def _choose_dir(self, title: str) -> Path | None:
+        folder = QFileDialog.getExistingDirectory(self.window, title)
+        return Path(folder) if folder else None
+
+    def choose_localisation_report(self) -> None:
+        out = self._choose_dir("Folder for the localisation report")
+        if out is not None:
+            self.localisation_report(out)
+
+    def localisation_report(self, out_dir: Path):
+        """IoU/IoBB accuracy, energy, pointing game and proposal-vs-final IoU for the open
+        database's reviewed boxes, as ``medxai report localization --db`` writes it."""
+        window = self.window
+        if window.store is None:
+            window.error("no review database is open")
+            return None
+        from medxai_desktop.core.reports.localisation_report import build_store_localisation_report
+
+        store, model = window.store, window.model
+
+        def job(progress, cancelled):
+            def report_progress(done, total, message=""):
+                progress(done / max(total, 1), message or f"{done}/{total}")
+            build_store_localisation_report(store, out_dir, model=model, progress=report_progress,
+                                            cancelled=cancelled)
+            return out_dir / "report.html"
+
+        return self._submit("localisation report", job)
+
+    def choose_road_report(self) -> None:
+        out = self._choose_dir("Folder for the ROAD report")
+        if out is not None:
+            self.road_report(out)
+
+    def road_report(self, out_dir: Path, methods=ROAD_METHODS):
+        """ROAD of the paper's five CAMs for every image listed in the browser (resumable: a
+        re-run in the same folder reuses each image's road.json)."""
+        window = self.window
+        refs = window.browser.image_refs()
+        if window.model is None or not refs:
+            window.error("the ROAD report needs a model and listed images")
+            return None
+        from medxai_desktop.core.evaluation.road_run import RoadInput, _assign_keys, run_road, write_summary
+        from medxai_desktop.core.reports.road_report import build_road_report
+
+        model = window.model
+        inputs = [RoadInput(ref.path, frame=ref.frame if ref.n_frames > 1 else None) for ref in refs]
+        _assign_keys(inputs)
+
+        def job(progress, cancelled):
+            def road_progress(done, total, key, state):
+                if cancelled():
+                    from .jobs import JobCancelled
+                    raise JobCancelled()
+                progress(done / max(total, 1), f"{done}/{total} {key} ({state})")
+            run = run_road(model, inputs, out_dir, list(methods), progress=road_progress)
+            if not run.records:
+                raise RuntimeError("no image could be scored: " + "; ".join(run.skipped[:3]))
+            write_summary(out_dir, run.records)
+            build_road_report(run.records, out_dir / "report.html")
+            return out_dir / "report.html"
+
+        return self._submit("ROAD report", job)
+
+    def _submit(self, name: str, job):
+        window = self.window
+        handle = window.jobs.submit(name, job, model=True, on_failure=window.error, on_success=self._on_report)
+        handle.progress.connect(window.panel.set_progress)
+        handle.finished.connect(lambda: window.panel.set_progress(0, "idle"))
+        window.info(f"{name}: started")
+        return handle
+
+    def _on_report(self, path: Path) -> None:
+        self.last_report = Path(path)
+        self.window.info(f"report written: {path}")
+        if QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

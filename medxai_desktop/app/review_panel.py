@@ -1,0 +1,211 @@
+"""The review panel: the open image's status and boxes, and the buttons of the review.
+
+It shows what the controller hands it and emits what the user asked for; it writes nothing.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medxai_desktop.core.store import IN_REVIEW, SIGNED_OFF, UNREAD
+
+from .box_items import original_iou, source_text
+
+STATUS_TEXT = {UNREAD: "unread", IN_REVIEW: "in review", SIGNED_OFF: "signed off"}
+STATUS_COLORS = {UNREAD: "#7f8c8d", IN_REVIEW: "#d68910", SIGNED_OFF: "#229954"}
+BOX_ID_ROLE = Qt.ItemDataRole.UserRole
+COLUMNS = ("Label", "Source", "State", "IoU vs AI")
+
+
+class ReviewPanel(QWidget):
+    box_selected = Signal(object)        # box id or None
+    label_chosen = Signal(str)
+    accept_requested = Signal()
+    reject_requested = Signal()
+    delete_requested = Signal()
+    draw_requested = Signal()
+    copy_previous_requested = Signal()
+    sign_off_requested = Signal()
+    next_unread_requested = Signal()
+    reveal_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+
+        status_box = QGroupBox("Image")
+        grid = QGridLayout(status_box)
+        self.image_label = QLabel("No image")
+        self.image_label.setWordWrap(True)
+        self.status_label = QLabel()
+        self.sign_off_button = QPushButton("Sign off")
+        self.sign_off_button.setToolTip("Mark this image as reviewed")
+        self.next_unread_button = QPushButton("Next unread (N)")
+        grid.addWidget(self.image_label, 0, 0, 1, 2)
+        grid.addWidget(self.status_label, 1, 0, 1, 2)
+        grid.addWidget(self.sign_off_button, 2, 0)
+        grid.addWidget(self.next_unread_button, 2, 1)
+        layout.addWidget(status_box)
+
+        self.blinded_label = QLabel("Blinded review: AI output is hidden until you draw a box.")
+        self.blinded_label.setWordWrap(True)
+        self.blinded_label.setStyleSheet("color: #b9770e")
+        self.reveal_button = QPushButton("Reveal AI")
+        blinded = QHBoxLayout()
+        blinded.addWidget(self.blinded_label, 1)
+        blinded.addWidget(self.reveal_button)
+        layout.addLayout(blinded)
+
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet("background: #7e5109; color: white; padding: 4px; border-radius: 4px")
+        self.message_label.hide()
+        layout.addWidget(self.message_label)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self.message_label.hide)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        layout.addWidget(self.table, 1)
+
+        label_row = QHBoxLayout()
+        label_row.addWidget(QLabel("Label"))
+        self.label_combo = QComboBox()
+        self.label_combo.setEditable(True)
+        self.label_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.label_combo.lineEdit().setPlaceholderText("label (new boxes: the predicted class)")
+        self.label_combo.setToolTip("The selected box's label (and the label of new boxes): a class "
+                                    "of the model or any text, Enter to apply")
+        label_row.addWidget(self.label_combo, 1)
+        layout.addLayout(label_row)
+
+        buttons = QGridLayout()
+        self.draw_button = QPushButton("Draw (B)")
+        self.accept_button = QPushButton("Accept (A)")
+        self.reject_button = QPushButton("Reject (R)")
+        self.delete_button = QPushButton("Delete")
+        self.copy_button = QPushButton("Copy from previous")
+        self.copy_button.setToolTip("Copy the reviewed boxes of the previous image (browser order)")
+        for i, button in enumerate((self.draw_button, self.accept_button, self.reject_button,
+                                    self.delete_button)):
+            buttons.addWidget(button, 0, i)
+        buttons.addWidget(self.copy_button, 1, 0, 1, 4)
+        layout.addLayout(buttons)
+
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.label_combo.activated.connect(lambda _: self._emit_label())
+        self.label_combo.lineEdit().returnPressed.connect(self._emit_label)
+        self.sign_off_button.clicked.connect(self.sign_off_requested.emit)
+        self.next_unread_button.clicked.connect(self.next_unread_requested.emit)
+        self.reveal_button.clicked.connect(self.reveal_requested.emit)
+        self.draw_button.clicked.connect(self.draw_requested.emit)
+        self.accept_button.clicked.connect(self.accept_requested.emit)
+        self.reject_button.clicked.connect(self.reject_requested.emit)
+        self.delete_button.clicked.connect(self.delete_requested.emit)
+        self.copy_button.clicked.connect(self.copy_previous_requested.emit)
+        self.set_status(None)
+        self.set_blinded(False)
+        self.set_selected_view(None)
+
+    # -- what is shown ------------------------------------------------------------------------
+
+    def set_image_name(self, name: str) -> None:
+        self.image_label.setText(name or "No image")
+
+    def set_status(self, status: str | None) -> None:
+        if status is None:
+            self.status_label.setText("Status: -")
+        else:
+            self.status_label.setText(f"Status: <b style='color:{STATUS_COLORS[status]}'>"
+                                      f"{STATUS_TEXT[status]}</b>")
+        self.sign_off_button.setEnabled(status is not None and status != SIGNED_OFF)
+
+    def set_blinded(self, hidden: bool) -> None:
+        self.blinded_label.setVisible(hidden)
+        self.reveal_button.setVisible(hidden)
+
+    def set_labels(self, labels) -> None:
+        text = self.label_combo.currentText()
+        self.label_combo.blockSignals(True)
+        self.label_combo.clear()
+        self.label_combo.addItems(list(dict.fromkeys(labels)))
+        self.label_combo.setCurrentText(text)
+        self.label_combo.blockSignals(False)
+
+    def current_label(self) -> str:
+        return self.label_combo.currentText().strip()
+
+    def set_views(self, views, selected: int | None = None) -> None:
+        """One row per box: label, source (AI / human), state, IoU of the box with its proposal."""
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(views))
+        for row, view in enumerate(views):
+            iou = original_iou(view)
+            cells = (view.label, source_text(view), view.state, "-" if iou is None else f"{iou:.2f}")
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(BOX_ID_ROLE, view.box_id)
+                self.table.setItem(row, column, item)
+        self.table.blockSignals(False)
+        self.select_box(selected)
+
+    def select_box(self, box_id: int | None) -> None:
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(BOX_ID_ROLE) == box_id:
+                self.table.selectRow(row)
+                break
+        self.table.blockSignals(False)
+
+    def set_selected_view(self, view) -> None:
+        """Enable the box buttons for a selected box and show its label in the combo."""
+        for button in (self.accept_button, self.reject_button, self.delete_button):
+            button.setEnabled(view is not None)
+        if view is not None:
+            self.label_combo.blockSignals(True)
+            self.label_combo.setCurrentText(view.label)
+            self.label_combo.blockSignals(False)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        return [tuple(self.table.item(r, c).text() for c in range(len(COLUMNS)))
+                for r in range(self.table.rowCount())]
+
+    def show_message(self, text: str, msecs: int = 8000) -> None:
+        """A non-blocking notice above the list (conflicts, refused edits)."""
+        self.message_label.setText(text)
+        self.message_label.show()
+        self._message_timer.start(msecs)
+
+    # -- what the user does -------------------------------------------------------------------
+
+    def _on_table_selection(self) -> None:
+        items = self.table.selectedItems()
+        self.box_selected.emit(items[0].data(BOX_ID_ROLE) if items else None)
+
+    def _emit_label(self) -> None:
+        text = self.current_label()
+        if text:
+            self.label_chosen.emit(text)

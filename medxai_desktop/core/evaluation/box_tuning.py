@@ -1,0 +1,612 @@
+"""Choosing CrossEAI's box parameters by k-fold cross-validation, and the map cache it runs on.
+
+METHODS.md §3 and §7. The explainer maps of every development image are computed once (one
+shared pass per image, class and target layer) and cached on disk, so a re-run resumes and
+the grid search only re-thresholds: for every map (CAM, layer, alpha, sigma) each tau is
+thresholded once, and every box rule (min area, score, top-k) is applied to the same
+components. Parameters are chosen on the tuning folds; only the held-out folds' scores are
+reported (mean and standard deviation across folds). Images, not patients, are split: where
+several images come from one patient (brain_mri), held-out scores are somewhat optimistic.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medxai_desktop.core.errors import InputFileError, MedXAIError
+from medxai_desktop.core.explain.crosseai import CrossEAIParams, fuse, guided_map
+
+from .localisation import (
+    IOBB_THRESHOLDS,
+    IOU_THRESHOLDS,
+    References,
+    component_boxes,
+    iobb_matrix,
+    iou_matrix,
+    map_components,
+)
+
+Progress = Callable[[int, int, str], None]
+GUIDED = "guided"
+
+
+# ------------------------------------------------------------------------------ cached maps
+
+@dataclass
+class ImageMaps:
+    """The maps of one image for one target class: raw CAMs per (layer, method) at feature
+    resolution (as the engine returns them) and the guided saliency (max |input gradient|
+    over channels, unsmoothed) at input resolution. Maps are rebuilt exactly as the engine
+    builds them (``Explainer.to_map``), so boxes from here equal ``crosseai_boxes``'."""
+    key: str
+    target: str
+    input_size: tuple[int, int]
+    raw: dict[tuple[str, str], np.ndarray]
+    saliency: np.ndarray | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    _maps: dict = field(default_factory=dict, repr=False)
+
+    def cam(self, method: str, layer: str) -> np.ndarray:
+        from medxai_desktop.core.explain import get_explainer
+
+        if (layer, method) not in self._maps:
+            if (layer, method) not in self.raw:
+                raise KeyError(f"{self.key}: no {method} map at layer {layer} in the cache")
+            self._maps[(layer, method)] = get_explainer(method).to_map(self.raw[(layer, method)],
+                                                                     self.input_size)
+        return self._maps[(layer, method)]
+
+    def guided(self, sigma: float) -> np.ndarray:
+        if self.saliency is None:
+            raise KeyError(f"{self.key}: no guided backprop saliency in the cache")
+        if ("guided", sigma) not in self._maps:
+            self._maps[("guided", sigma)] = guided_map(self.saliency[None], sigma)
+        return self._maps[("guided", sigma)]
+
+    def release(self) -> None:
+        """Forget the maps built from the raw ones (about 0.2 MB each at 224 px)."""
+        self._maps.clear()
+
+    def crosseai(self, params: CrossEAIParams, layer: str, cam: str = "gradcam++") -> np.ndarray:
+        """M = alpha G + (1 - alpha) H with H the ``cam`` map (Grad-CAM++ for CrossEAI)."""
+        if params.alpha == 0:
+            return self.cam(cam, layer)
+        if params.alpha == 1:
+            return self.guided(params.sigma)
+        return fuse(self.cam(cam, layer), self.guided(params.sigma), params.alpha)
+
+
+def _model_identity(model) -> dict:
+    card = model.card
+    # Not the card hash: writing tuned box defaults into the card must not invalidate maps.
+    return {"arch": card.arch, "classes": list(card.classes), "input_size": list(card.input_size),
+            "mean": list(card.mean), "std": list(card.std),
+            "checkpoint": model.checkpoint_sha256 or card.metadata.get("seed")}
+
+
+class MapCache:
+    """Maps of (image, target class) under ``folder``, one compressed .npz per pair holding
+    every layer and method computed so far; missing ones are computed and the file rewritten
+    atomically. The key covers the model's weights and preprocessing, the image file (path,
+    size, modification time) and the class, so a changed file or model misses the cache."""
+
+    def __init__(self, folder: str | Path, model):
+        self.folder = Path(folder)
+        self.model = model
+        self._identity = _model_identity(model)
+        self._engines: dict[str, object] = {}
+        self.computed = self.loaded = 0
+
+    def engine(self, layer: str):
+        from medxai_desktop.core.explain import ExplanationEngine
+
+        if layer not in self._engines:
+            self._engines[layer] = ExplanationEngine(self.model, target_layer=layer)
+        return self._engines[layer]
+
+    def _path(self, image_path: Path, target: str) -> Path:
+        try:
+            stat = image_path.stat()
+        except OSError as exc:
+            raise MedXAIError(f"{image_path}: cannot read the image ({exc.strerror or exc})") from None
+        ident = json.dumps({"model": self._identity, "image": str(image_path.resolve()),
+                            "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "target": target},
+                           sort_keys=True)
+        digest = hashlib.sha256(ident.encode()).hexdigest()
+        return self.folder / digest[:2] / f"{digest[:40]}.npz"
+
+    @staticmethod
+    def _read(path: Path) -> tuple[dict, np.ndarray | None, dict]:
+        raw, saliency, meta = {}, None, {}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                for name in data.files:
+                    if name == "saliency":
+                        saliency = data[name]
+                    elif name == "meta":
+                        meta = json.loads(str(data[name]))
+                    elif name.startswith("raw__"):
+                        _, layer, method = name.split("__", 2)
+                        raw[(layer, method)] = data[name]
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+            raw, saliency, meta = {}, None, {}  # a torn or foreign file: compute again
+        return raw, saliency, meta
+
+    @staticmethod
+    def _write(path: Path, raw: dict, saliency: np.ndarray | None, meta: dict) -> None:
+        arrays = {f"raw__{layer}__{method}": a for (layer, method), a in raw.items()}
+        if saliency is not None:
+            arrays["saliency"] = saliency
+        arrays["meta"] = np.asarray(json.dumps(meta))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=".maps.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez_compressed(stream, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def maps(self, key: str, image_path: str | Path, target: str,
+             wanted: Mapping[str, Sequence[str]], saliency: bool = True) -> ImageMaps:
+        """Maps of the CAMs ``wanted[layer]`` at each layer plus, with ``saliency``, the guided
+        saliency; computed only where the cache lacks them."""
+        from medxai_desktop.core.explain import canonical_name
+
+        image_path = Path(image_path)
+        path = self._path(image_path, target)
+        raw, sal, meta = self._read(path)
+        missing = {}
+        for layer, methods in wanted.items():
+            todo = [m for m in dict.fromkeys(canonical_name(m) for m in methods)
+                    if m != GUIDED and (layer, m) not in raw]
+            if todo:
+                missing[layer] = todo
+        need_saliency = saliency and sal is None
+        if missing or need_saliency:
+            self._compute(image_path, target, missing, need_saliency, raw, meta,
+                          list(wanted) or [self.model.target_layer])
+            if need_saliency:
+                sal = meta.pop("_saliency")
+            self._write(path, raw, sal, meta)
+            self.computed += 1
+        else:
+            self.loaded += 1
+        size = tuple(meta.get("input_size", self.model.card.input_size))
+        return ImageMaps(key, target, (int(size[0]), int(size[1])), raw, sal,
+                         meta.get("probabilities", {}))
+
+    def _compute(self, image_path: Path, target: str, missing: dict, need_saliency: bool,
+                 raw: dict, meta: dict, layers: Sequence[str]) -> None:
+        from medxai_desktop.core.explain.guided_backprop import reduce_input_gradient
+        from medxai_desktop.core.imaging import read_image
+
+        tensor = self.model.preprocess(read_image(image_path))
+        if need_saliency and not missing:
+            missing = {layers[0]: []}
+        for n, (layer, todo) in enumerate(missing.items()):
+            methods = list(todo) + ([GUIDED] if need_saliency and n == 0 else [])
+            result = self.engine(layer).explain(tensor, methods, target=target)
+            for name, explanation in result.explanations.items():
+                if name != GUIDED:
+                    raw[(layer, name)] = np.asarray(explanation.raw, np.float32)
+            if GUIDED in methods:
+                meta["_saliency"] = reduce_input_gradient(result.input_gradient[0])
+            meta["probabilities"] = result.prediction.probabilities
+            meta["input_size"] = list(tensor.shape[-2:])
+            meta["target_index"] = result.target_index
+
+
+def load_maps(cache: MapCache, references: References, wanted: Mapping[str, Sequence[str]],
+              saliency: bool = True, progress: Progress | None = None,
+              cancelled: Callable[[], bool] | None = None
+              ) -> tuple[dict[tuple[str, str], ImageMaps], dict[str, str]]:
+    """Maps for every (image, target) of ``references`` (see ``References.with_targets``), and
+    the images that could not be explained, with the reason (a missing or unreadable file)."""
+    pairs = [(key, target) for key in references.images for target in references.targets_of(key)]
+    out, skipped = {}, {}
+    for n, (key, target) in enumerate(pairs):
+        if cancelled is not None and cancelled():
+            raise MedXAIError("cancelled")
+        path = references.paths.get(key)
+        if key in skipped:
+            pass
+        elif not path:
+            skipped[key] = "the image file is not known (give the folder of the images)"
+        else:
+            try:
+                out[(key, target)] = cache.maps(key, path, target, wanted, saliency)
+            except InputFileError as exc:
+                skipped[key] = str(exc)
+            except MedXAIError as exc:
+                if "cannot read the image" not in str(exc):
+                    raise
+                skipped[key] = str(exc)
+        if progress is not None:
+            progress(n + 1, len(pairs), key)
+    return {k: v for k, v in out.items() if k[0] not in skipped}, skipped
+
+
+# ------------------------------------------------------------------------------ the grid
+
+@dataclass(frozen=True)
+class MapSpec:
+    """One map to threshold: a CAM at a layer, fused with the guided map (alpha, sigma)."""
+    cam: str
+    layer: str
+    alpha: float = 0.0
+    sigma: float = 0.0
+
+
+
+@dataclass(frozen=True)
+class Grid:
+    alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    taus: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    sigmas: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0)
+    min_areas: tuple[float, ...] = (0.0, 0.005, 0.02, 0.05)
+    scores: tuple[str, ...] = ("mean", "max")
+    top_ks: tuple[int, ...] = (1,)
+    layers: tuple[str, ...] = ("layer4",)
+    cams: tuple[str, ...] = ("gradcam++",)  # others run with alpha = 0 only; "cam@layer": that layer only
+
+    def cams_at(self, layer: str) -> list[str]:
+        return [c.partition("@")[0] for c in self.cams if c.partition("@")[2] in ("", layer)]
+
+    def map_specs(self) -> list[MapSpec]:
+        specs = []
+        for layer in self.layers:
+            for cam in self.cams_at(layer):
+                specs.append(MapSpec(cam, layer))
+                if cam != "gradcam++":
+                    continue
+                specs += [MapSpec(cam, layer, a, s) for a in self.alphas if 0 < a < 1 for s in self.sigmas]
+        if 1.0 in self.alphas:  # the guided map alone does not depend on the CAM layer
+            specs += [MapSpec("gradcam++", self.layers[0], 1.0, s) for s in self.sigmas]
+        return list(dict.fromkeys(specs))
+
+    def rules(self) -> list[tuple[float, str, int]]:
+        return [(a, s, k) for a in self.min_areas for s in self.scores for k in self.top_ks]
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    spec: MapSpec
+    tau: float
+    min_area: float
+    score: str
+    top_k: int
+
+    def params(self) -> CrossEAIParams:
+        return CrossEAIParams(alpha=self.spec.alpha, tau=self.tau, sigma=self.spec.sigma,
+                              min_area=self.min_area, top_k=self.top_k, score=self.score)
+
+    def to_dict(self) -> dict:
+        return {"cam": self.spec.cam, "layer": self.spec.layer,
+                **self.params().to_dict()}
+
+
+@dataclass
+class GridScores:
+    """Per grid point and reference box: best IoU / IoBB; per grid point and image: boxes and
+    false positives at every threshold. Rows follow ``references``' image and box order."""
+    points: list[GridPoint]
+    references: References
+    ref_image: np.ndarray       # (R,)
+    best_iou: np.ndarray        # (G, R) float32
+    best_iobb: np.ndarray       # (G, R)
+    n_pred: np.ndarray          # (G, I) int
+    fp_iou: np.ndarray          # (G, I, len(IOU_THRESHOLDS)) int
+    fp_iobb: np.ndarray         # (G, I, len(IOBB_THRESHOLDS)) int
+
+    def families(self) -> dict[str, np.ndarray]:
+        """Grid point indices per family: each CAM alone at each layer ("gradcam++@layer4"),
+        the guided map alone ("guided"), and CrossEAI: every Grad-CAM++-based point (alpha in
+        [0, 1], so it can fall back to either map alone), at any layer ("crosseai") and, when
+        several layers were tried, at each layer ("crosseai@layer3")."""
+        groups: dict[str, list[int]] = {}
+        for g, p in enumerate(self.points):
+            if 0 < p.spec.alpha < 1:
+                continue
+            groups.setdefault(GUIDED if p.spec.alpha == 1 else f"{p.spec.cam}@{p.spec.layer}", []).append(g)
+        layers = list(dict.fromkeys(p.spec.layer for p in self.points))
+        if len(layers) > 1:
+            for layer in layers:
+                groups[f"crosseai@{layer}"] = [
+                    g for g, p in enumerate(self.points)
+                    if p.spec.cam == "gradcam++" and (p.spec.layer == layer or p.spec.alpha == 1)]
+        groups["crosseai"] = [g for g, p in enumerate(self.points) if p.spec.cam == "gradcam++"]
+        return {name: np.asarray(idx) for name, idx in groups.items() if idx}
+
+
+def evaluate_grid(references: References, maps: dict[tuple[str, str], ImageMaps], grid: Grid,
+                  match_labels: bool = True, progress: Progress | None = None) -> GridScores:
+    specs, rules = grid.map_specs(), grid.rules()
+    points = [GridPoint(s, t, a, sc, k) for s in specs for t in grid.taus for a, sc, k in rules]
+    n_rules, n_taus = len(rules), len(grid.taus)
+    images = references.images
+    ref_image = np.asarray([i for i, key in enumerate(images) for _ in references.boxes.get(key, [])], int)
+    G, R, I = len(points), len(ref_image), len(images)
+    best_iou = np.zeros((G, R), np.float32)
+    best_iobb = np.zeros((G, R), np.float32)
+    n_pred = np.zeros((G, I), np.int32)
+    fp_iou = np.zeros((G, I, len(IOU_THRESHOLDS)), np.int32)
+    fp_iobb = np.zeros((G, I, len(IOBB_THRESHOLDS)), np.int32)
+    first_ref = 0
+    for i, key in enumerate(images):
+        refs = references.boxes.get(key, [])
+        size = references.sizes[key]
+        ref_xyxy = np.asarray([(b.box.x0, b.box.y0, b.box.x1, b.box.y1) for b in refs], np.float64).reshape(-1, 4)
+        for target in references.targets_of(key):
+            image_maps = maps[(key, target)]
+            ref_mask = np.asarray([(not match_labels) or references.target_of(b.label) == target
+                                   for b in refs], bool)
+            columns = first_ref + np.flatnonzero(ref_mask)
+            mine = ref_xyxy[ref_mask]
+            for s, spec in enumerate(specs):
+                params = CrossEAIParams(alpha=spec.alpha, sigma=spec.sigma)
+                heatmap = image_maps.crosseai(params, spec.layer, spec.cam)
+                for t, tau in enumerate(grid.taus):
+                    comps = map_components(heatmap, tau)
+                    if not len(comps):
+                        continue
+                    g0 = (s * n_taus + t) * n_rules
+                    _score_rules(comps, rules, size, mine, columns, best_iou, best_iobb,
+                                 n_pred[g0:g0 + n_rules, i], fp_iou[g0:g0 + n_rules, i],
+                                 fp_iobb[g0:g0 + n_rules, i], g0)
+            image_maps.release()
+        first_ref += len(refs)
+        if progress is not None:
+            progress(i + 1, I, key)
+    return GridScores(points, references, ref_image, best_iou, best_iobb, n_pred, fp_iou, fp_iobb)
+
+
+_T_IOU, _T_IOBB = np.asarray(IOU_THRESHOLDS), np.asarray(IOBB_THRESHOLDS)
+
+
+def _score_rules(comps, rules, size, refs_xyxy, columns, best_iou, best_iobb, n_pred, fp_iou,
+                 fp_iobb, g0) -> None:
+    """Every box rule on one thresholding: IoU/IoBB of all components with the references
+    once, then per rule only the choice of components (same order as select_components)."""
+    every = component_boxes(comps, np.arange(len(comps)), size)
+    iou, iobb = iou_matrix(refs_xyxy, every), iobb_matrix(refs_xyxy, every)
+    has_refs = len(refs_xyxy) > 0
+    comp_iou = iou.max(axis=0) if has_refs else np.zeros(len(comps))
+    comp_iobb = iobb.max(axis=0) if has_refs else np.zeros(len(comps))
+    fp_at_iou = comp_iou[:, None] <= _T_IOU[None]
+    fp_at_iobb = comp_iobb[:, None] <= _T_IOBB[None]
+    box_area = (comps.boxes[:, 2] - comps.boxes[:, 0]) * (comps.boxes[:, 3] - comps.boxes[:, 1])
+    orders = {sc: np.lexsort((-box_area, -(comps.mean if sc == "mean" else comps.peak)))
+              for sc in {r[1] for r in rules}}
+    h, w = comps.shape
+    for r, (min_area, score, top_k) in enumerate(rules):
+        order = orders[score]
+        kept = order[comps.area[order] >= min_area * h * w]
+        chosen = kept[:top_k] if top_k > 0 else kept
+        n_pred[r] += len(chosen)
+        if not len(chosen):
+            continue
+        if has_refs:
+            g = g0 + r
+            best_iou[g, columns] = np.maximum(best_iou[g, columns], iou[:, chosen].max(axis=1))
+            best_iobb[g, columns] = np.maximum(best_iobb[g, columns], iobb[:, chosen].max(axis=1))
+        fp_iou[r] += fp_at_iou[chosen].sum(axis=0)
+        fp_iobb[r] += fp_at_iobb[chosen].sum(axis=0)
+
+
+# ------------------------------------------------------------------------------ scoring
+
+OBJECTIVES = ("overall", "mean_iou") + tuple(f"acc_iou_{t:g}" for t in IOU_THRESHOLDS)
+
+
+def _metrics(best_iou: np.ndarray, best_iobb: np.ndarray, n_pred: np.ndarray, fp_iou: np.ndarray,
+             fp_iobb: np.ndarray) -> dict[str, np.ndarray]:
+    """Metrics over the given references/images for every row (grid point) at once."""
+    n_images = max(n_pred.shape[-1], 1)
+    out = {"mean_iou": best_iou.mean(axis=-1),
+           "predicted_per_image": n_pred.sum(axis=-1) / n_images}
+    for j, t in enumerate(IOU_THRESHOLDS):
+        out[f"acc_iou_{t:g}"] = (best_iou > t).mean(axis=-1)
+        out[f"afp_iou_{t:g}"] = fp_iou[..., j].sum(axis=-1) / n_images
+    for j, t in enumerate(IOBB_THRESHOLDS):
+        out[f"acc_iobb_{t:g}"] = (best_iobb > t).mean(axis=-1)
+        out[f"afp_iobb_{t:g}"] = fp_iobb[..., j].sum(axis=-1) / n_images
+    out["overall_iou"] = np.mean([out[f"acc_iou_{t:g}"] for t in IOU_THRESHOLDS], axis=0)
+    return out
+
+
+def objective_values(metrics: dict[str, np.ndarray], objective: str) -> np.ndarray:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    return metrics["overall_iou" if objective == "overall" else objective]
+
+
+def grid_metrics(scores: GridScores, rows: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Metrics of grid points ``rows`` over the image indices ``images`` (and their boxes)."""
+    refs = np.isin(scores.ref_image, images)
+    return _metrics(scores.best_iou[np.ix_(rows, refs)], scores.best_iobb[np.ix_(rows, refs)],
+                    scores.n_pred[np.ix_(rows, images)], scores.fp_iou[rows][:, images],
+                    scores.fp_iobb[rows][:, images])
+
+
+def fixed_box_metrics(references: References, train: Sequence[str], test: Sequence[str],
+                      match_labels: bool = True) -> dict[str, float]:
+    """The trivial baseline on ``test``: one box per (image, class) at the mean of ``train``'s boxes."""
+    from .localisation import fixed_box_predictions, mean_box_fractions, score_boxes
+
+    subset = references.subset(test)
+    scores = score_boxes(subset, fixed_box_predictions(subset, mean_box_fractions(references, train)),
+                         "fixed box", match_labels)
+    row = scores.summary()
+    return {k: v for k, v in row.items() if k not in ("method", "images", "boxes")}
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    family: str
+    chosen: dict
+    tuning_objective: float
+    held_out: dict[str, float]
+
+
+@dataclass
+class TuningResult:
+    objective: str
+    folds: int
+    seed: int
+    n_images: int
+    n_boxes: int
+    fold_results: list[FoldResult]
+    chosen_all: dict[str, dict]          # family -> parameters chosen on every image
+    grid_size: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)   # images left out, with the reason
+
+    def summary(self) -> list[dict]:
+        """Held-out folds' scores per family: mean and sd across folds."""
+        rows = []
+        for family in dict.fromkeys(r.family for r in self.fold_results):
+            results = [r for r in self.fold_results if r.family == family]
+            row = {"family": family, "folds": len(results)}
+            for metric in results[0].held_out:
+                values = np.asarray([r.held_out[metric] for r in results], np.float64)
+                row[f"{metric}_mean"] = float(values.mean())
+                row[f"{metric}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict:
+        return {"objective": self.objective, "folds": self.folds, "seed": self.seed,
+                "images": self.n_images, "boxes": self.n_boxes, "grid_points": self.grid_size,
+                "held_out_summary": self.summary(), "chosen_on_all_images": self.chosen_all,
+                "per_fold": [r.__dict__ for r in self.fold_results], "seconds": self.seconds,
+                "skipped": self.skipped}
+
+
+def cross_validate(scores: GridScores, folds: int = 5, seed: int = 0, objective: str = "overall",
+                   match_labels: bool = True) -> TuningResult:
+    """For each fold and family, choose the grid point with the best ``objective`` on the other
+    folds and score it on the held-out fold; also the fixed-box baseline (mean box of the tuning
+    folds). Ties go to the first grid point in grid order."""
+    from sklearn.model_selection import KFold
+
+    n_images = len(scores.references.images)
+    if folds < 2 or folds > n_images:
+        raise MedXAIError(f"{folds} folds need between 2 and {n_images} (the number of images)")
+    families = scores.families()
+    keys = np.asarray(scores.references.images, dtype=object)
+    results: list[FoldResult] = []
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    for f, (tune, test) in enumerate(splitter.split(np.arange(n_images))):
+        for family, rows in families.items():
+            values = objective_values(grid_metrics(scores, rows, tune), objective)
+            best = int(rows[int(np.argmax(values))])
+            held = grid_metrics(scores, np.asarray([best]), test)
+            results.append(FoldResult(f, family, scores.points[best].to_dict(), float(values.max()),
+                                      {k: float(v[0]) for k, v in held.items()}))
+        results.append(FoldResult(f, "fixed box", {}, float("nan"),
+                                  fixed_box_metrics(scores.references, keys[tune], keys[test], match_labels)))
+    everything = np.arange(n_images)
+    chosen_all = {}
+    for family, rows in families.items():
+        values = objective_values(grid_metrics(scores, rows, everything), objective)
+        best = int(rows[int(np.argmax(values))])
+        chosen_all[family] = dict(scores.points[best].to_dict(), objective=float(values.max()))
+    return TuningResult(objective, folds, seed, n_images, scores.references.n_boxes, results,
+                        chosen_all, len(scores.points))
+
+
+# ------------------------------------------------------------------------------ the card
+
+def card_defaults(chosen: dict) -> dict:
+    """The ``crosseai`` entry of a model card from a chosen grid point."""
+    params = CrossEAIParams.from_dict(chosen).to_dict()
+    params["layer"] = chosen["layer"]
+    return params
+
+
+def write_card_defaults(card_path: str | Path, chosen: dict, provenance: dict,
+                        out_path: str | Path | None = None) -> Path:
+    """Write the chosen CrossEAI defaults into the card's ``crosseai`` entry (and how they were
+    chosen into ``crosseai_tuning``) through ModelCard, keeping its canonical form. With
+    ``out_path``, the card is left alone and a copy is written there, its checkpoint path made
+    relative to the copy's folder (the same checkpoint file, the same sha256)."""
+    from medxai_desktop.core.models.card import load_card
+
+    card = load_card(card_path)
+    card.metadata["crosseai"] = card_defaults(chosen)
+    card.metadata["crosseai_tuning"] = provenance
+    if out_path is None:
+        return card.save(card_path)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if card.checkpoint is not None:
+        card.checkpoint = os.path.relpath(card.checkpoint_path, out_path.parent.resolve())
+    return card.save(out_path)
+
+
+def tune(cache: MapCache, references: References, grid: Grid, folds: int = 5, seed: int = 0,
+         objective: str = "overall", fallback_target: str | None = None, match_labels: bool = True,
+         progress: Progress | None = None) -> tuple[TuningResult, GridScores]:
+    """Maps (cached) -> grid scores -> cross-validation."""
+    times = {}
+    t0 = time.perf_counter()
+    references = references.with_targets(cache.model.classes, fallback_target)
+    maps, skipped = load_maps(cache, references, {layer: grid.cams_at(layer) for layer in grid.layers},
+                              saliency=any(a > 0 for a in grid.alphas),
+                              progress=None if progress is None else lambda d, n, k: progress(d, n, f"maps {k}"))
+    times["maps"] = time.perf_counter() - t0
+    if skipped:
+        references = references.subset([k for k in references.images if k not in skipped])
+    t0 = time.perf_counter()
+    scores = evaluate_grid(references, maps, grid, match_labels,
+                           progress=None if progress is None else lambda d, n, k: progress(d, n, f"grid {k}"))
+    times["grid"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = cross_validate(scores, folds, seed, objective, match_labels)
+    times["cross_validation"] = time.perf_counter() - t0
+    result.seconds = times
+    result.skipped = skipped
+    return result, scores
+
+
+def write_tuning_outputs(result: TuningResult, scores: GridScores, out_dir: str | Path) -> dict[str, Path]:
+    """tuning.json (everything), held_out.csv (per family, mean and sd over folds), folds.csv
+    (each fold's choice and held-out scores) and grid.csv (every grid point on every image:
+    for inspection only, these are not held-out numbers)."""
+    from medxai_desktop.core.reports.html_report import write_csv, write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    folds = [dict(fold=r.fold, family=r.family, tuning_objective=r.tuning_objective,
+                  **{f"chosen_{k}": v for k, v in r.chosen.items() if k != "family"},
+                  **{f"held_out_{k}": v for k, v in r.held_out.items()}) for r in result.fold_results]
+    rows = np.arange(len(scores.points))
+    metrics = grid_metrics(scores, rows, np.arange(len(scores.references.images)))
+    grid = [dict(scores.points[g].to_dict(), **{k: float(v[g]) for k, v in metrics.items()}) for g in rows]
+    return {"json": write_json(out / "tuning.json", result.to_dict()),
+            "held_out": write_csv(out / "held_out.csv", result.summary()),
+            "folds": write_csv(out / "folds.csv", folds),
+            "grid": write_csv(out / "grid.csv", grid)}
+
+
+def parse_floats(text: str | Iterable[float]) -> tuple[float, ...]:
+    if not isinstance(text, str):
+        return tuple(float(v) for v in text)
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None

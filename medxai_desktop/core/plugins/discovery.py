@@ -1,0 +1,90 @@
+"""Finding plugins without importing them: entry points and drop-in folders.
+
+Folders, in this order: the ``plugins/`` folder shipped with the application (the source
+tree's, or the frozen bundle's copy), the user's plugins folder (``plugins`` in the user data
+folder), then every folder in ``$MEDXAI_PLUGIN_PATH`` (separated by ``os.pathsep``). Entry
+points (group ``medxai_desktop.plugins``) come first. When two plugins share a name the first
+one found is used and the other is listed with an error.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from .declaration import GROUP, PluginInfo, entry_point_info, read_module_declaration
+
+# The same folder name as medxai_desktop.core.store.locations.APP_NAME (not imported from
+# there: that would load SQLAlchemy just to list plugins).
+APP_NAME = "MedXAI Desktop"
+PATH_VARIABLE = "MEDXAI_PLUGIN_PATH"
+
+
+def bundled_plugins_dir() -> Path:
+    """The application's own ``plugins/`` folder (source tree, or the frozen bundle's copy)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "plugins"
+    return Path(__file__).resolve().parents[3] / "plugins"
+
+
+def user_plugins_dir() -> Path:
+    """Where a user drops their own plugins, e.g. ~/.local/share/MedXAI Desktop/plugins."""
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "plugins"
+
+
+def plugin_folders() -> list[Path]:
+    folders = [bundled_plugins_dir(), user_plugins_dir()]
+    for part in os.environ.get(PATH_VARIABLE, "").split(os.pathsep):
+        if part.strip():
+            folders.append(Path(part.strip()).expanduser())
+    unique: list[Path] = []
+    for folder in folders:
+        if folder.resolve() not in [f.resolve() for f in unique]:
+            unique.append(folder)
+    return unique
+
+
+def folder_modules(folder: Path) -> list[Path]:
+    """The drop-in modules of a folder: ``*.py`` files and packages, not ``_private`` ones."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(("_", ".")):
+            continue
+        if entry.is_file() and entry.suffix == ".py":
+            found.append(entry)
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            found.append(entry / "__init__.py")
+    return found
+
+
+def entry_point_plugins() -> list[PluginInfo]:
+    from importlib import metadata
+
+    try:
+        points = metadata.entry_points(group=GROUP)
+    except Exception:  # noqa: BLE001 - a broken distribution must not stop the application
+        return []
+    return [entry_point_info(point) for point in points]
+
+
+def discover_plugins() -> list[PluginInfo]:
+    """Every plugin found, in precedence order; nothing is imported."""
+    found = entry_point_plugins()
+    for folder in plugin_folders():
+        found.extend(read_module_declaration(path) for path in folder_modules(folder))
+    seen: dict[str, PluginInfo] = {}
+    result = []
+    for info in found:
+        first = seen.get(info.name)
+        if first is not None and not info.error:
+            info = replace(info, error=f"name {info.name!r} is already used by {first.source}; ignored")
+        elif first is None and not info.error:
+            seen[info.name] = info
+        result.append(info)
+    return result

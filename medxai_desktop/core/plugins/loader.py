@@ -1,0 +1,259 @@
+"""Loading enabled plugins into the built-in registries, and what went wrong.
+
+Only plugins the user enabled are imported. An enabled explainer registers with
+``core.explain.registry.register_explainer``, an architecture with
+``core.models.architectures.register_architecture``, an exporter with
+``core.exchange.register_format``: front ends then use them exactly like built-ins. The
+registries call :func:`load_enabled` for their kind the first time they are asked, so a
+plugin is imported only when something of its kind is needed.
+
+A plugin that raises while importing is recorded with its error and skipped; one that raises
+while in use raises :class:`PluginError`, which names it (front ends show the message and go on).
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+import threading
+from dataclasses import dataclass
+
+from medxai_desktop.core.errors import MedXAIError
+
+from .declaration import KINDS, PluginInfo
+from .discovery import discover_plugins
+from .state import enabled_names, set_enabled
+
+
+class PluginError(MedXAIError):
+    """A plugin failed (to load, or while in use); the message starts with its name."""
+
+    def __init__(self, info: PluginInfo, during: str, error: BaseException | str):
+        self.info, self.during = info, during
+        self.detail = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"plugin {info.name!r} ({info.kind or 'unknown kind'}, {info.source}) "
+                         f"failed {during}: {self.detail}")
+
+
+@dataclass
+class PluginStatus:
+    info: PluginInfo
+    enabled: bool
+    loaded: bool = False
+    error: str = ""            # load error, or the last error while in use
+
+    @property
+    def state(self) -> str:
+        """loaded (an error then is the last failed call), error (cannot be loaded), enabled, disabled."""
+        if self.loaded:
+            return "loaded"
+        if self.error:
+            return "error"
+        return "enabled" if self.enabled else "disabled"
+
+    def as_row(self) -> dict:
+        return {"kind": self.info.kind or "?", "name": self.info.name, "version": self.info.version or "?",
+                "source": self.info.source, "enabled": self.enabled, "state": self.state,
+                "error": self.error, "description": self.info.description}
+
+
+_lock = threading.RLock()
+_found: list[PluginInfo] | None = None
+_loaded: dict[str, object] = {}           # name -> what was registered
+_errors: dict[str, str] = {}              # name -> load error or last use error
+_kinds_done: set[str] = set()
+
+
+def plugins(refresh: bool = False) -> list[PluginInfo]:
+    """The plugins found (discovered once per process unless ``refresh``, which also lets the
+    next :func:`load_enabled` retry plugins that failed to load)."""
+    global _found
+    with _lock:
+        if _found is None or refresh:
+            _found = discover_plugins()
+        if refresh:
+            _kinds_done.clear()
+            for name in [n for n in _errors if n not in _loaded]:
+                del _errors[name]
+        return list(_found)
+
+
+def _usable(name: str) -> PluginInfo | None:
+    return next((p for p in plugins() if p.name == name and not p.error), None)
+
+
+def statuses() -> list[PluginStatus]:
+    """Every plugin found, with whether it is enabled, loaded, and its error, if any."""
+    try:
+        enabled = enabled_names()
+        state_error = ""
+    except MedXAIError as exc:
+        enabled, state_error = set(), str(exc)
+    rows = []
+    with _lock:
+        for info in plugins():
+            usable = _usable(info.name) is info
+            error = info.error or (_errors.get(info.name, "") if usable else "") or (
+                state_error if info.name in enabled else "")
+            rows.append(PluginStatus(info, info.name in enabled and usable,
+                                     usable and info.name in _loaded, error))
+    return rows
+
+
+def load_enabled(kind: str | None = None) -> list[PluginStatus]:
+    """Import and register every enabled plugin of ``kind`` (all kinds when None) not yet
+    loaded. Never raises for a plugin's fault: errors are recorded in :func:`statuses`."""
+    kinds = KINDS if kind is None else (kind,)
+    with _lock:
+        if all(k in _kinds_done for k in kinds):
+            return statuses()
+        try:
+            enabled = enabled_names()
+        except MedXAIError:
+            enabled = set()  # reported by statuses(); the application runs without plugins
+        for info in plugins():
+            if info.kind in kinds and info.name in enabled and _usable(info.name) is info \
+                    and info.name not in _loaded and info.name not in _errors:
+                try:
+                    load_plugin(info.name)
+                except PluginError:
+                    pass
+        _kinds_done.update(kinds)
+    return statuses()
+
+
+def load_plugin(name: str) -> object:
+    """Import one plugin and register it (whether or not it is enabled); PluginError on failure."""
+    with _lock:
+        if name in _loaded:
+            return _loaded[name]
+        info = _usable(name)
+        if info is None:
+            raise _unknown(name)
+        try:
+            registered = _register(info, _import_object(info))
+        except (Exception, SystemExit) as exc:
+            error = PluginError(info, "while loading", exc)
+            _errors[name] = f"{error.during}: {error.detail}"
+            raise error from exc
+        _errors.pop(name, None)
+        _loaded[name] = registered
+        return registered
+
+
+def unload_plugin(name: str) -> None:
+    """Remove a loaded plugin from its registry (its module stays imported)."""
+    with _lock:
+        registered = _loaded.pop(name, None)
+        _errors.pop(name, None)
+        info = next((p for p in plugins() if p.name == name), None)
+        if registered is None or info is None:
+            return
+        if info.kind == "explainer":
+            from medxai_desktop.core.explain.registry import unregister_explainer
+            unregister_explainer(name)
+        elif info.kind == "architecture":
+            from medxai_desktop.core.models.architectures import unregister_architecture
+            unregister_architecture(name)
+        elif info.kind == "exporter":
+            from medxai_desktop.core.exchange import unregister_format
+            unregister_format(name)
+
+
+def enable(name: str) -> PluginStatus:
+    """Persist ``name`` as enabled and load it now; the status says whether that worked."""
+    if _usable(name) is None:
+        raise _unknown(name)
+    set_enabled(name, True)
+    try:
+        load_plugin(name)
+    except PluginError:
+        pass
+    return next(s for s in statuses() if s.info.name == name and s.enabled)
+
+
+def disable(name: str) -> None:
+    if not any(p.name == name for p in plugins()) and name not in enabled_names():
+        raise _unknown(name)
+    set_enabled(name, False)
+    unload_plugin(name)
+
+
+def record_use_error(info: PluginInfo, during: str, exc: BaseException) -> PluginError:
+    """The error to raise for a plugin that failed in use; remembered for :func:`statuses`."""
+    error = PluginError(info, during, exc)
+    with _lock:
+        _errors[info.name] = f"{error.during}: {error.detail}"
+    return error
+
+
+def missing_hint(kind: str, name: str) -> str:
+    """Why ``name`` is not in the ``kind`` registry when a plugin declares it ('' if none does)."""
+    for status in statuses():
+        info = status.info
+        if info.name != name or info.kind not in ("", kind):
+            continue
+        if status.error:
+            return f"; plugin {name!r} ({info.source}) cannot be used: {status.error}"
+        if not status.enabled:
+            return f"; plugin {name!r} ({info.source}) is not enabled: `medxai plugins enable {name}`"
+    return ""
+
+
+def reset() -> None:
+    """Forget discovery and unregister every loaded plugin (tests; after changing folders)."""
+    global _found
+    with _lock:
+        for name in list(_loaded):
+            unload_plugin(name)
+        _errors.clear()
+        _kinds_done.clear()
+        _found = None
+        for module in [m for m in sys.modules if m.startswith(_MODULE_PREFIX)]:
+            del sys.modules[module]
+
+
+def _unknown(name: str) -> MedXAIError:
+    known = sorted({p.name for p in plugins()})
+    return MedXAIError(f"no plugin named {name!r}; found: {', '.join(known) or 'none'}")
+
+
+_MODULE_PREFIX = "medxai_plugin_"
+
+
+def _import_object(info: PluginInfo):
+    if info.entry_point is not None:
+        obj = info.entry_point.load()
+    else:
+        module_name = _MODULE_PREFIX + re.sub(r"\W", "_", info.name)
+        module = sys.modules.get(module_name)
+        if module is None:
+            package = info.path.name == "__init__.py"
+            spec = importlib.util.spec_from_file_location(
+                module_name, info.path,
+                submodule_search_locations=[str(info.path.parent)] if package else None)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {info.path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+        if not hasattr(module, info.obj):
+            raise AttributeError(f"{info.path} has no attribute {info.obj!r} (named by 'object')")
+        obj = getattr(module, info.obj)
+    return obj() if inspect.isfunction(obj) else obj
+
+
+def _register(info: PluginInfo, obj) -> object:
+    if info.kind == "explainer":
+        from .guards import register_explainer_plugin
+        return register_explainer_plugin(info, obj)
+    if info.kind == "architecture":
+        from .guards import register_architecture_plugin
+        return register_architecture_plugin(info, obj)
+    from .guards import register_exporter_plugin
+    return register_exporter_plugin(info, obj)
