@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import functools
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 from sqlalchemy import func, inspect, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from medxai_desktop.core.boxes import Box, BoxProposal
 from medxai_desktop.core.exchange.records import AnnotationSet
@@ -23,6 +24,8 @@ from .map_cache import load_map, save_map
 from .schema import boxes, metadata
 from .views import (ACCEPTED, REJECTED, AuditEntry, BoxView, ExplanationInfo, ImageInfo,
                     ImageStatus, ImportSummary, Revision)
+
+_OPEN_ATTEMPTS = 40   # about 40 s of retries at most, on top of the 30 s busy timeout
 
 
 def _database_errors(method):
@@ -57,15 +60,26 @@ class ReviewStore:
         self.url = url or default_db_url()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.engine = make_engine(self.url)
-        try:
-            if upgrade:
-                migrate.upgrade(self.engine)
-            else:
-                with self.engine.connect():
-                    pass
-        except SQLAlchemyError as exc:
-            self.engine.dispose()
-            raise open_error(self.url, exc) from None
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                if upgrade:
+                    migrate.upgrade(self.engine)
+                else:
+                    with self.engine.connect():
+                        pass
+                break
+            except OperationalError as exc:
+                # SQLite answers "locked" at once, without its busy timeout, when a new file is
+                # switched to WAL or its WAL index is rebuilt while another process opens it:
+                # the open (an idempotent upgrade) is simply tried again.
+                if "database is locked" in str(exc) and attempt + 1 < _OPEN_ATTEMPTS:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                self.engine.dispose()
+                raise open_error(self.url, exc) from None
+            except SQLAlchemyError as exc:
+                self.engine.dispose()
+                raise open_error(self.url, exc) from None
 
     def close(self) -> None:
         self.engine.dispose()
