@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from medxai_desktop.core.exchange.records import ImageRecord
+from medxai_desktop.core.exchange.records import ExchangeError, ImageRecord
 from medxai_desktop.core.imaging import read_image
 from medxai_desktop.core.imaging.file_types import FileKind, NON_IMAGE_SUFFIXES, classify, read_head
 
@@ -59,6 +59,16 @@ class ImageFinder:
         self._by_name: dict[str, list[Path]] | None = None
         self._by_stem: dict[str, list[Path]] | None = None
         self._cache: dict[str, ImageRecord] = {}
+
+    @classmethod
+    def for_annotations(cls, annotations_path: Path, images_dir: str | Path | None,
+                        known: Iterable[ImageRecord] = ()) -> ImageFinder:
+        """The finder an importer of ``annotations_path`` uses; a missing images folder is an
+        ExchangeError naming the annotation file."""
+        try:
+            return cls(images_dir, known)
+        except NotADirectoryError as exc:
+            raise ExchangeError(annotations_path, None, str(exc)) from None
 
     def _index(self) -> None:
         self._by_name, self._by_stem = {}, {}

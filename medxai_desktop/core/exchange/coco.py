@@ -141,10 +141,7 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
             raise ExchangeError(path, None, f"missing {key!r} list")
         if not isinstance(data[key], list):
             raise ExchangeError(path, key, f"must be a list, got {type(data[key]).__name__}")
-    try:
-        finder = ImageFinder(images_dir)
-    except NotADirectoryError as exc:
-        raise ExchangeError(path, None, str(exc)) from None
+    finder = ImageFinder.for_annotations(path, images_dir)
 
     images: list[ImageRecord] = []
     by_id: dict[int | str, ImageRecord] = {}

@@ -91,10 +91,7 @@ def read_flat_csv(path: str | Path, images_dir: str | Path | None = None) -> Ann
         raise ExchangeError(path, "line 1", "duplicate column names in the header")
     idx = {c: lower.index(c) for c in COLUMNS if c in lower}
     extra_idx = {names[i]: i for i, n in enumerate(lower) if n not in COLUMNS and n}
-    try:
-        finder = ImageFinder(images_dir)
-    except NotADirectoryError as exc:
-        raise ExchangeError(path, None, str(exc)) from None
+    finder = ImageFinder.for_annotations(path, images_dir)
     images: dict[str, ImageRecord] = {}
     boxes: list[BoxRecord] = []
     labels: list[str] = []

@@ -89,10 +89,7 @@ def read_nih_csv(path: str | Path, images_dir: str | Path | None = None, *,
     else:
         raise ExchangeError(path, "line 1", "unknown header: expected NIH's 'Image Index,Finding Label,"
                                             "Bbox [x,y,w,h],,,' or columns image,label,x,y,w,h")
-    try:
-        finder = ImageFinder(images_dir)
-    except NotADirectoryError as exc:
-        raise ExchangeError(path, None, str(exc)) from None
+    finder = ImageFinder.for_annotations(path, images_dir)
     images: dict[str, ImageRecord] = {}
     boxes: list[BoxRecord] = []
     labels: list[str] = []

@@ -106,10 +106,7 @@ def read_voc(path: str | Path, images_dir: str | Path | None = None) -> Annotati
         base = path
     else:
         files, base = [path], path.parent
-    try:
-        finder = ImageFinder(images_dir)
-    except NotADirectoryError as exc:
-        raise ExchangeError(path, None, str(exc)) from None
+    finder = ImageFinder.for_annotations(path, images_dir)
     images: list[ImageRecord] = []
     boxes: list[BoxRecord] = []
     labels: list[str] = []

@@ -91,10 +91,7 @@ def read_yolo(path: str | Path, images_dir: str | Path | None = None, *,
     for rec in known:
         for stem in {Path(rec.key).with_suffix("").as_posix(), Path(rec.key).stem}:
             by_stem.setdefault(stem, []).append(rec)
-    try:
-        finder = ImageFinder(images_dir, known)
-    except NotADirectoryError as exc:
-        raise ExchangeError(path, None, str(exc)) from None
+    finder = ImageFinder.for_annotations(path, images_dir, known)
     files = sorted(p for p in path.rglob("*.txt") if p.is_file() and p.resolve() != classes_path.resolve()
                    and p.name != CLASSES_FILE)
     out_images: list[ImageRecord] = []
