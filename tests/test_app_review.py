@@ -329,11 +329,15 @@ def test_blinded_review_hides_ai_output_until_own_box_or_reveal(qtbot, tmp_path,
     assert not canvas.overlay_item.isVisible()
     assert review.editor.items and not any(i.isVisible() for i in review.editor.items.values())
     assert review.panel.rows() == []
+    assert window.explanations and not window.tabs.isTabEnabled(window.tabs.indexOf(window.grid))
+    window.show_comparison()
+    assert window.tabs.currentWidget() is not window.grid
 
     # the reviewer's own box reveals it; both are in the store
     key(qtbot, window, Qt.Key.Key_B)
     drag(canvas, view_point(canvas, 300, 300), view_point(canvas, 360, 350))
     assert not review.ai_hidden() and canvas.overlay_item.isVisible()
+    assert window.tabs.isTabEnabled(window.tabs.indexOf(window.grid))
     assert all(i.isVisible() for i in review.editor.items.values())
     origins = sorted((v.origin, v.state) for v in window.store.latest_boxes(window.image_id))
     assert origins[0] == ("drawn", "added") and set(origins[1:]) == {("proposal", "proposed")}

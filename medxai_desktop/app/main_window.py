@@ -552,11 +552,16 @@ class MainWindow(QMainWindow):
         if not self.explanations:
             self.info("no maps yet: run explanations first (Explain, Ctrl+R)")
             return
+        if self.review.ai_hidden():
+            self.info("blinded review: draw your own box or Reveal AI first")
+            return
         self.tabs.setCurrentWidget(self.grid)
 
     def _update_grid(self, restyle: bool = True) -> None:
         """Keep the comparison tab in step with the maps; fill it only while it is shown."""
-        has_maps = bool(self.explanations)
+        review = getattr(self, "review", None)
+        # blinded review: the grid is AI output too, hidden like the overlay
+        has_maps = bool(self.explanations) and not (review is not None and review.ai_hidden())
         self.tabs.setTabEnabled(self.tabs.indexOf(self.grid), has_maps)
         if not has_maps and self.tabs.currentWidget() is self.grid:
             self.tabs.setCurrentWidget(self.canvas)
