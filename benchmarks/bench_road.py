@@ -7,22 +7,29 @@ with a warning, if the data is missing); the model an untrained ResNet-50
 brain MRI ResNet-18 instead); the map its GradCAM++ map at layer4 for the predicted class.
 Timed, at percentiles [20, 40, 60, 80] unless ``--percentiles`` says otherwise:
 
-  (a) the forward passes our ROAD needs: one no-grad forward of a batch of 1 + 2 x P images
-      (the original and the P MoRF + P LeRF imputations), the reference for its overhead;
+  (a) the forward passes our ROAD needs, as the model runs them: one no-grad forward of the
+      2 x P imputed images (MoRF and LeRF at each percentile), the reference for its overhead;
+  (a') the same batch through our inference copy of the model (conv+batch-norm folded,
+      channels-last), which is what our ROAD runs;
   (b) grad-cam's ``ROADCombined(percentiles)(tensor, cams, [ClassifierOutputSoftmaxTarget], model)``
       after ``torch.manual_seed(seed)``;
-  (c) our ``road_scores(model, tensor, {"gradcam++": map}, target, percentiles, seed)``;
+  (c) our ``road_scores_for(model, explained, ["gradcam++"], percentiles, seed)``, the path of
+      ``medxai road`` and of the app: the original image's probability comes from the
+      explanation's own forward pass, so 2 x P images go through the model;
+  (c9) our ``road_scores(model, tensor, {"gradcam++": map}, target, percentiles, seed)``, which
+      runs the original image too (1 + 2 x P images);
   and, to show where the time goes, (b') grad-cam's 2 x P ``NoisyLinearImputer`` calls alone
   and (c') our 2 x P ``noisy_linear_impute`` calls alone.
 
 Every callable is run once as warm-up, then timed in R interleaved rounds (``--repeats``,
 default 3); medians are reported (and the ratios from each callable's fastest run, which
-suffer less from other processes on a shared CPU). The same run checks that (c)'s
-ROADCombined equals (b)'s to within 0.005 (same noise: our generator and grad-cam's global RNG
+suffer less from other processes on a shared CPU). The same run checks that (c)'s and (c9)'s
+ROADCombined equal (b)'s to within 0.005 (same noise: our generator and grad-cam's global RNG
 get the same seed).
 
-Targets, printed as PASS/FAIL: (b) / (c) >= 5; (c) <= 1.5 x (a). Exit code 0 even when a
-target fails, unless ``--strict``. ``--json`` prints only a JSON object on stdout.
+Targets, printed as PASS/FAIL: (b) / (c) >= 5; (c) <= 1.5 x (a). Also printed, without a
+target: (b) / (c9) and (c) / (a'). Exit code 0 even when a target fails, unless
+``--strict``. ``--json`` prints only a JSON object on stdout.
 
     .venv/bin/python benchmarks/bench_road.py [--model resnet50|demo] [--repeats R] [--json] [--strict]
 """
@@ -51,13 +58,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from medxai_desktop.core.evaluation.road import road_scores
+from medxai_desktop.core.evaluation.road import road_scores, road_scores_for
 from medxai_desktop.core.evaluation.road_imputation import (
     noisy_linear_impute,
     removal_mask,
 )
 from medxai_desktop.core.explain import ExplanationEngine
 from medxai_desktop.core.models import load_model, random_model
+from medxai_desktop.core.models.inference_module import (
+    as_inference_input,
+    inference_module,
+)
 from medxai_desktop.core.models.preprocessing import to_model_tensor
 from medxai_desktop.core.resources import demo_model_card
 
@@ -122,8 +133,10 @@ def run(args) -> dict:
     target, heatmap = explained.target_index, explained.explanations["gradcam++"].map
     cams = heatmap[None].astype(np.float32)
     percentiles = [float(p) for p in args.percentiles.split(",")]
-    n_images = 1 + 2 * len(percentiles)
+    n_images = 2 * len(percentiles)
     batch = x.expand(n_images, -1, -1, -1).contiguous()
+    optimised = inference_module(module, torch.device("cpu"))
+    optimised_batch = as_inference_input(batch, optimised)
     masks = [(~removal_mask(heatmap, p, order)).astype(np.float32) for order in ("lerf", "morf")
              for p in percentiles]
     image = x[0]
@@ -132,11 +145,19 @@ def run(args) -> dict:
         with torch.no_grad():
             return module(batch)
 
+    def optimised_forwards():                                    # (a')
+        with torch.inference_mode():
+            return optimised(optimised_batch)
+
     def gradcam():                                               # (b)
         torch.manual_seed(args.seed)
         return float(ROADCombined(percentiles)(x, cams, [ClassifierOutputSoftmaxTarget(target)], module)[0])
 
     def ours():                                                  # (c)
+        return road_scores_for(model, explained, ["gradcam++"], percentiles, seed=args.seed,
+                               workers=args.threads)["gradcam++"]
+
+    def ours_with_original():                                    # (c9)
         return road_scores(model, x, {"gradcam++": heatmap}, target, percentiles, seed=args.seed,
                            workers=args.threads)["gradcam++"]
 
@@ -148,7 +169,8 @@ def run(args) -> dict:
         generator = torch.Generator().manual_seed(args.seed)
         return [noisy_linear_impute(image, keep < 0.5, generator=generator) for keep in masks]
 
-    items = [("a_forwards", forwards), ("b_gradcam", gradcam), ("c_ours", ours),
+    items = [("a_forwards", forwards), ("a_optimised_forwards", optimised_forwards),
+             ("b_gradcam", gradcam), ("c_ours", ours), ("c9_ours_with_original", ours_with_original),
              ("b_gradcam_imputations", gradcam_imputations), ("c_our_imputations", our_imputations)]
     log(f"timing {len(items)} callables: 1 warm-up + {args.repeats} interleaved rounds ...")
     with warnings.catch_warnings():
@@ -157,13 +179,20 @@ def run(args) -> dict:
 
     ours_scores, reference = last["c_ours"], last["b_gradcam"]
     difference = abs(ours_scores.combined - reference)
-    ratios = {"b_over_c": times["b_gradcam"] / times["c_ours"], "c_over_a": times["c_ours"] / times["a_forwards"]}
-    best = {k: min(v) for k, v in samples.items()}
-    ratios_from_min = {"b_over_c": best["b_gradcam"] / best["c_ours"], "c_over_a": best["c_ours"] / best["a_forwards"]}
-    checks = {name: check(name, value) for name, value in ratios.items()}
-    checks["equal_combined"] = {"description": f"|ours - grad-cam| ROADCombined <= {TOLERANCE}",
-                                "value": difference, "threshold": TOLERANCE, "op": "<=",
-                                "pass": difference <= TOLERANCE}
+    difference9 = abs(last["c9_ours_with_original"].combined - reference)
+
+    def ratios_of(t: dict) -> dict:
+        return {"b_over_c": t["b_gradcam"] / t["c_ours"], "c_over_a": t["c_ours"] / t["a_forwards"],
+                "b_over_c9": t["b_gradcam"] / t["c9_ours_with_original"],
+                "c_over_a_optimised": t["c_ours"] / t["a_optimised_forwards"]}
+
+    ratios = ratios_of(times)
+    ratios_from_min = ratios_of({k: min(v) for k, v in samples.items()})
+    checks = {name: check(name, ratios[name]) for name in TARGETS}
+    worst = max(difference, difference9)
+    checks["equal_combined"] = {"description": f"|ours - grad-cam| ROADCombined <= {TOLERANCE} ((c) and (c9))",
+                                "value": worst, "threshold": TOLERANCE, "op": "<=",
+                                "pass": worst <= TOLERANCE}
     failed = [k for k, v in checks.items() if not v["pass"]]
     cores = os.cpu_count() or 1
     load = {"cpu_count": cores, "loadavg_1min_start": load_start[0], "loadavg_1min_end": os.getloadavg()[0]}
@@ -179,7 +208,8 @@ def run(args) -> dict:
                         "imputation_threads": args.threads or min(2 * len(percentiles), 8, os.cpu_count() or 1)},
         "cpu_load": load, "times_ms": times, "samples_ms": samples, "ratios": ratios,
         "ratios_from_min": ratios_from_min,
-        "road_combined": {"ours": ours_scores.combined, "gradcam": reference, "abs_diff": difference},
+        "road_combined": {"ours": ours_scores.combined, "ours_with_original": last["c9_ours_with_original"].combined,
+                          "gradcam": reference, "abs_diff": difference, "abs_diff_with_original": difference9},
         "checks": checks, "all_pass": not failed, "failed": failed,
     }
 
@@ -197,16 +227,20 @@ def print_table(report: dict) -> None:
         print(f"WARNING: {load['warning']}")
     n = report["forward_batch"]
     rows = [(f"(a) no-grad forward, batch of {n}", "a_forwards"),
+            (f"(a') our inference copy, batch of {n}", "a_optimised_forwards"),
             ("(b) grad-cam ROADCombined", "b_gradcam"),
-            ("(c) ours road_scores", "c_ours"),
-            (f"(b') grad-cam {n - 1} imputations alone", "b_gradcam_imputations"),
-            (f"(c') our {n - 1} imputations alone", "c_our_imputations")]
+            ("(c) ours road_scores_for", "c_ours"),
+            ("(c9) ours road_scores, original run too", "c9_ours_with_original"),
+            (f"(b') grad-cam {n} imputations alone", "b_gradcam_imputations"),
+            (f"(c') our {n} imputations alone", "c_our_imputations")]
     for label, key in rows:
         print(f"  {label:<40} {t[key]:10.1f} ms   (min {min(report['samples_ms'][key]):.1f})")
-    print(f"  (b) / (c) = {r['b_over_c']:.2f}x   (from the fastest runs: {m['b_over_c']:.2f}x)")
-    print(f"  (c) / (a) = {r['c_over_a']:.2f}x   (from the fastest runs: {m['c_over_a']:.2f}x)")
+    for key, label in (("b_over_c", "(b) / (c)"), ("c_over_a", "(c) / (a)"), ("b_over_c9", "(b) / (c9)"),
+                       ("c_over_a_optimised", "(c) / (a')")):
+        print(f"  {label:<10} = {r[key]:.2f}x   (from the fastest runs: {m[key]:.2f}x)")
     rc = report["road_combined"]
-    print(f"  ROADCombined: ours {rc['ours']:+.6f}, grad-cam {rc['gradcam']:+.6f}, |diff| {rc['abs_diff']:.2e}")
+    print(f"  ROADCombined: ours {rc['ours']:+.6f} (with the original run: {rc['ours_with_original']:+.6f}), "
+          f"grad-cam {rc['gradcam']:+.6f}, |diff| {rc['abs_diff']:.2e} ({rc['abs_diff_with_original']:.2e})")
     for check_ in report["checks"].values():
         print(f"  [{'PASS' if check_['pass'] else 'FAIL'}] {check_['description']}: {check_['value']:.4g}")
 

@@ -3,14 +3,15 @@
 
 The self-test runs the whole pipeline offline on what the application ships: it loads the
 demo model (resources/models), reads the sample study (resources/sample_study), runs the five
-CAMs the overview paper compares and CrossEAI on every image, checks every map and box, and
-writes an HTML report. It prints one line per step; exit 0 when everything worked, 1 with the
+CAMs the overview paper compares and CrossEAI on every image, checks every map and box, scores
+the first image's Grad-CAM++ map with ROAD, and writes an HTML report. It prints one line per step; exit 0 when everything worked, 1 with the
 step and the reason otherwise. The GUI smoke starts the desktop app (offscreen when there is
 no display), opens the sample study and quits once the first image and its prediction show.
 """
 from __future__ import annotations
 
 import csv
+import math
 import os
 import platform
 import sys
@@ -142,6 +143,7 @@ def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
     """The whole self-test; raises SelfTestFailure (step, reason) on the first failure."""
     import numpy as np
 
+    from medxai_desktop.core.evaluation.road import road_scores_for
     from medxai_desktop.core.explain import PAPER_METHODS, ExplanationEngine
     from medxai_desktop.core.explain.crosseai import (
         CROSSEAI_METHODS,
@@ -225,6 +227,18 @@ def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
                "crosseai_boxes": len(boxes), "best_iou_with_expert_box": best_iou,
                "shared_pass_ms": explained.shared_pass_seconds * 1000}
         row.update({f"{m}_ms": explained[m].seconds * 1000 for m in methods})
+        if ref is refs[0]:
+            def road(explained=explained, name=name):
+                start = time.perf_counter()
+                scores = road_scores_for(model, explained, ["gradcam++"])["gradcam++"]
+                values = scores.morf + scores.lerf
+                if not all(math.isfinite(v) and -1 <= v <= 1 for v in values):
+                    raise SelfTestFailure(f"ROAD {name}", f"scores {values} are not probability changes")
+                return (scores, time.perf_counter() - start), (
+                    f"GradCAM++ ROADCombined {scores.combined:+.3f}")
+
+            scores, seconds = steps.run(f"ROAD {name}", road)
+            row.update({"road_gradcam++": scores.combined, "road_ms": seconds * 1000})
         result.images.append(row)
         display = _thumbnail(image.display())
         report.add_heading(f"{name} - label {row['label'] or '?'}, predicted {row['predicted']} "

@@ -26,17 +26,21 @@ from pytorch_grad_cam.metrics.road import (
 )
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
+from medxai_desktop.core.evaluation import road_imputation
 from medxai_desktop.core.evaluation.road import RoadScores, road_scores, road_scores_for
 from medxai_desktop.core.evaluation.road_imputation import (
+    channels_as_affine_of_first,
     imputation_system,
     nested_dissection_rank,
     noisy_linear_impute,
     removal_mask,
+    solve_imputation,
 )
 from medxai_desktop.core.evaluation.road_run import summarise_road
 from medxai_desktop.core.explain import ExplanationEngine
 from medxai_desktop.core.imaging import read_image
 from medxai_desktop.core.models import load_model, random_model
+from medxai_desktop.core.models.inference_module import inference_module
 from medxai_desktop.core.resources import demo_model_card
 
 from .helpers import brain_mri_image, shared_data
@@ -159,6 +163,44 @@ def test_imputation_equals_grad_cams_with_the_same_noise(mri_tensor, fraction):
     assert ours.whole_image_replaced == (fraction == 1.0)
 
 
+def test_grey_image_is_imputed_from_one_channel():
+    from medxai_desktop.core.models.preprocessing import to_model_tensor
+
+    grey = read_image(brain_mri_image("pituitary")).as_rgb01()
+    # Per-channel mean/std (ImageNet's): the channels differ, but each is affine in the first.
+    image = to_model_tensor(grey, (80, 80), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))[0].numpy()
+    alpha, beta = channels_as_affine_of_first(image)
+    np.testing.assert_allclose(alpha, [1, 0.229 / 0.224, 0.229 / 0.225], rtol=1e-5)
+    removed = np.random.default_rng(5).random((80, 80)) < 0.6
+    removed[10:60, 20:70] = True
+    shortcut = solve_imputation(removed, image)
+    every_channel = solve_imputation(removed, image, affine=False)
+    assert np.abs(shortcut - every_channel).max() < 1e-6
+    # A colour image has no such relation: every channel is solved.
+    colour = image + np.random.default_rng(6).normal(0, 0.05, image.shape).astype(np.float32)
+    assert channels_as_affine_of_first(colour) is None
+    constant = np.stack([np.full((8, 8), 0.5), np.full((8, 8), -1.0)]).astype(np.float32)
+    alpha, beta = channels_as_affine_of_first(constant)
+    assert np.allclose(alpha * 0.5 + beta, [0.5, -1.0])
+
+
+def test_float32_factorisation_is_refined_to_the_float64_solution(mri_tensor, monkeypatch):
+    heatmap = np.random.default_rng(8).random((96, 96)).astype(np.float32)
+    heatmap[20:80, 10:90] += 2                      # one large removed region: the worst conditioned
+    matrix, b, _ = imputation_system(removal_mask(heatmap, 30, "morf"), mri_tensor.numpy())
+    exact = sp.linalg.splu(matrix).solve(b)
+    dtypes = []
+    factorise = road_imputation._factorise
+    monkeypatch.setattr(road_imputation, "_factorise", lambda m: dtypes.append(m.dtype) or factorise(m))
+    assert np.abs(road_imputation._solve(matrix, b) - exact).max() < 1e-9
+    assert dtypes == [np.float32]
+    # When refinement cannot reach the tolerance, a float64 factorisation answers instead.
+    monkeypatch.setattr(road_imputation, "_REFINE_TOLERANCE", 0.0)
+    dtypes.clear()
+    assert np.abs(road_imputation._solve(matrix, b) - exact).max() < 1e-12
+    assert dtypes == [np.float32, np.float64]
+
+
 def test_only_removed_pixels_change(mri_tensor):
     removed = np.zeros((96, 96), bool)
     removed[30:50, 10:70] = True
@@ -266,7 +308,19 @@ def test_scores_of_an_explanation_set(small):
     scores = road_scores_for(model, explained, ["layercam"], (50,), seed=4)
     direct = road_scores(model, tensor, {"layercam": explained["layercam"].map}, 2, (50,), seed=4)
     assert list(scores) == ["layercam"] and scores["layercam"].target_class == 2
-    assert scores["layercam"].combined == pytest.approx(direct["layercam"].combined, abs=1e-6)
+    assert scores["layercam"].combined == pytest.approx(direct["layercam"].combined, abs=1e-5)
+    # The original's probability is the explanation's: only the 2 imputed images are run.
+    assert scores["layercam"].original_probability == pytest.approx(
+        explained.prediction.probabilities["c"], abs=1e-7)
+    batches = []
+    copy = inference_module(model.module, model.device)
+    hook = copy.register_forward_hook(lambda module, inputs, output: batches.append(len(inputs[0])))
+    try:
+        road_scores_for(model, explained, ["layercam"], (50,), seed=4)
+        road_scores(model, tensor, {"layercam": explained["layercam"].map}, 2, (50,), seed=4)
+    finally:
+        hook.remove()
+    assert batches == [2, 3]
     with pytest.raises(ValueError, match="no map for xgradcam"):
         road_scores_for(model, explained, ["xgradcam"])
 
@@ -287,6 +341,8 @@ def test_bad_input_is_refused_with_a_clear_message(small):
         road_scores(model, tensor, maps, 0, percentiles=())
     with pytest.raises(ValueError, match="one image"):
         road_scores(model, torch.zeros(2, 3, 64, 64), maps, 0)
+    with pytest.raises(ValueError, match="original probability must be within"):
+        road_scores(model, tensor, maps, 0, original_probability=1.5)
     with pytest.raises(ValueError, match="target class 3 out of range"):
         road_scores(model, tensor, maps, 3)
     with pytest.raises(TypeError, match="output index"):

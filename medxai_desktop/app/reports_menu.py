@@ -57,6 +57,7 @@ class ReportsController:
 
         token, model, image = window._token, window.model, window.image
         explanations = dict(window.explanations)
+        prediction = window.prediction          # this model on this image: no forward pass again
         idents = window.model_thread_idents
 
         def job(progress, cancelled):
@@ -68,7 +69,8 @@ class ReportsController:
             scores = {}
             for done, (target, maps) in enumerate(by_target.items()):
                 progress(done / len(by_target), f"ROAD of {', '.join(maps)}...")
-                scores.update(road_scores(model, tensor, maps, target))
+                original = None if prediction is None else prediction.probabilities.get(model.classes[target])
+                scores.update(road_scores(model, tensor, maps, target, original_probability=original))
                 if cancelled():
                     break
             return scores

@@ -1,7 +1,7 @@
 """ROAD over a set of images: one ``road.json`` per image (resumable), and the summary.
 
 Inputs are an image file, a folder (every readable image under it) or a CSV (image,label).
-Each image is explained once (all methods from the shared pass), scored by ``road_scores``,
+Each image is explained once (all methods from the shared pass), scored by ``road_scores_for``,
 and its result written to ``OUT/images/<key>/road.json`` with the parameters that produced
 it; a rerun skips an image whose road.json holds the same parameters and the same image
 content (so an interrupted run resumes where it stopped). The maps are kept beside it
@@ -30,7 +30,7 @@ from scipy import stats
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 
 from .paired_tests import paired_t_tests
-from .road import DEFAULT_PERCENTILES, RoadScores, road_scores
+from .road import DEFAULT_PERCENTILES, RoadScores, road_scores_for
 from .road_imputation import DEFAULT_NOISE
 
 RECORD_NAME = "road.json"
@@ -239,7 +239,7 @@ def run_road(model, inputs: Sequence[RoadInput], out_dir: str | Path, methods: S
         explain_seconds = time.perf_counter() - start
         maps = {name: e.map for name, e in explained.explanations.items()}
         start = time.perf_counter()
-        scores = road_scores(model, tensor, maps, explained.target_index, percentiles, seed, noise, batch_size)
+        scores = road_scores_for(model, explained, None, percentiles, seed, noise=noise, batch_size=batch_size)
         road_seconds = time.perf_counter() - start
         record = {
             "image": str(item.path), "frame": item.frame, "key": item.key, "label": item.label,
