@@ -22,7 +22,7 @@ Timed, at percentiles [20, 40, 60, 80] unless ``--percentiles`` says otherwise:
   and (c') our 2 x P ``noisy_linear_impute`` calls alone.
 
 Every callable is run once as warm-up, then timed in R interleaved rounds (``--repeats``,
-default 3); medians are reported (and the ratios from each callable's fastest run, which
+default 5); medians are reported (and the ratios from each callable's fastest run, which
 suffer less from other processes on a shared CPU). The same run checks that (c)'s and (c9)'s
 ROADCombined equal (b)'s to within 0.005 (same noise: our generator and grad-cam's global RNG
 get the same seed).
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=["resnet50", "demo"], default="resnet50")
     parser.add_argument("--percentiles", default="20,40,60,80")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads and our imputation threads (default: "
                                                     "torch's default and the CPU count)")
     parser.add_argument("--json", action="store_true", help="print only a JSON object on stdout")
