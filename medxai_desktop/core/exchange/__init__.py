@@ -7,6 +7,7 @@ Importers raise :class:`ExchangeError` (file, line/record, reason) and never ret
 file; exporters raise :class:`ExportError` when the annotations cannot be written as asked.
 ``FORMATS`` maps format names to (reader, writer) for front ends.
 """
+from medxai_desktop.core import registry_hooks
 from medxai_desktop.core.exchange._common import WHICH_VALUES, ExportError, latest_reviewed, select_boxes
 from medxai_desktop.core.exchange.coco import coco_eval, coco_results, read_coco, write_coco
 from medxai_desktop.core.exchange.deidentify import deidentify_dataset
@@ -56,12 +57,10 @@ def unregister_format(name: str) -> None:
 def get_format(name: str):
     """(reader, writer) of a built-in format or an enabled exporter plugin's."""
     if name not in FORMATS:
-        from medxai_desktop.core.plugins import load_enabled, missing_hint
-
-        load_enabled("exporter")
+        registry_hooks.load_plugins("exporter")
         if name not in FORMATS:
             raise ValueError(f"unknown format {name!r}; known: {', '.join(FORMATS)}"
-                             f"{missing_hint('exporter', name)}")
+                             f"{registry_hooks.missing_hint('exporter', name)}")
     return FORMATS[name]
 
 

@@ -1,6 +1,8 @@
 """Explainers by name. Built-ins here; plugins add theirs with ``register_explainer``."""
 from __future__ import annotations
 
+from medxai_desktop.core import registry_hooks
+
 from .ablation_cam import AblationCAM
 from .base import Explainer
 from .eigen_cams import EigenCAM, EigenGradCAM
@@ -30,9 +32,7 @@ def unregister_explainer(name: str) -> None:
 
 def _load_plugins() -> None:
     """Register the enabled explainer plugins (imported on the first call only)."""
-    from medxai_desktop.core.plugins import load_enabled
-
-    load_enabled("explainer")
+    registry_hooks.load_plugins("explainer")
 
 
 for _cls in (GradCAM, GradCAMPlusPlus, XGradCAM, EigenCAM, EigenGradCAM, LayerCAM, HiResCAM,
@@ -53,10 +53,8 @@ def canonical_name(name: str) -> str:
     if key not in _EXPLAINERS:
         _load_plugins()
     if key not in _EXPLAINERS:
-        from medxai_desktop.core.plugins import missing_hint
-
         raise ValueError(f"unknown explanation method {name!r}; known: {', '.join(_EXPLAINERS)}"
-                         f"{missing_hint('explainer', name.strip())}")
+                         f"{registry_hooks.missing_hint('explainer', name.strip())}")
     return key
 
 

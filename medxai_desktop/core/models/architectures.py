@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 import torchvision
 
+from medxai_desktop.core import registry_hooks
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -45,9 +47,7 @@ def unregister_architecture(name: str) -> None:
 
 def _load_plugins() -> None:
     """Register the enabled architecture plugins (imported on the first call only)."""
-    from medxai_desktop.core.plugins import load_enabled
-
-    load_enabled("architecture")
+    registry_hooks.load_plugins("architecture")
 
 
 for _name, _layer, _desc in [
@@ -73,9 +73,7 @@ def get_architecture(name: str) -> Architecture:
     try:
         return _REGISTRY[name]
     except KeyError:
-        from medxai_desktop.core.plugins import missing_hint
-
         raise ValueError(
             f"unknown architecture {name!r}; known: {', '.join(architecture_names())}"
-            f"{missing_hint('architecture', name)}"
+            f"{registry_hooks.missing_hint('architecture', name)}"
         ) from None

@@ -23,6 +23,10 @@ from .loader import (
 )
 from .state import enabled_names, state_path
 
+from medxai_desktop.core import registry_hooks  # noqa: E402
+
+registry_hooks.install(load_enabled, missing_hint)
+
 __all__ = [
     "GROUP", "KINDS", "ExportFormat", "PluginError", "PluginInfo", "PluginStatus", "bundled_plugins_dir",
     "disable", "enable", "enabled_names", "load_enabled", "load_plugin", "missing_hint", "plugin_folders",

@@ -10,7 +10,7 @@ import functools
 
 from .declaration import PluginInfo
 from .export_format import ExportFormat
-from .loader import record_use_error
+from .errors import record_use_error
 
 
 def _check_name(info: PluginInfo, name: object) -> None:

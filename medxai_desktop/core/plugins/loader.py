@@ -16,24 +16,14 @@ import importlib.util
 import inspect
 import re
 import sys
-import threading
 from dataclasses import dataclass
 
 from medxai_desktop.core.errors import MedXAIError
 
 from .declaration import KINDS, PluginInfo
+from .errors import PluginError, _errors, _lock, record_use_error  # noqa: F401 (re-exported)
 from .discovery import discover_plugins
 from .state import enabled_names, set_enabled
-
-
-class PluginError(MedXAIError):
-    """A plugin failed (to load, or while in use); the message starts with its name."""
-
-    def __init__(self, info: PluginInfo, during: str, error: BaseException | str):
-        self.info, self.during = info, during
-        self.detail = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        super().__init__(f"plugin {info.name!r} ({info.kind or 'unknown kind'}, {info.source}) "
-                         f"failed {during}: {self.detail}")
 
 
 @dataclass
@@ -58,10 +48,8 @@ class PluginStatus:
                 "error": self.error, "description": self.info.description}
 
 
-_lock = threading.RLock()
 _found: list[PluginInfo] | None = None
 _loaded: dict[str, object] = {}           # name -> what was registered
-_errors: dict[str, str] = {}              # name -> load error or last use error
 _kinds_done: set[str] = set()
 
 
@@ -178,14 +166,6 @@ def disable(name: str) -> None:
         raise _unknown(name)
     set_enabled(name, False)
     unload_plugin(name)
-
-
-def record_use_error(info: PluginInfo, during: str, exc: BaseException) -> PluginError:
-    """The error to raise for a plugin that failed in use; remembered for :func:`statuses`."""
-    error = PluginError(info, during, exc)
-    with _lock:
-        _errors[info.name] = f"{error.during}: {error.detail}"
-    return error
 
 
 def missing_hint(kind: str, name: str) -> str:
