@@ -270,46 +270,15 @@ def cmd_import(args) -> int:
     return 0
 
 
-def _dicom_sources(annotations):
-    """The images of ``annotations`` that are DICOM files on disk, with their headers."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    from medxai_desktop.core.exchange import AnnotationSet
-
-    sources, skipped = {}, []
-    for image in annotations.images:
-        try:
-            sources[image.key] = pydicom.dcmread(image.path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, TypeError):
-            skipped.append(image.key)
-    kept = AnnotationSet([i for i in annotations.images if i.key in sources],
-                         [b for b in annotations.boxes if b.image_key in sources], annotations.labels)
-    return kept, sources, skipped
-
-
 def cmd_export(args) -> int:
-    from medxai_desktop.core.exchange import ExportError, get_format, write_dicom_sr
+    from medxai_desktop.core.exchange.export import export_store
     from medxai_desktop.core.store import ReviewStore, default_db_url
 
     with ReviewStore(args.db or default_db_url()) as store:
-        annotations = store.both_annotations()
-    if args.format == "dicom-sr":
-        annotations, sources, skipped = _dicom_sources(annotations)
-        for key in skipped:
-            print(f"not a DICOM source, no SR written: {key}", file=sys.stderr)
-        if not sources:
-            raise ExportError(f"{args.out}: no image in the database is a DICOM file; DICOM SR needs DICOM sources")
-        written = write_dicom_sr(annotations, sources, args.out, args.which, deidentify=args.deidentify)
-        print(f"wrote {len(written)} DICOM SR file(s) to {args.out}")
-        return 0
-    if args.deidentify:
-        raise ExportError("--deidentify applies to DICOM SR exports only (other formats carry no patient data)")
-    _, writer = get_format(args.format)  # built-in, or an enabled exporter plugin's
-    written = writer(annotations, args.out, which=args.which)
-    if isinstance(written, list):
-        written = f"{len(written)} file(s) in {args.out}"
-    print(f"wrote {args.which} boxes as {args.format} to {written}")
+        result = export_store(store, args.format, args.out, args.which, deidentify=args.deidentify)
+    for key in result.skipped:
+        print(f"not a DICOM source, no SR written: {key}", file=sys.stderr)
+    print(result.summary)
     return 0
 
 

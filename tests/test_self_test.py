@@ -12,6 +12,7 @@ import pytest
 
 from medxai_desktop import self_test
 from medxai_desktop.app import main as app_main
+from medxai_desktop.app.smoke import smoke_gui
 from medxai_desktop.cli import main as cli_main
 
 from .helpers import REPO
@@ -80,7 +81,7 @@ def test_smoke_gui_opens_the_sample_study_and_quits(qapp, capsys, tmp_path, monk
     threads = torch.get_num_threads()   # smoke_gui leaves a core to the GUI, as the app does
     args = app_main.build_parser().parse_args(["--device", "cpu"])
     try:
-        assert self_test.smoke_gui(args, timeout=120) == 0
+        assert smoke_gui(args, timeout=120) == 0
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
@@ -95,7 +96,7 @@ def test_smoke_gui_fails_when_nothing_can_be_opened(qapp, capsys, tmp_path):
     threads = torch.get_num_threads()
     args = app_main.build_parser().parse_args([str(tmp_path / "empty"), "--device", "cpu"])
     try:
-        assert self_test.smoke_gui(args, timeout=3) == 1
+        assert smoke_gui(args, timeout=3) == 1
     finally:
         torch.set_num_threads(threads)
     assert "FAILED: no first image after 3 s" in capsys.readouterr().err

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from medxai_desktop.core.exchange import FORMATS, WHICH_SUPPORTED
+from medxai_desktop.core.exchange import WHICH_SUPPORTED
+from medxai_desktop.core.exchange.export import OVERWRITABLE, export_store, format_names
 
 # format -> (menu text, suffix of a file output, or "" for a folder output)
 FORMAT_TEXT = {
@@ -35,7 +36,6 @@ FORMAT_TEXT = {
     "dicom-sr": ("DICOM SR TID 1500 (one per DICOM image, in a folder)", ""),
 }
 WHICH_TEXT = {"reviewed": "Reference (reviewed boxes)", "proposals": "AI proposals", "both": "Both"}
-OVERWRITABLE = ("voc", "yolo")   # folder writers that refuse a non-empty folder unless told
 
 
 @dataclass(frozen=True)
@@ -48,26 +48,12 @@ class ExportRequest:
 
 
 def export_boxes(store, request: ExportRequest) -> str:
-    """Write the store's boxes as asked; returns what was written, in one line.
-    Raises the exchange's ExportError (or the store's errors) on failure."""
-    from medxai_desktop.core.exchange import ExportError, write_dicom_sr
-
-    annotations = store.both_annotations()
-    if request.fmt == "dicom-sr":
-        from medxai_desktop.cli import (
-            _dicom_sources,  # the CLI's own source lookup: same behaviour
-        )
-
-        annotations, sources, skipped = _dicom_sources(annotations)
-        if not sources:
-            raise ExportError(f"{request.out}: no image in the database is a DICOM file; DICOM SR needs DICOM sources")
-        written = write_dicom_sr(annotations, sources, request.out, request.which, deidentify=request.deidentify)
-        note = f" ({len(skipped)} non-DICOM image(s) skipped)" if skipped else ""
-        return f"wrote {len(written)} DICOM SR file(s) to {request.out}{note}"
-    _, writer = FORMATS[request.fmt]
-    extra = {"overwrite": True} if request.overwrite and request.fmt in OVERWRITABLE else {}
-    written = writer(annotations, request.out, which=request.which, **extra)
-    return f"wrote {request.which} boxes as {request.fmt} to {written}"
+    """Write the store's boxes as asked (core's export, as ``medxai export``); returns what was
+    written, in one line. Raises the exchange's ExportError (or the store's errors) on failure."""
+    result = export_store(store, request.fmt, request.out, request.which, request.deidentify,
+                          request.overwrite)
+    note = f" ({len(result.skipped)} non-DICOM image(s) skipped)" if result.skipped else ""
+    return result.summary + note
 
 
 class ExportDialog(QDialog):
@@ -77,7 +63,7 @@ class ExportDialog(QDialog):
         self.default_dir = Path(default_dir) if default_dir else Path.home()
         self.overwrite = False
         self.format_combo = QComboBox()
-        for fmt in FORMATS:
+        for fmt in format_names():
             self.format_combo.addItem(FORMAT_TEXT.get(fmt, (fmt, ""))[0], fmt)
         self.which_combo = QComboBox()
         self.out_edit = QLineEdit()

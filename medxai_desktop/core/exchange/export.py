@@ -1,0 +1,74 @@
+"""Export boxes: the one function behind ``medxai export`` and the app's Export > Boxes.
+
+The writer comes from :func:`get_format`, so an enabled exporter plugin is found wherever the
+export starts. DICOM SR needs the DICOM header of each image's source file; images without one
+are left out and named in the result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medxai_desktop.core import registry_hooks
+
+from ._common import ExportError
+from .records import AnnotationSet
+
+OVERWRITABLE = ("voc", "yolo")   # folder writers that refuse a non-empty folder unless told
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    summary: str                         # one line: what was written where
+    skipped: list[str] = field(default_factory=list)   # image keys left out (not DICOM sources)
+
+
+def format_names() -> list[str]:
+    """Every format an export can use: the built-ins, then the enabled exporter plugins'."""
+    from . import FORMATS
+
+    registry_hooks.load_plugins("exporter")
+    return list(FORMATS)
+
+
+def dicom_sources(annotations: AnnotationSet):
+    """(the part of ``annotations`` on DICOM files, {image key: header}, keys left out)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    sources, skipped = {}, []
+    for image in annotations.images:
+        try:
+            sources[image.key] = pydicom.dcmread(image.path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, TypeError):
+            skipped.append(image.key)
+    kept = AnnotationSet([i for i in annotations.images if i.key in sources],
+                         [b for b in annotations.boxes if b.image_key in sources], annotations.labels)
+    return kept, sources, skipped
+
+
+def export_annotations(annotations: AnnotationSet, fmt: str, out: str | Path, which: str = "reviewed",
+                       deidentify: bool = False, overwrite: bool = False) -> ExportResult:
+    """Write ``annotations`` (reviewed boxes, proposals or both) as ``fmt`` to ``out``."""
+    from . import get_format, write_dicom_sr
+
+    if fmt == "dicom-sr":
+        annotations, sources, skipped = dicom_sources(annotations)
+        if not sources:
+            raise ExportError(f"{out}: no image in the database is a DICOM file; DICOM SR needs DICOM sources")
+        written = write_dicom_sr(annotations, sources, out, which, deidentify=deidentify)
+        return ExportResult(f"wrote {len(written)} DICOM SR file(s) to {out}", skipped)
+    if deidentify:
+        raise ExportError("--deidentify applies to DICOM SR exports only (other formats carry no patient data)")
+    _, writer = get_format(fmt)
+    extra = {"overwrite": True} if overwrite and fmt in OVERWRITABLE else {}
+    written = writer(annotations, out, which=which, **extra)
+    if isinstance(written, list):
+        written = f"{len(written)} file(s) in {out}"
+    return ExportResult(f"wrote {which} boxes as {fmt} to {written}")
+
+
+def export_store(store, fmt: str, out: str | Path, which: str = "reviewed", deidentify: bool = False,
+                 overwrite: bool = False) -> ExportResult:
+    """:func:`export_annotations` of the review store's boxes (reviewed and proposals)."""
+    return export_annotations(store.both_annotations(), fmt, out, which, deidentify, overwrite)
