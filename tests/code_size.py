@@ -15,6 +15,8 @@ MAX_CLASS_LINES = 400
 def oversized(root: Path = ROOT) -> list[str]:
     found = []
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[:3] == ("core", "store", "migrations"):
+            continue  # alembic migrations are frozen history: never edited, so never split
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             lines = (node.end_lineno or node.lineno) - node.lineno + 1 if hasattr(node, "lineno") else 0

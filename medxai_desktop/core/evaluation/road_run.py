@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 
 from .paired_tests import paired_t_tests
@@ -183,12 +184,6 @@ def _reusable(path: Path, parameters: dict, content_sha256: str) -> dict | None:
     return record
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def run_road(model, inputs: Sequence[RoadInput], out_dir: str | Path, methods: Sequence[str],
              percentiles: Sequence[float] = DEFAULT_PERCENTILES, target: str = "predicted",
              seed: int = 0, noise: float = DEFAULT_NOISE, batch_size: int = 32,
@@ -254,7 +249,7 @@ def run_road(model, inputs: Sequence[RoadInput], out_dir: str | Path, methods: S
         folder.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(folder / MAPS_NAME, **{name: np.uint8(np.clip(m, 0, 1) * 255 + 0.5)
                                                     for name, m in maps.items()})
-        _write_atomic(folder / RECORD_NAME, json.dumps(record, indent=1) + "\n")
+        atomic_write_text(folder / RECORD_NAME, json.dumps(record, indent=1) + "\n")
         run.records.append(record)
         run.computed += 1
         if progress:

@@ -14,14 +14,12 @@ Conventions every format module follows:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from medxai_desktop.core.atomic_files import atomic_open
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.errors import MedXAIError
 from medxai_desktop.core.exchange._images import with_size
@@ -254,22 +252,8 @@ def unshift(text: str, shift: int, what: str) -> float:
 
 # ---------------------------------------------------------------------------- writing
 
-@contextmanager
-def atomic_write(path: Path, mode: str = "w") -> Iterator:
-    """Write to a temporary file beside ``path`` and move it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+# The exchange writers' name for core.atomic_files.atomic_open (temporary file, fsync, rename).
+atomic_write = atomic_open
 
 
 def prepare_out_dir(out_dir: Path, suffixes: Sequence[str], overwrite: bool) -> None:

@@ -44,12 +44,12 @@ Design:
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from medxai_desktop.core.atomic_files import atomic_open
 from medxai_desktop.core.exchange._common import (
     ExportError, check_export_box, check_which, export_images, make_box, outside_reason,
     select_boxes,
@@ -212,13 +212,8 @@ def save_instances(datasets, out_dir) -> list[Path]:
     written: list[Path] = []
     for ds in datasets:
         target = out_dir / f"{ds.SOPInstanceUID}.dcm"
-        tmp = out_dir / f".{ds.SOPInstanceUID}.tmp"
-        try:
-            ds.save_as(tmp, enforce_file_format=True)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_open(target, "wb") as stream:
+            ds.save_as(stream, enforce_file_format=True)
         written.append(target)
     return written
 

@@ -13,14 +13,16 @@ import cv2
 import numpy as np
 import torch
 
+from medxai_desktop.core.jobs import CancelFn, Cancelled
+
 from .graph_split import SplitModel
 
-ProgressFn = Callable[[float, str], None]
-CancelFn = Callable[[], bool]
+ProgressFn = Callable[[float, str], None]  # (fraction, message): the app's job runner reads this
 
 
-class ExplanationCancelled(RuntimeError):
-    pass
+class ExplanationCancelled(Cancelled, RuntimeError):
+    """A cancelled explanation: a core.jobs.Cancelled. Also a RuntimeError for as long as the
+    app's job runner recognises a cancel only among ``Exception``s (as it did before)."""
 
 
 @dataclass

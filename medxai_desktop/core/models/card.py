@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError
 
 REQUIRED_KEYS = ("arch", "classes", "input_size", "mean", "std", "target_layer",
@@ -66,7 +67,7 @@ class ModelCard:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         self.path = path.resolve()
         return path
 

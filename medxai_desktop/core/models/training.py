@@ -8,6 +8,7 @@ its checkpoint and model card are rewritten as soon as it is reached, so an inte
 """
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,9 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
 from medxai_desktop.core.evaluation.classification import macro_f1
+from medxai_desktop.core.atomic_files import atomic_write_bytes
 from medxai_desktop.core.explain.provenance import library_versions, now_iso
+from medxai_desktop.core.jobs import Cancelled, check_cancelled
 
 from .architectures import get_architecture
 from .card import ModelCard, sha256_of_file
@@ -83,7 +86,8 @@ class TrainResult:
     dataset: LabelledImages = field(repr=False)
 
 
-# Callbacks: progress(stage, done, total, info) for batches and decoding; epoch(EpochReport).
+# Callbacks: progress(stage, done, total, info) for batches and decoding; epoch(EpochReport);
+# stop() -> True cancels (core.jobs.Cancelled).
 ProgressFn = Callable[[str, int, int, dict], None]
 
 
@@ -131,47 +135,16 @@ def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainC
     dataset = data if isinstance(data, LabelledImages) else find_labelled_images(data, root)
     arch = get_architecture(config.arch)
     device = select_device(config.device)
-    size = tuple(config.input_size)
-
-    images, labels, dataset = load_resized(
-        dataset, size, progress=None if progress is None else
-        (lambda done, total: progress("decode", done, total, {})))
-    index = np.arange(len(labels))
-    counts = np.bincount(labels, minlength=len(dataset.classes))
-    stratify = labels if counts.min() >= 2 else None
-    train_idx, val_idx = train_test_split(index, test_size=config.val_fraction,
-                                          random_state=config.seed, stratify=stratify)
-    train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
-
-    if config.normalisation == "imagenet":
-        from .card import IMAGENET_MEAN, IMAGENET_STD
-        mean_v, std_v = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
-    else:
-        pixels = train_x.reshape(-1, 3).astype(np.float64) / 255
-        mean_v, std_v = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
+    dataset, (train_x, train_y), (val_x, val_y), (mean_v, std_v) = _prepare_data(dataset, config, progress)
     mean = torch.tensor(mean_v, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(std_v, dtype=torch.float32).view(1, 3, 1, 1)
-
-    torch.manual_seed(config.seed)
-    module = arch.build(len(dataset.classes))
-    if config.init_checkpoint:
-        load_into(module, read_state_dict(config.init_checkpoint), config.init_checkpoint)
-    module.to(device)
-    weights = None
-    if config.class_weights == "balanced":
-        train_counts = np.bincount(train_y, minlength=len(dataset.classes)).astype(np.float64)
-        weights = torch.tensor(len(train_y) / (len(train_counts) * np.maximum(train_counts, 1)),
-                               dtype=torch.float32, device=device)
-    optimiser = torch.optim.SGD(module.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-                 if config.schedule == "cosine" else None)
+    module, weights, optimiser, scheduler = _prepare_training(arch, config, len(dataset.classes),
+                                                              train_y, device)
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = out / "model.pt"
     card_path = out / "model.json"
     history: list[EpochReport] = []
     best_f1, best_epoch, interrupted = -1.0, 0, False
-    batches = math.ceil(len(train_y) / config.batch_size)
     summary = {"source": str(dataset.source), "classes": dataset.classes,
                "counts": dataset.counts(), "train": len(train_y), "validation": len(val_y),
                "skipped": dataset.skipped}
@@ -179,60 +152,109 @@ def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainC
     try:
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
-            module.train()
-            order = torch.randperm(len(train_y), generator=generator).numpy()
-            seen = correct = 0
-            total_loss = 0.0
-            for b in range(batches):
-                if stop is not None and stop():
-                    raise KeyboardInterrupt
-                chosen = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-                x = _to_float(train_x[chosen])
-                if config.augment:
-                    x = _augment(x, generator)
-                x = ((x - mean) / std).to(device)
-                y = torch.from_numpy(train_y[chosen]).to(device)
-                optimiser.zero_grad(set_to_none=True)
-                logits = module(x)
-                loss = F.cross_entropy(logits, y, weight=weights)
-                loss.backward()
-                optimiser.step()
-                seen += len(y)
-                correct += int((logits.argmax(1) == y).sum())
-                total_loss += loss.item() * len(y)
-                if progress is not None:
-                    progress("train", b + 1, batches, {"epoch": epoch, "loss": total_loss / seen,
-                                                       "accuracy": correct / seen})
+            train_loss, train_acc = _train_epoch(module, optimiser, train_x, train_y, mean, std,
+                                                 device, weights, config, generator, epoch,
+                                                 progress, stop)
             if scheduler is not None:
                 scheduler.step()
             val_loss, val_acc, val_f1 = _evaluate(module, val_x, val_y, mean, std, device,
                                                   config.batch_size, weights)
             improved = val_f1 > best_f1
-            report = EpochReport(epoch, total_loss / seen, correct / seen, val_loss, val_acc,
+            epoch_report = EpochReport(epoch, train_loss, train_acc, val_loss, val_acc,
                                  val_f1, time.perf_counter() - start, improved)
-            history.append(report)
+            history.append(epoch_report)
             if improved:
                 best_f1, best_epoch = val_f1, epoch
                 _save(module, checkpoint, config.fp16_checkpoint)
                 _write_card(card_path, checkpoint, arch, dataset, config, mean_v, std_v, summary,
                             history, best_epoch, card_metadata)
             if on_epoch is not None:
-                on_epoch(report)
-    except KeyboardInterrupt:
+                on_epoch(epoch_report)
+    except KeyboardInterrupt:  # Ctrl-C, or Cancelled from ``stop``
         interrupted = True
     if best_epoch == 0:
-        raise KeyboardInterrupt("training stopped before the first epoch finished; nothing saved")
+        raise Cancelled("training stopped before the first epoch finished; nothing saved")
     _write_card(card_path, checkpoint, arch, dataset, config, mean_v, std_v, summary, history,
                 best_epoch, card_metadata, interrupted)
     return TrainResult(card_path, best_epoch, history, interrupted, dataset)
 
 
+def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress):
+    """Decoded images split into (train, validation) and the normalisation (mean, std)."""
+    images, labels, dataset = load_resized(
+        dataset, tuple(config.input_size), progress=None if progress is None else
+        (lambda done, total: progress("decode", done, total, {})))
+    index = np.arange(len(labels))
+    counts = np.bincount(labels, minlength=len(dataset.classes))
+    stratify = labels if counts.min() >= 2 else None
+    train_idx, val_idx = train_test_split(index, test_size=config.val_fraction,
+                                          random_state=config.seed, stratify=stratify)
+    train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
+    if config.normalisation == "imagenet":
+        from .card import IMAGENET_MEAN, IMAGENET_STD
+        mean_v, std_v = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
+    else:
+        pixels = train_x.reshape(-1, 3).astype(np.float64) / 255
+        mean_v, std_v = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
+    return dataset, (train_x, train_y), (val_x, val_y), (mean_v, std_v)
+
+
+def _prepare_training(arch, config: TrainConfig, num_classes: int, train_y: np.ndarray, device):
+    """The module (seeded, optionally initialised from a checkpoint), class weights, optimiser
+    and learning-rate schedule."""
+    torch.manual_seed(config.seed)
+    module = arch.build(num_classes)
+    if config.init_checkpoint:
+        load_into(module, read_state_dict(config.init_checkpoint), config.init_checkpoint)
+    module.to(device)
+    weights = None
+    if config.class_weights == "balanced":
+        train_counts = np.bincount(train_y, minlength=num_classes).astype(np.float64)
+        weights = torch.tensor(len(train_y) / (len(train_counts) * np.maximum(train_counts, 1)),
+                               dtype=torch.float32, device=device)
+    optimiser = torch.optim.SGD(module.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
+                 if config.schedule == "cosine" else None)
+    return module, weights, optimiser, scheduler
+
+
+def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights,
+                 config: TrainConfig, generator, epoch: int, progress, stop) -> tuple[float, float]:
+    """One pass over the training images; (mean loss, accuracy). Cancelled when ``stop()``."""
+    module.train()
+    batches = math.ceil(len(train_y) / config.batch_size)
+    order = torch.randperm(len(train_y), generator=generator).numpy()
+    seen = correct = 0
+    total_loss = 0.0
+    for b in range(batches):
+        check_cancelled(stop, "training")
+        chosen = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
+        x = _to_float(train_x[chosen])
+        if config.augment:
+            x = _augment(x, generator)
+        x = ((x - mean) / std).to(device)
+        y = torch.from_numpy(train_y[chosen]).to(device)
+        optimiser.zero_grad(set_to_none=True)
+        logits = module(x)
+        loss = F.cross_entropy(logits, y, weight=weights)
+        loss.backward()
+        optimiser.step()
+        seen += len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        total_loss += loss.item() * len(y)
+        if progress is not None:
+            progress("train", b + 1, batches, {"epoch": epoch, "loss": total_loss / seen,
+                                               "accuracy": correct / seen})
+    return total_loss / seen, correct / seen
+
+
 def _save(module: torch.nn.Module, path: Path, fp16: bool) -> None:
     state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).cpu().clone()
              for k, v in module.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()  # not the temporary file: torch names the archive after the file
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _write_card(card_path, checkpoint, arch, dataset, config, mean, std, summary, history,
@@ -255,6 +277,4 @@ def _write_card(card_path, checkpoint, arch, dataset, config, mean, std, summary
                      tuple(float(v) for v in mean), tuple(float(v) for v in std),
                      config.target_layer or arch.default_target_layer, checkpoint.name,
                      sha256_of_file(checkpoint), metadata)
-    tmp = card_path.with_suffix(".tmp")
-    card.save(tmp)
-    tmp.replace(card_path)
+    card.save(card_path)  # atomic: core.atomic_files

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from platformdirs import user_config_dir
 
+from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError
 
 from .discovery import APP_NAME
@@ -48,14 +48,5 @@ def set_enabled(name: str, enabled: bool) -> None:
     names = enabled_names()
     names = names | {name} if enabled else names - {name}
     path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside it, then rename: a crash never leaves half a file.
-    fd, tmp = tempfile.mkstemp(prefix=".plugins-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"enabled": sorted(names)}, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # Written beside it, then renamed: a crash never leaves half a file.
+    atomic_write_text(path, json.dumps({"enabled": sorted(names)}, indent=2) + "\n")
