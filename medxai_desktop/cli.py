@@ -141,17 +141,17 @@ def cmd_train(args) -> int:
                          target_layer=args.layer, fp16_checkpoint=not args.fp32, device=args.device)
     bars: dict[str, tqdm] = {}
 
-    def progress(stage: str, done: int, total: int, info: dict) -> None:
-        key = f"{stage}{info.get('epoch', '')}"
+    def progress(p) -> None:
+        key = f"{p.stage}{p.info.get('epoch', '')}"
         if key not in bars:
-            label = "decoding" if stage == "decode" else f"epoch {info['epoch']}/{config.epochs}"
-            bars[key] = tqdm(total=total, desc=label, unit="img" if stage == "decode" else "batch",
+            label = "decoding" if p.stage == "decode" else f"epoch {p.info['epoch']}/{config.epochs}"
+            bars[key] = tqdm(total=p.total, desc=label, unit="img" if p.stage == "decode" else "batch",
                              leave=False, dynamic_ncols=True, disable=None)
         bar = bars[key]
-        bar.update(done - bar.n)
-        if "loss" in info:
-            bar.set_postfix(loss=f"{info['loss']:.3f}", acc=f"{info['accuracy']:.3f}")
-        if done >= total:
+        bar.update(p.done - bar.n)
+        if "loss" in p.info:
+            bar.set_postfix(loss=f"{p.info['loss']:.3f}", acc=f"{p.info['accuracy']:.3f}")
+        if p.finished:
             bar.close()
 
     def on_epoch(r) -> None:

@@ -258,9 +258,9 @@ def test_later_worse_or_equal_epochs_do_not_replace_the_kept_one(small, tmp_path
 def test_stop_after_the_first_epoch_keeps_it(small, tmp_path):
     calls = []
 
-    def progress(stage, done, total, info):
-        if stage == "train":
-            calls.append((info["epoch"], done, total))
+    def progress(p):
+        if p.stage == "train":
+            calls.append((p.info["epoch"], p.done, p.total))
 
     def stop() -> bool:  # asked before every batch; yes once epoch 1's batches are all done
         return any(epoch == 1 and done == total for epoch, done, total in calls)
@@ -279,7 +279,7 @@ def test_stop_before_an_epoch_finishes_saves_nothing(small, tmp_path):
     batches = []
     with pytest.raises(KeyboardInterrupt, match="nothing saved"):
         train(small, tmp_path, config(epochs=2, input_size=(32, 32)),
-              progress=lambda stage, *rest: batches.append(stage) if stage == "train" else None,
+              progress=lambda p: batches.append(p.stage) if p.stage == "train" else None,
               stop=lambda: len(batches) >= 1)  # after the first batch of epoch 1
     assert batches == ["train"]
     assert not (tmp_path / "model.pt").exists() and not (tmp_path / "model.json").exists()

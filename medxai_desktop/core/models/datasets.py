@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from medxai_desktop.core.errors import InputFileError
+from medxai_desktop.core.jobs import ProgressFn, report
 
 from .preprocessing import resize_rgb01
 
@@ -82,7 +83,7 @@ def find_labelled_images(data: str | Path, root: str | Path | None = None,
 
 
 def load_resized(images: LabelledImages, size: tuple[int, int], workers: int = 4,
-                 progress=None) -> tuple[np.ndarray, np.ndarray, LabelledImages]:
+                 progress: ProgressFn | None = None) -> tuple[np.ndarray, np.ndarray, LabelledImages]:
     """Decode every image once into an N x H x W x 3 uint8 array at ``size``.
 
     Unreadable images are skipped with a warning that names them; the returned
@@ -107,8 +108,7 @@ def load_resized(images: LabelledImages, size: tuple[int, int], workers: int = 4
             else:
                 arrays.append(array)
                 kept.append(i)
-            if progress is not None:
-                progress(i + 1, len(images))
+            report(progress, i + 1, len(images), "decode")
     if not arrays:
         raise DatasetError(images.source, "none of the images could be read")
     subset = images.subset(kept)

@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from medxai_desktop.core.evaluation.classification import macro_f1
 from medxai_desktop.core.atomic_files import atomic_write_bytes
 from medxai_desktop.core.explain.provenance import library_versions, now_iso
-from medxai_desktop.core.jobs import Cancelled, check_cancelled
+from medxai_desktop.core.jobs import Cancelled, ProgressFn, check_cancelled, report, sub_progress
 
 from .architectures import get_architecture
 from .card import ModelCard, sha256_of_file
@@ -86,9 +86,8 @@ class TrainResult:
     dataset: LabelledImages = field(repr=False)
 
 
-# Callbacks: progress(stage, done, total, info) for batches and decoding; epoch(EpochReport);
-# stop() -> True cancels (core.jobs.Cancelled).
-ProgressFn = Callable[[str, int, int, dict], None]
+# Callbacks: progress(Progress) with stage "decode" (images) and "train" (batches; info epoch,
+# loss, accuracy); epoch(EpochReport); stop() -> True cancels (core.jobs.Cancelled).
 
 
 def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -182,8 +181,7 @@ def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainC
 def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress):
     """Decoded images split into (train, validation) and the normalisation (mean, std)."""
     images, labels, dataset = load_resized(
-        dataset, tuple(config.input_size), progress=None if progress is None else
-        (lambda done, total: progress("decode", done, total, {})))
+        dataset, tuple(config.input_size), progress=sub_progress(progress, "decode"))
     index = np.arange(len(labels))
     counts = np.bincount(labels, minlength=len(dataset.classes))
     stratify = labels if counts.min() >= 2 else None
@@ -243,9 +241,8 @@ def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights
         seen += len(y)
         correct += int((logits.argmax(1) == y).sum())
         total_loss += loss.item() * len(y)
-        if progress is not None:
-            progress("train", b + 1, batches, {"epoch": epoch, "loss": total_loss / seen,
-                                               "accuracy": correct / seen})
+        report(progress, b + 1, batches, "train", f"epoch {epoch}", epoch=epoch,
+               loss=total_loss / seen, accuracy=correct / seen)
     return total_loss / seen, correct / seen
 
 
