@@ -452,14 +452,14 @@ def _road_progress():
 
     state: dict = {"computed": 0, "reused": 0, "skipped": 0}
 
-    def progress(done: int, total: int, key: str, status: str) -> None:
+    def progress(p) -> None:
         bar = state.get("bar")
         if bar is None:
-            bar = state["bar"] = tqdm(total=total, desc="ROAD", unit="img", dynamic_ncols=True, disable=None)
-        state[status] += 1
-        bar.update(done - bar.n)
+            bar = state["bar"] = tqdm(total=p.total, desc="ROAD", unit="img", dynamic_ncols=True, disable=None)
+        state[p.info["status"]] += 1
+        bar.update(p.done - bar.n)
         bar.set_postfix(computed=state["computed"], reused=state["reused"], skipped=state["skipped"])
-        if done >= total:
+        if p.finished:
             bar.close()
 
     return progress

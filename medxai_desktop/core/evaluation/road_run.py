@@ -20,7 +20,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from scipy import stats
 
 from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError, MedXAIError
+from medxai_desktop.core.jobs import ProgressFn, report
 
 from .paired_tests import paired_t_tests
 from .road import DEFAULT_PERCENTILES, RoadScores, road_scores_for
@@ -37,7 +38,8 @@ from .road_imputation import DEFAULT_NOISE
 RECORD_NAME = "road.json"
 MAPS_NAME = "maps.npz"
 TARGET_MODES = ("predicted", "label")
-ProgressFn = Callable[[int, int, str, str], None]   # (done, total, image key, "computed"/"reused"/"skipped")
+# progress: core.jobs.Progress with stage "ROAD", the image key as message, info key and status
+# ("computed", "reused" or "skipped").
 
 
 class RoadRunError(MedXAIError):
@@ -208,22 +210,19 @@ def run_road(model, inputs: Sequence[RoadInput], out_dir: str | Path, methods: S
             image = read_image(item.path, frame=item.frame)
         except InputFileError as exc:
             run.skipped.append(str(exc))
-            if progress:
-                progress(done, len(inputs), item.key, "skipped")
+            report(progress, done, len(inputs), "ROAD", item.key, key=item.key, status="skipped")
             continue
         record = _reusable(folder / RECORD_NAME, parameters, image.content_hash) if resume else None
         if record is not None:
             run.records.append(record)
             run.reused += 1
-            if progress:
-                progress(done, len(inputs), item.key, "reused")
+            report(progress, done, len(inputs), "ROAD", item.key, key=item.key, status="reused")
             continue
         if target == "label":
             if item.label is None or item.label not in model.classes:
                 run.skipped.append(f"{item.path}: --target label needs a label that is one of the model's "
                                    f"classes ({', '.join(model.classes)}); got {item.label!r}")
-                if progress:
-                    progress(done, len(inputs), item.key, "skipped")
+                report(progress, done, len(inputs), "ROAD", item.key, key=item.key, status="skipped")
                 continue
             wanted: str | int = model.class_index(item.label)
         else:
@@ -252,8 +251,7 @@ def run_road(model, inputs: Sequence[RoadInput], out_dir: str | Path, methods: S
         atomic_write_text(folder / RECORD_NAME, json.dumps(record, indent=1) + "\n")
         run.records.append(record)
         run.computed += 1
-        if progress:
-            progress(done, len(inputs), item.key, "computed")
+        report(progress, done, len(inputs), "ROAD", item.key, key=item.key, status="computed")
     return run
 
 
@@ -394,3 +392,9 @@ def write_summary(out_dir: str | Path, records: Sequence[Mapping], methods: Sequ
     write_csv(out_dir / "summary.csv", summary["per_method"] + summary["per_class"])
     write_csv(out_dir / "scores.csv", score_rows(records))
     return summary
+
+
+def assign_keys(inputs: list[RoadInput]) -> None:
+    """Give each input a unique record key (public name of the key assignment that
+    :func:`road_inputs` does), for callers that build their own RoadInput list."""
+    _assign_keys(inputs)
