@@ -396,7 +396,7 @@ class BoxReviewController(QObject):
         self.reveal_action.setEnabled(hidden)
         self.panel.set_views(self.visible_views(), self.editor.selected)
         self.panel.set_selected_view(self.editor.selected_view())
-        self.window._update_grid()
+        self.window.update_grid()
 
     def _sync_model(self) -> None:
         model = self.window.model

@@ -12,9 +12,24 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from medxai_desktop.core.jobs import Cancelled, Progress
 
-class JobCancelled(Exception):
-    """Raised by a job function (or by core code through ``cancelled()``) to stop early."""
+JobCancelled = Cancelled   # the one cancellation exception (core.jobs); kept as a name for old callers
+
+
+def progress_emitter(signal) -> Callable[..., None]:
+    """The ``progress`` a job function receives: a core ProgressFn (called with a Progress),
+    emitting ``p.fraction, p.message``. The one transition adapter: while parts of core still
+    report the old way it also accepts ``(fraction, message)`` and ``(done, total, message)``."""
+    def progress(p, *rest) -> None:
+        if isinstance(p, Progress):
+            signal.emit(p.fraction, p.message)
+        elif rest and not isinstance(rest[0], str):          # (done, total[, message])
+            done, total = p, rest[0]
+            signal.emit(done / max(total, 1), (rest[1] if len(rest) > 1 else "") or f"{done}/{total}")
+        else:                                                # (fraction[, message])
+            signal.emit(float(p), rest[0] if rest else "")
+    return progress
 
 
 class JobHandle(QObject):
@@ -49,18 +64,14 @@ class _Runnable(QRunnable):
         handle = self.handle
         try:
             if handle.is_cancelled():
-                raise JobCancelled()
-            result = self.fn(lambda fraction, message="": handle.progress.emit(float(fraction), message),
-                             handle.is_cancelled)
-        except JobCancelled:
+                raise Cancelled()
+            result = self.fn(progress_emitter(handle.progress), handle.is_cancelled)
+        except Cancelled:
             handle.cancelled.emit()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
-            if handle.is_cancelled() and type(exc).__name__.endswith("Cancelled"):
-                handle.cancelled.emit()
-            else:
-                detail = str(exc) or type(exc).__name__
-                handle.failed.emit(f"{handle.name}: {detail}")
-                traceback.print_exc()
+            detail = str(exc) or type(exc).__name__
+            handle.failed.emit(f"{handle.name}: {detail}")
+            traceback.print_exc()
         else:
             handle.succeeded.emit(result)
         handle.done = True
@@ -68,8 +79,9 @@ class _Runnable(QRunnable):
 
 
 class JobRunner(QObject):
-    """Starts jobs. ``fn(progress, cancelled)`` runs on a worker thread; ``progress(fraction,
-    message)`` and ``cancelled() -> bool`` let it report and stop early."""
+    """Starts jobs. ``fn(progress, cancelled)`` runs on a worker thread; ``progress(Progress)``
+    (a core ProgressFn) and ``cancelled() -> bool`` let it report and stop early (raising
+    core.jobs.Cancelled)."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)

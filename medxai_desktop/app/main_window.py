@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QInputDialog, 
                                QToolBar)
 
 from medxai_desktop.core.imaging import DiscoveryResult, ImageReadError, ImageRef, discover, read_image
+from medxai_desktop.core.jobs import report
 
 from .box_review import BoxReviewController
 from .comparison_grid import ComparisonGrid
@@ -197,6 +198,18 @@ class MainWindow(QMainWindow):
         run = self._action(None, "Explain", lambda: self.run_explanations(self.panel.checked_methods()),
                            action_id="explain.run")
         tools.addAction(run)
+
+    @property
+    def token(self) -> int:
+        """Changes each time another image is opened: a job's result for an older token is stale."""
+        return self._token
+
+    def add_action(self, menu, text, slot, shortcut=None, action_id: str | None = None) -> QAction:
+        """A menu action, registered with the shortcut manager under ``action_id``."""
+        return self._action(menu, text, slot, shortcut, action_id)
+
+    def update_grid(self, restyle: bool = True) -> None:
+        self._update_grid(restyle)
 
     def _action(self, menu, text, slot, shortcut=None, action_id: str | None = None) -> QAction:
         """A QAction; ``action_id`` takes its (configurable) key from the shortcut registry."""
@@ -403,12 +416,12 @@ class MainWindow(QMainWindow):
 
         def job(progress, cancelled):
             idents.append(threading.get_ident())
-            progress(0.05, "shared pass...")
+            report(progress, 0.05, 1, "explain", "shared pass...")
             result = engine.explain(model.preprocess(image), methods, "predicted",
                                     progress=progress, cancelled=cancelled)
             store_error = None
             if store is not None and image_id is not None:
-                progress(0.95, "saving...")
+                report(progress, 0.95, 1, "explain", "saving...")
                 try:
                     model_id = store.add_model(model)
                     for explanation in result.explanations.values():

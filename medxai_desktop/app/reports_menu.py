@@ -7,11 +7,14 @@ the comparison grid, and as report files the user opens in a browser.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFileDialog
+
+from medxai_desktop.core.jobs import Progress, check_cancelled, report
 
 ROAD_METHODS = ("gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam")
 
@@ -24,11 +27,11 @@ class ReportsController:
         self.scores: dict[str, object] = {}       # method -> RoadScores of the open image
         self.last_report: Path | None = None
         self._road_job = None
-        window._action(menu, "&ROAD scores of the open image", self.compute_road, action_id="reports.road_image")
+        window.add_action(menu, "&ROAD scores of the open image", self.compute_road, action_id="reports.road_image")
         menu.addSeparator()
-        window._action(menu, "&Localisation report (review database)...", self.choose_localisation_report,
+        window.add_action(menu, "&Localisation report (review database)...", self.choose_localisation_report,
                        action_id="reports.localisation")
-        window._action(menu, "ROAD &faithfulness report (listed images)...", self.choose_road_report,
+        window.add_action(menu, "ROAD &faithfulness report (listed images)...", self.choose_road_report,
                        action_id="reports.road")
 
     # -- ROAD beside each map -----------------------------------------------------------------
@@ -55,7 +58,7 @@ class ReportsController:
             return
         from medxai_desktop.core.evaluation.road import road_scores
 
-        token, model, image = window._token, window.model, window.image
+        token, model, image = window.token, window.model, window.image
         explanations = dict(window.explanations)
         prediction = window.prediction          # this model on this image: no forward pass again
         idents = window.model_thread_idents
@@ -68,7 +71,7 @@ class ReportsController:
                 by_target.setdefault(explanation.target_index, {})[name] = explanation.map
             scores = {}
             for done, (target, maps) in enumerate(by_target.items()):
-                progress(done / len(by_target), f"ROAD of {', '.join(maps)}...")
+                report(progress, done, len(by_target), "ROAD", f"ROAD of {', '.join(maps)}...")
                 original = None if prediction is None else prediction.probabilities.get(model.classes[target])
                 scores.update(road_scores(model, tensor, maps, target, original_probability=original))
                 if cancelled():
@@ -84,7 +87,7 @@ class ReportsController:
 
     def _on_road(self, token: int, scores: dict) -> None:
         window = self.window
-        if token != window._token:
+        if token != window.token:
             return
         self.scores.update(scores)
         window.refresh_maps()
@@ -115,9 +118,7 @@ class ReportsController:
         store, model = window.store, window.model
 
         def job(progress, cancelled):
-            def report_progress(done, total, message=""):
-                progress(done / max(total, 1), message or f"{done}/{total}")
-            build_store_localisation_report(store, out_dir, model=model, progress=report_progress,
+            build_store_localisation_report(store, out_dir, model=model, progress=progress,
                                             cancelled=cancelled)
             return out_dir / "report.html"
 
@@ -136,19 +137,18 @@ class ReportsController:
         if window.model is None or not refs:
             window.error("the ROAD report needs a model and listed images")
             return None
-        from medxai_desktop.core.evaluation.road_run import RoadInput, _assign_keys, run_road, write_summary
+        from medxai_desktop.core.evaluation.road_run import RoadInput, assign_keys, run_road, write_summary
         from medxai_desktop.core.reports.road_report import build_road_report
 
         model = window.model
         inputs = [RoadInput(ref.path, frame=ref.frame if ref.n_frames > 1 else None) for ref in refs]
-        _assign_keys(inputs)
+        assign_keys(inputs)
 
         def job(progress, cancelled):
-            def road_progress(done, total, key, state):
-                if cancelled():
-                    from .jobs import JobCancelled
-                    raise JobCancelled()
-                progress(done / max(total, 1), f"{done}/{total} {key} ({state})")
+            def road_progress(p: Progress) -> None:
+                check_cancelled(cancelled, "ROAD report")
+                progress(replace(p, message=f"{p.done:g}/{p.total:g} {p.info.get('key', p.message)} "
+                                            f"({p.info.get('status', '')})"))
             run = run_road(model, inputs, out_dir, list(methods), progress=road_progress)
             if not run.records:
                 raise RuntimeError("no image could be scored: " + "; ".join(run.skipped[:3]))

@@ -1,0 +1,182 @@
+"""One open image under review, without widgets: views subscribe to its events.
+
+The session holds the open image (ref, image_id, pixels), the prediction, the explanations of
+that image accumulated into one :class:`ExplanationSet` per target, the CrossEAI preview with
+its cached maps, the blinded-first rule and the review-status transitions
+(unread -> in review on the first edit -> signed off; an edit after sign-off puts the image back
+in review). No Qt, no threads: a GUI adapter calls it and listens on :attr:`ReviewSession.events`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any, Callable
+
+from medxai_desktop.core.explain.crosseai import boxes_from_map, fuse, guided_map
+from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
+
+CROSSEAI_MAPS = ("gradcam++", "guided")
+
+
+class Events:
+    """A tiny observer: ``connect(name, fn)``; ``emit(name, *args)`` calls each fn in order."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[Callable[..., Any]]] = defaultdict(list)
+
+    def connect(self, name: str, fn: Callable[..., Any]) -> None:
+        self._subscribers[name].append(fn)
+
+    def disconnect(self, name: str, fn: Callable[..., Any]) -> None:
+        if fn in self._subscribers.get(name, []):
+            self._subscribers[name].remove(fn)
+
+    def emit(self, name: str, *args: Any) -> None:
+        for fn in list(self._subscribers.get(name, [])):
+            fn(*args)
+
+
+def merge_explanations(old, new):
+    """One ExplanationSet for the same image and target: ``new``'s maps over ``old``'s.
+    A different target (or no ``old``) gives ``new`` itself."""
+    if old is None or old.target_index != new.target_index:
+        return new
+    gradient = new.input_gradient if new.input_gradient is not None else old.input_gradient
+    return replace(new, explanations={**old.explanations, **new.explanations},
+                   input_gradient=gradient)
+
+
+class ReviewSession:
+    """The open image and its review state. Events: ``opened``, ``closed``, ``explained``,
+    ``predicted``, ``status`` (new status), ``ai_hidden`` (bool), ``preview`` (proposals, fused)."""
+
+    def __init__(self, blinded: bool = False) -> None:
+        self.events = Events()
+        self.blinded = blinded
+        self.revealed: set = set()
+        self.close()
+
+    # -- the open image ---------------------------------------------------------------------------
+
+    def open(self, ref, image=None, image_id: str | None = None, key=None) -> None:
+        self.ref, self.image, self.image_id = ref, image, image_id
+        self.key = key if key is not None else ref
+        self.prediction = None
+        self.results: dict[int, Any] = {}     # target index -> accumulated ExplanationSet
+        self.status: str | None = None
+        self.has_own_box = False
+        self._guided = None
+        self.preview_boxes, self.fused = [], None
+        self.preview_computations = 0
+        self.events.emit("opened", ref)
+
+    def close(self) -> None:
+        self.ref = self.image = self.image_id = self.key = self.prediction = None
+        self.results, self.status, self.has_own_box = {}, None, False
+        self._guided, self.preview_boxes, self.fused = None, [], None
+        self.preview_computations = 0
+        self.events.emit("closed")
+
+    def set_prediction(self, prediction) -> None:
+        self.prediction = prediction
+        self.events.emit("predicted", prediction)
+
+    def add_explanations(self, result):
+        """Merge ``result`` (of the open image) into the set of its target; return the set."""
+        merged = merge_explanations(self.results.get(result.target_index), result)
+        self.results[result.target_index] = merged
+        self.events.emit("explained", merged)
+        return merged
+
+    def explanations(self, target_index: int | None = None):
+        if target_index is None:
+            return next(reversed(self.results.values()), None) if self.results else None
+        return self.results.get(target_index)
+
+    # -- blinded first ----------------------------------------------------------------------------
+
+    def ai_hidden(self) -> bool:
+        """Blinded review and nothing of the reviewer's own on this image yet (nor revealed)."""
+        if not self.blinded or self.ref is None or self.key in self.revealed:
+            return False
+        return not self.has_own_box
+
+    def set_own_box(self, present: bool) -> None:
+        """Whether the reviewer has a box of their own (drawn, not removed or rejected)."""
+        before = self.ai_hidden()
+        self.has_own_box = present
+        if present and self.blinded and self.ref is not None:
+            self.revealed.add(self.key)   # once seen, the AI output stays shown
+        self._hidden_changed(before)
+
+    def reveal(self) -> None:
+        before = self.ai_hidden()
+        if self.ref is not None:
+            self.revealed.add(self.key)
+        self._hidden_changed(before)
+
+    def set_blinded(self, blinded: bool) -> None:
+        before = self.ai_hidden()
+        self.blinded = blinded
+        self._hidden_changed(before)
+
+    def _hidden_changed(self, before: bool) -> None:
+        if self.ai_hidden() != before:
+            self.events.emit("ai_hidden", self.ai_hidden())
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def can_edit(self) -> bool:
+        return self.ref is not None and self.image_id is not None
+
+    def set_status(self, status: str | None) -> None:
+        if status != self.status:
+            self.status = status
+            self.events.emit("status", status)
+
+    def first_edit(self) -> str | None:
+        """The status an edit moves the image to, or None when it stays: an unread or
+        signed-off image goes (back) in review."""
+        if self.status == IN_REVIEW:
+            return None
+        return IN_REVIEW
+
+    @staticmethod
+    def reopens(status: str | None) -> bool:
+        """An edit of an image in ``status`` puts a signed-off image back in review."""
+        return status == SIGNED_OFF
+
+    @staticmethod
+    def unread(status: str | None) -> bool:
+        return (status or UNREAD) == UNREAD
+
+    # -- the CrossEAI preview ---------------------------------------------------------------------
+
+    def cached_maps(self, target_index: int | None = None):
+        """(gradcam++, guided) explanations of one target, or None when not both computed."""
+        result = self.explanations(target_index)
+        if result is None or any(m not in result.explanations for m in CROSSEAI_MAPS):
+            return None
+        return result.explanations["gradcam++"], result.explanations["guided"]
+
+    def preview(self, params, target_index: int | None = None):
+        """(proposals in image pixels, fused map) from the cached maps; no model call. The
+        smoothed guided map is cached per sigma, so re-thresholding recomputes nothing."""
+        maps = self.cached_maps(target_index)
+        if maps is None or self.image is None:
+            self.preview_boxes, self.fused = [], None
+            self.events.emit("preview", self.preview_boxes, self.fused)
+            return self.preview_boxes, self.fused
+        gradcampp, guided = maps
+        if self._guided is None or self._guided[0] is not guided or self._guided[1] != params.sigma:
+            self._guided = (guided, params.sigma, guided_map(guided.raw, params.sigma))
+            self.preview_computations += 1
+        fused = fuse(gradcampp.map, self._guided[2], params.alpha)
+        parameters = dict(params.to_dict(), maps={"gradcam++": gradcampp.cache_key,
+                                                  "guided": guided.cache_key})
+        proposals = boxes_from_map(fused, params.tau, params.min_area, params.top_k,
+                                   tuple(self.image.shape[:2]), gradcampp.target_name, "crosseai",
+                                   parameters, params.score)
+        self.preview_boxes, self.fused = proposals, fused
+        self.events.emit("preview", proposals, fused)
+        return proposals, fused
