@@ -138,29 +138,9 @@ def _thumbnail(display, longest: int = 320):
     return cv2.resize(display, size, interpolation=cv2.INTER_AREA)
 
 
-def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
-                  echo: Callable[[str], None] = print) -> SelfTestResult:
-    """The whole self-test; raises SelfTestFailure (step, reason) on the first failure."""
-    import numpy as np
-
-    from medxai_desktop.core.evaluation.road import road_scores_for
-    from medxai_desktop.core.explain import PAPER_METHODS, ExplanationEngine
-    from medxai_desktop.core.explain.crosseai import (
-        CROSSEAI_METHODS,
-        CrossEAIParams,
-        crosseai_boxes,
-        crosseai_map,
-    )
-    from medxai_desktop.core.imaging import discover, read_image
+def _load_demo_model(steps, device):
     from medxai_desktop.core.models import load_model
-    from medxai_desktop.core.overlay import draw_boxes, overlay_heatmap
-    from medxai_desktop.core.reports import HtmlReport, write_json
-    from medxai_desktop.core.resources import demo_model_card, sample_study_dir
-
-    started = time.perf_counter()
-    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="medxai-self-test-"))
-    result = SelfTestResult(out)
-    steps = _Steps(result, echo)
+    from medxai_desktop.core.resources import demo_model_card
 
     def load():
         card = demo_model_card()
@@ -169,10 +149,11 @@ def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
         model = load_model(card, device=device)
         return model, f"{card.name}: {model.card.arch}, {len(model.classes)} classes on {model.device}"
 
-    model = steps.run("load demo model", load)
-    result.environment = steps.run("environment", lambda: (environment(model.device), "versions recorded"))
+    return steps.run("load demo model", load)
 
-    study = sample_study_dir()
+
+def _scan_study(steps, study: Path):
+    from medxai_desktop.core.imaging import discover
 
     def scan():
         found = discover(study)
@@ -183,72 +164,77 @@ def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
             raise SelfTestFailure("read sample study", f"unreadable: {found.failures[0]}")
         return refs, f"{len(refs)} images in {study}"
 
-    refs = steps.run("read sample study", scan)
-    labels, expert = _labels(study), _expert_boxes(study)
-    engine = ExplanationEngine(model)
-    methods = list(PAPER_METHODS) + [m for m in CROSSEAI_METHODS if m not in PAPER_METHODS]
-    params = CrossEAIParams.from_dict(model.card.metadata.get("crosseai"))
-    report = HtmlReport("MedXAI Desktop self-test",
-                        f"{model.card.arch} demo model on the bundled sample study, {model.device}")
+    return steps.run("read sample study", scan)
 
-    for ref in refs:
-        name = Path(ref.path).name
 
-        def explain(ref=ref, name=name):
-            image = read_image(ref.path, frame=ref.frame)
-            explained = engine.explain(model.preprocess(image), methods, target="predicted")
-            probabilities = np.array(list(explained.prediction.probabilities.values()))
-            if not np.isfinite(probabilities).all() or abs(probabilities.sum() - 1) > 1e-3:
-                raise SelfTestFailure(f"explain {name}", f"class probabilities {probabilities} do not sum to 1")
-            size = tuple(model.card.input_size)
-            for method in methods:
-                heatmap = explained[method].map
-                if heatmap.shape != size or not np.isfinite(heatmap).all():
-                    raise SelfTestFailure(f"explain {name}", f"{method} map has shape {heatmap.shape} "
-                                                            f"or non-finite values (expected {size})")
-                if heatmap.min() < 0 or heatmap.max() > 1 or heatmap.max() == 0:
-                    raise SelfTestFailure(f"explain {name}", f"{method} map is empty or outside [0, 1]")
-            boxes = crosseai_boxes(explained, params, image_size=image.shape)
-            fused = crosseai_map(explained, params)
-            for proposal in boxes:
-                b = proposal.box
-                if not (0 <= b.x0 < b.x1 <= image.shape[1] and 0 <= b.y0 < b.y1 <= image.shape[0]):
-                    raise SelfTestFailure(f"explain {name}", f"CrossEAI box {b} is outside the image")
-            predicted = explained.prediction.class_name
-            return (image, explained, boxes, fused), (
-                f"predicted {predicted} ({explained.prediction.probabilities[predicted]:.2f}), "
-                f"{len(boxes)} CrossEAI box(es)")
+def _explain_checked(model, engine, methods, params, ref, name: str):
+    """(image, explanation, CrossEAI boxes, fused map), each checked; SelfTestFailure if not."""
+    import numpy as np
 
-        image, explained, boxes, fused = steps.run(f"explain {name}", explain)
-        truth = expert.get(name)
-        best_iou = max((p.box.iou(truth) for p in boxes), default=0.0) if truth is not None else None
-        row = {"image": name, "label": labels.get(name, ""), "predicted": explained.prediction.class_name,
-               "probability": explained.prediction.probabilities[explained.prediction.class_name],
-               "crosseai_boxes": len(boxes), "best_iou_with_expert_box": best_iou,
-               "shared_pass_ms": explained.shared_pass_seconds * 1000}
-        row.update({f"{m}_ms": explained[m].seconds * 1000 for m in methods})
-        if ref is refs[0]:
-            def road(explained=explained, name=name):
-                start = time.perf_counter()
-                scores = road_scores_for(model, explained, ["gradcam++"])["gradcam++"]
-                values = scores.morf + scores.lerf
-                if not all(math.isfinite(v) and -1 <= v <= 1 for v in values):
-                    raise SelfTestFailure(f"ROAD {name}", f"scores {values} are not probability changes")
-                return (scores, time.perf_counter() - start), (
-                    f"GradCAM++ ROADCombined {scores.combined:+.3f}")
+    from medxai_desktop.core.explain.crosseai import crosseai_boxes, crosseai_map
+    from medxai_desktop.core.imaging import read_image
 
-            scores, seconds = steps.run(f"ROAD {name}", road)
-            row.update({"road_gradcam++": scores.combined, "road_ms": seconds * 1000})
-        result.images.append(row)
-        display = _thumbnail(image.display())
-        report.add_heading(f"{name} - label {row['label'] or '?'}, predicted {row['predicted']} "
-                           f"({row['probability']:.2f})")
-        for method in methods:
-            report.add_image(overlay_heatmap(display, explained[method].map), explained[method].label)
-        sx, sy = display.shape[1] / image.shape[1], display.shape[0] / image.shape[0]
-        shown = [replace(p, box=p.box.scaled(sx, sy)) for p in boxes]
-        report.add_image(draw_boxes(overlay_heatmap(display, fused), shown), "CrossEAI fused map and boxes")
+    image = read_image(ref.path, frame=ref.frame)
+    explained = engine.explain(model.preprocess(image), methods, target="predicted")
+    probabilities = np.array(list(explained.prediction.probabilities.values()))
+    if not np.isfinite(probabilities).all() or abs(probabilities.sum() - 1) > 1e-3:
+        raise SelfTestFailure(f"explain {name}", f"class probabilities {probabilities} do not sum to 1")
+    size = tuple(model.card.input_size)
+    for method in methods:
+        heatmap = explained[method].map
+        if heatmap.shape != size or not np.isfinite(heatmap).all():
+            raise SelfTestFailure(f"explain {name}", f"{method} map has shape {heatmap.shape} "
+                                                    f"or non-finite values (expected {size})")
+        if heatmap.min() < 0 or heatmap.max() > 1 or heatmap.max() == 0:
+            raise SelfTestFailure(f"explain {name}", f"{method} map is empty or outside [0, 1]")
+    boxes = crosseai_boxes(explained, params, image_size=image.shape)
+    fused = crosseai_map(explained, params)
+    for proposal in boxes:
+        b = proposal.box
+        if not (0 <= b.x0 < b.x1 <= image.shape[1] and 0 <= b.y0 < b.y1 <= image.shape[0]):
+            raise SelfTestFailure(f"explain {name}", f"CrossEAI box {b} is outside the image")
+    predicted = explained.prediction.class_name
+    return (image, explained, boxes, fused), (
+        f"predicted {predicted} ({explained.prediction.probabilities[predicted]:.2f}), "
+        f"{len(boxes)} CrossEAI box(es)")
 
+
+def _road_checked(model, explained, name: str):
+    from medxai_desktop.core.evaluation.road import road_scores_for
+
+    start = time.perf_counter()
+    scores = road_scores_for(model, explained, ["gradcam++"])["gradcam++"]
+    values = scores.morf + scores.lerf
+    if not all(math.isfinite(v) and -1 <= v <= 1 for v in values):
+        raise SelfTestFailure(f"ROAD {name}", f"scores {values} are not probability changes")
+    return (scores, time.perf_counter() - start), f"GradCAM++ ROADCombined {scores.combined:+.3f}"
+
+
+def _report_image(report, row: dict, image, explained, methods, boxes, fused) -> None:
+    from medxai_desktop.core.overlay import draw_boxes, overlay_heatmap
+
+    display = _thumbnail(image.display())
+    report.add_heading(f"{row['image']} - label {row['label'] or '?'}, predicted {row['predicted']} "
+                       f"({row['probability']:.2f})")
+    for method in methods:
+        report.add_image(overlay_heatmap(display, explained[method].map), explained[method].label)
+    sx, sy = display.shape[1] / image.shape[1], display.shape[0] / image.shape[0]
+    shown = [replace(p, box=p.box.scaled(sx, sy)) for p in boxes]
+    report.add_image(draw_boxes(overlay_heatmap(display, fused), shown), "CrossEAI fused map and boxes")
+
+
+def _image_row(name, labels, expert, explained, boxes, methods) -> dict:
+    truth = expert.get(name)
+    best_iou = max((p.box.iou(truth) for p in boxes), default=0.0) if truth is not None else None
+    row = {"image": name, "label": labels.get(name, ""), "predicted": explained.prediction.class_name,
+           "probability": explained.prediction.probabilities[explained.prediction.class_name],
+           "crosseai_boxes": len(boxes), "best_iou_with_expert_box": best_iou,
+           "shared_pass_ms": explained.shared_pass_seconds * 1000}
+    row.update({f"{m}_ms": explained[m].seconds * 1000 for m in methods})
+    return row
+
+
+def _write_report(steps, report, result, out: Path):
     def write():
         report.add_heading("Predictions and timings")
         report.add_table(result.images, digits=3)
@@ -261,7 +247,42 @@ def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
             raise SelfTestFailure("write report", f"{path} is only {path.stat().st_size} bytes")
         return path, str(path)
 
-    result.report = steps.run("write report", write)
+    return steps.run("write report", write)
+
+
+def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
+                  echo: Callable[[str], None] = print) -> SelfTestResult:
+    """The whole self-test; raises SelfTestFailure (step, reason) on the first failure."""
+    from medxai_desktop.core.explain import PAPER_METHODS, ExplanationEngine
+    from medxai_desktop.core.explain.crosseai import CROSSEAI_METHODS, CrossEAIParams
+    from medxai_desktop.core.reports import HtmlReport, write_json
+    from medxai_desktop.core.resources import sample_study_dir
+
+    started = time.perf_counter()
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="medxai-self-test-"))
+    result = SelfTestResult(out)
+    steps = _Steps(result, echo)
+    model = _load_demo_model(steps, device)
+    result.environment = steps.run("environment", lambda: (environment(model.device), "versions recorded"))
+    study = sample_study_dir()
+    refs = _scan_study(steps, study)
+    labels, expert = _labels(study), _expert_boxes(study)
+    engine = ExplanationEngine(model)
+    methods = list(PAPER_METHODS) + [m for m in CROSSEAI_METHODS if m not in PAPER_METHODS]
+    params = CrossEAIParams.from_dict(model.card.metadata.get("crosseai"))
+    report = HtmlReport("MedXAI Desktop self-test",
+                        f"{model.card.arch} demo model on the bundled sample study, {model.device}")
+    for ref in refs:
+        name = Path(ref.path).name
+        image, explained, boxes, fused = steps.run(
+            f"explain {name}", lambda ref=ref, name=name: _explain_checked(model, engine, methods, params, ref, name))
+        row = _image_row(name, labels, expert, explained, boxes, methods)
+        if ref is refs[0]:
+            scores, seconds = steps.run(f"ROAD {name}", lambda e=explained, n=name: _road_checked(model, e, n))
+            row.update({"road_gradcam++": scores.combined, "road_ms": seconds * 1000})
+        result.images.append(row)
+        _report_image(report, row, image, explained, methods, boxes, fused)
+    result.report = _write_report(steps, report, result, out)
     result.seconds = time.perf_counter() - started
     write_json(out / SUMMARY_NAME, {"passed": True, "seconds": result.seconds, "steps": result.steps,
                                     "images": result.images, "environment": result.environment,

@@ -10,6 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "medxai_desktop"
 MAX_FUNCTION_LINES = 80
 MAX_CLASS_LINES = 400
+# Not yet split (issue 12 is open for them): the main window and the box-review controller are
+# to become thin adapters over core.review.ReviewSession, which is where their size goes.
+# An entry here that is no longer over the limit fails the test, so this list only shrinks.
+NOT_YET_SPLIT = {
+    ("medxai_desktop/app/box_review.py", "BoxReviewController"),
+    ("medxai_desktop/app/main_window.py", "MainWindow"),
+    ("medxai_desktop/app/main_window.py", "__init__"),
+    ("medxai_desktop/app/review_panel.py", "__init__"),
+}
 
 
 def oversized(root: Path = ROOT) -> list[str]:
@@ -25,6 +34,15 @@ def oversized(root: Path = ROOT) -> list[str]:
             elif isinstance(node, ast.ClassDef) and lines > MAX_CLASS_LINES:
                 found.append(f"{path.relative_to(root.parent)}:{node.lineno} class {node.name}: {lines} lines")
     return found
+
+
+def split_state(root: Path = ROOT) -> tuple[list[str], list[str]]:
+    """(oversized and not excused, excused but no longer oversized)."""
+    found = oversized(root)
+    key = {line: (line.split(":", 1)[0], line.split(" ")[2].rstrip(":")) for line in found}
+    new = [line for line in found if key[line] not in NOT_YET_SPLIT]
+    stale = sorted(f"{path} {name}" for path, name in NOT_YET_SPLIT - set(key.values()))
+    return new, stale
 
 
 def main() -> int:

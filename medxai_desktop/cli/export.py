@@ -1,0 +1,29 @@
+"""`medxai export`: export boxes from the review database."""
+from __future__ import annotations
+
+import sys
+
+from .common import (FORMAT_CHOICES, enabled_plugin_names)
+
+
+def register(sub) -> None:
+    exporter = sub.add_parser("export", help="export boxes from the review database")
+    exporter.add_argument("format", choices=FORMAT_CHOICES + ["dicom-sr"] + enabled_plugin_names("exporter"))
+    exporter.add_argument("--out", required=True, help="file (COCO, CSV) or folder (VOC, YOLO, DICOM SR)")
+    exporter.add_argument("--which", choices=["reviewed", "proposals", "both"], default="reviewed",
+                          help="reviewed (ground truth, default), proposals, or both with provenance")
+    exporter.add_argument("--deidentify", action="store_true",
+                          help="DICOM SR: drop patient name/ID/birth date, remap UIDs consistently")
+    exporter.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from medxai_desktop.core.exchange.export import export_store
+    from medxai_desktop.core.store import ReviewStore, default_db_url
+
+    with ReviewStore(args.db or default_db_url()) as store:
+        result = export_store(store, args.format, args.out, args.which, deidentify=args.deidentify)
+    for key in result.skipped:
+        print(f"not a DICOM source, no SR written: {key}", file=sys.stderr)
+    print(result.summary)
+    return 0
