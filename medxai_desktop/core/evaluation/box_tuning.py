@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medxai_desktop.core.atomic_files import atomic_open
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 from medxai_desktop.core.explain.crosseai import CrossEAIParams, fuse, guided_map
 
@@ -149,15 +149,8 @@ class MapCache:
         if saliency is not None:
             arrays["saliency"] = saliency
         arrays["meta"] = np.asarray(json.dumps(meta))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".maps.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez_compressed(stream, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
 
     def maps(self, key: str, image_path: str | Path, target: str,
              wanted: Mapping[str, Sequence[str]], saliency: bool = True) -> ImageMaps:
