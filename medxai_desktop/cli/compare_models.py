@@ -18,17 +18,13 @@ def run(args) -> int:
     import json
 
     from medxai_desktop.core.evaluation.classification import classification_metrics
-    from medxai_desktop.core.evaluation.model_evaluation import compare_models, predict_dataset
+    from medxai_desktop.core.evaluation.model_evaluation import compare_models, model_name, predict_dataset
     from medxai_desktop.core.models import load_model
 
     results, table = {}, []
     for card in args.models:
         model = load_model(card, device=args.device)
-        name = Path(card).stem if Path(card).stem != "model" else Path(card).parent.name
-        base, copy = name, 1
-        while name in results:  # cards in folders of the same name (or one card twice): keep apart
-            copy += 1
-            name = f"{base}#{copy}"
+        name = model_name(card, results)
         predictions = predict_dataset(model, args.data, args.root)
         m = classification_metrics(predictions.y_true, predictions.y_pred, predictions.probabilities,
                                    model.classes)

@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from medxai_desktop.core.evaluation.box_tuning import (OBJECTIVES, Grid, MapCache, parse_floats,
+    from medxai_desktop.core.evaluation.box_tuning import (OBJECTIVES, card_family, other_layers_did_better, Grid, MapCache, parse_floats,
                                                            tune, write_card_defaults,
                                                            write_tuning_outputs)
     from medxai_desktop.core.evaluation.localisation import references_from_files
@@ -76,15 +76,12 @@ def run(args) -> int:
                  for m in ("overall_iou", "mean_iou", "acc_iou_0.3", "acc_iou_0.5")]
         print(f"{'':<27}{row['family']:<22} " + " ".join(f"{c:>13}" for c in cells)
               + f" {row['predicted_per_image_mean']:9.2f}")
-    # The app and `explain --boxes` compute Grad-CAM++ at the card's target layer: the card
-    # gets the best CrossEAI at that layer when it was tried.
-    family = f"crosseai@{model.target_layer}"
-    family = family if family in result.chosen_all else "crosseai"
+    family = card_family(result, model.target_layer)
     chosen = result.chosen_all[family]
     held_out = {r["family"]: r for r in result.summary()}
     print(f"chosen on all images ({family}): " + ", ".join(
         f"{k} {chosen[k]}" for k in ("layer", "alpha", "tau", "sigma", "min_area", "top_k", "score")))
-    if family != "crosseai" and held_out["crosseai"]["overall_iou_mean"] > held_out[family]["overall_iou_mean"]:
+    if other_layers_did_better(result, family):
         print(f"note: CrossEAI over all tried layers scored higher held-out than at the card's layer "
               f"{model.target_layer}; the card's target layer decides which one the app uses")
     if args.write_card:

@@ -603,3 +603,17 @@ def parse_floats(text: str | Iterable[float]) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def card_family(result: TuningResult, target_layer: str) -> str:
+    """The tuned family whose parameters go into the card: the app and ``explain --boxes``
+    compute Grad-CAM++ at the card's target layer, so CrossEAI at that layer when it was tried,
+    else CrossEAI over all tried layers."""
+    family = f"crosseai@{target_layer}"
+    return family if family in result.chosen_all else "crosseai"
+
+
+def other_layers_did_better(result: TuningResult, family: str) -> bool:
+    """Whether CrossEAI over all tried layers scored higher held-out than the card's family."""
+    held_out = {r["family"]: r for r in result.summary()}
+    return family != "crosseai" and held_out["crosseai"]["overall_iou_mean"] > held_out[family]["overall_iou_mean"]

@@ -72,3 +72,18 @@ def compare_models(results: dict[str, Predictions]) -> list[McNemarResult]:
         correct[name] = p.correct[np.asarray(keep)[order]]
     return [mcnemar(correct[a], correct[b], a, b)
             for i, a in enumerate(names) for b in names[i + 1:]]
+
+
+def model_name(card, taken) -> str:
+    """How a compared model is named in tables: the card's file stem (its folder's name for a
+    ``model.json``), with ``#2``, ``#3`` ... when ``taken`` already has that name (cards in
+    folders of the same name, or one card twice)."""
+    from pathlib import Path
+
+    card = Path(card)
+    name = base = card.stem if card.stem != "model" else card.parent.name
+    copy = 1
+    while name in taken:
+        copy += 1
+        name = f"{base}#{copy}"
+    return name
