@@ -17,18 +17,11 @@ from medxai_desktop.core.jobs import Cancelled, Progress
 JobCancelled = Cancelled   # the one cancellation exception (core.jobs); kept as a name for old callers
 
 
-def progress_emitter(signal) -> Callable[..., None]:
+def progress_emitter(signal) -> Callable[[Progress], None]:
     """The ``progress`` a job function receives: a core ProgressFn (called with a Progress),
-    emitting ``p.fraction, p.message``. The one transition adapter: while parts of core still
-    report the old way it also accepts ``(fraction, message)`` and ``(done, total, message)``."""
-    def progress(p, *rest) -> None:
-        if isinstance(p, Progress):
-            signal.emit(p.fraction, p.message)
-        elif rest and not isinstance(rest[0], str):          # (done, total[, message])
-            done, total = p, rest[0]
-            signal.emit(done / max(total, 1), (rest[1] if len(rest) > 1 else "") or f"{done}/{total}")
-        else:                                                # (fraction[, message])
-            signal.emit(float(p), rest[0] if rest else "")
+    emitting ``p.fraction, p.message`` on the job's Qt signal."""
+    def progress(p: Progress) -> None:
+        signal.emit(p.fraction, p.message)
     return progress
 
 

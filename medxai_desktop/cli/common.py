@@ -60,19 +60,19 @@ def enabled_plugin_names(kind: str) -> list[str]:
 
 
 def progress_bar(unit: str = "img"):
-    """A tqdm bar per stage for core progress callbacks (done, total, message)."""
+    """A core ProgressFn that keeps one tqdm bar per stage (maps, grid, decode ...)."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
 
-    def progress(done: int, total: int, message: str = "") -> None:
-        stage = message.split(" ", 1)[0] if " " in message else "images"
+    def progress(p) -> None:
+        stage = p.stage or "images"
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit, leave=False,
+            bar = bars[stage] = tqdm(total=p.total, desc=stage, unit=unit, leave=False,
                                      dynamic_ncols=True, disable=None)
-        bar.update(done - bar.n)
-        if done >= total:
+        bar.update(p.done - bar.n)
+        if p.finished:
             bar.close()
 
     return progress

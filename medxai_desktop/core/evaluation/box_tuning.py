@@ -15,7 +15,7 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 from medxai_desktop.core.atomic_files import atomic_open
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 from medxai_desktop.core.explain.crosseai import CrossEAIParams, fuse, guided_map
+from medxai_desktop.core.jobs import CancelFn, ProgressFn, check_cancelled, report
 
 from .localisation import (
     IOBB_THRESHOLDS,
@@ -35,7 +36,6 @@ from .localisation import (
     map_components,
 )
 
-Progress = Callable[[int, int, str], None]
 GUIDED = "guided"
 
 
@@ -203,16 +203,15 @@ class MapCache:
 
 
 def load_maps(cache: MapCache, references: References, wanted: Mapping[str, Sequence[str]],
-              saliency: bool = True, progress: Progress | None = None,
-              cancelled: Callable[[], bool] | None = None
+              saliency: bool = True, progress: ProgressFn | None = None,
+              cancelled: CancelFn | None = None
               ) -> tuple[dict[tuple[str, str], ImageMaps], dict[str, str]]:
     """Maps for every (image, target) of ``references`` (see ``References.with_targets``), and
     the images that could not be explained, with the reason (a missing or unreadable file)."""
     pairs = [(key, target) for key in references.images for target in references.targets_of(key)]
     out, skipped = {}, {}
     for n, (key, target) in enumerate(pairs):
-        if cancelled is not None and cancelled():
-            raise MedXAIError("cancelled")
+        check_cancelled(cancelled, "loading maps")
         path = references.paths.get(key)
         if key in skipped:
             pass
@@ -227,8 +226,7 @@ def load_maps(cache: MapCache, references: References, wanted: Mapping[str, Sequ
                 if "cannot read the image" not in str(exc):
                     raise
                 skipped[key] = str(exc)
-        if progress is not None:
-            progress(n + 1, len(pairs), key)
+        report(progress, n + 1, len(pairs), "maps", key)
     return {k: v for k, v in out.items() if k[0] not in skipped}, skipped
 
 
@@ -325,7 +323,7 @@ class GridScores:
 
 
 def evaluate_grid(references: References, maps: dict[tuple[str, str], ImageMaps], grid: Grid,
-                  match_labels: bool = True, progress: Progress | None = None) -> GridScores:
+                  match_labels: bool = True, progress: ProgressFn | None = None) -> GridScores:
     specs, rules = grid.map_specs(), grid.rules()
     points = [GridPoint(s, t, a, sc, k) for s in specs for t in grid.taus for a, sc, k in rules]
     n_rules, n_taus = len(rules), len(grid.taus)
@@ -361,8 +359,7 @@ def evaluate_grid(references: References, maps: dict[tuple[str, str], ImageMaps]
                                  fp_iobb[g0:g0 + n_rules, i], g0)
             image_maps.release()
         first_ref += len(refs)
-        if progress is not None:
-            progress(i + 1, I, key)
+        report(progress, i + 1, I, "grid", key)
     return GridScores(points, references, ref_image, best_iou, best_iobb, n_pred, fp_iou, fp_iobb)
 
 
@@ -553,20 +550,20 @@ def write_card_defaults(card_path: str | Path, chosen: dict, provenance: dict,
 
 def tune(cache: MapCache, references: References, grid: Grid, folds: int = 5, seed: int = 0,
          objective: str = "overall", fallback_target: str | None = None, match_labels: bool = True,
-         progress: Progress | None = None) -> tuple[TuningResult, GridScores]:
+         progress: ProgressFn | None = None) -> tuple[TuningResult, GridScores]:
     """Maps (cached) -> grid scores -> cross-validation."""
     times = {}
     t0 = time.perf_counter()
     references = references.with_targets(cache.model.classes, fallback_target)
     maps, skipped = load_maps(cache, references, {layer: grid.cams_at(layer) for layer in grid.layers},
                               saliency=any(a > 0 for a in grid.alphas),
-                              progress=None if progress is None else lambda d, n, k: progress(d, n, f"maps {k}"))
+                              progress=progress)
     times["maps"] = time.perf_counter() - t0
     if skipped:
         references = references.subset([k for k in references.images if k not in skipped])
     t0 = time.perf_counter()
     scores = evaluate_grid(references, maps, grid, match_labels,
-                           progress=None if progress is None else lambda d, n, k: progress(d, n, f"grid {k}"))
+                           progress=progress)
     times["grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = cross_validate(scores, folds, seed, objective, match_labels)

@@ -38,6 +38,25 @@ COCO_EVAL_STAT_NAMES = (
 
 # ---------------------------------------------------------------------------- writing
 
+
+
+def _bbox(bbox) -> tuple[float, float, float, float]:
+    """A COCO ``bbox``: a list [x, y, w, h] of 4 numbers, w and h not negative."""
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise ValueError(f"bbox must be a list [x, y, w, h] of 4 numbers (got {bbox!r})")
+    x, y, w, h = (parse_float(v, f"bbox {name}") for v, name in zip(bbox, "xywh"))
+    if w < 0 or h < 0:
+        raise ValueError(f"negative box size in bbox {bbox!r}")
+    return x, y, w, h
+
+def _require_fields(entry, keys: tuple[str, ...]) -> None:
+    """A COCO entry must be a JSON object holding ``keys`` (ValueError naming what is wrong)."""
+    if not isinstance(entry, dict):
+        raise ValueError("not an object")
+    for key in keys:
+        if key not in entry:
+            raise ValueError(f"missing {key!r}")
+
 def coco_dict(annotations: AnnotationSet, which: str = "reviewed") -> dict[str, Any]:
     """The COCO dataset dict :func:`write_coco` writes."""
     check_which(which)
@@ -149,11 +168,7 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
     for n, img in enumerate(data["images"]):
         where = f"images[{n}]"
         try:
-            if not isinstance(img, dict):
-                raise ValueError("not an object")
-            for key in ("id", "file_name", "width", "height"):
-                if key not in img:
-                    raise ValueError(f"missing {key!r}")
+            _require_fields(img, ("id", "file_name", "width", "height"))
             img_id = _id(img["id"], "id")
             where = f"image id {img_id}"
             name = img["file_name"]
@@ -178,11 +193,7 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
     for n, cat in enumerate(data["categories"]):
         where = f"categories[{n}]"
         try:
-            if not isinstance(cat, dict):
-                raise ValueError("not an object")
-            for key in ("id", "name"):
-                if key not in cat:
-                    raise ValueError(f"missing {key!r}")
+            _require_fields(cat, ("id", "name"))
             cat_id = _id(cat["id"], "id")
             where = f"category id {cat_id}"
             name = cat["name"]
@@ -208,22 +219,13 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
 
 
 def _annotation(ann: Any, by_id: dict, cats: dict) -> BoxRecord:
-    if not isinstance(ann, dict):
-        raise ValueError("not an object")
-    for key in ("image_id", "category_id", "bbox"):
-        if key not in ann:
-            raise ValueError(f"missing {key!r}")
+    _require_fields(ann, ("image_id", "category_id", "bbox"))
     image_id, cat_id = ann["image_id"], ann["category_id"]
     if isinstance(image_id, bool) or image_id not in by_id:
         raise ValueError(f"unknown image_id {image_id!r}")
     if isinstance(cat_id, bool) or cat_id not in cats:
         raise ValueError(f"unknown category_id {cat_id!r}")
-    bbox = ann["bbox"]
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        raise ValueError(f"bbox must be a list [x, y, w, h] of 4 numbers (got {bbox!r})")
-    x, y, w, h = (parse_float(v, f"bbox {name}") for v, name in zip(bbox, "xywh"))
-    if w < 0 or h < 0:
-        raise ValueError(f"negative box size in bbox {bbox!r}")
+    x, y, w, h = _bbox(ann["bbox"])
     box = make_box(x, y, x + w, y + h)
     image = by_id[image_id]
     reason = outside_reason(box, image.width, image.height)
@@ -334,17 +336,8 @@ def _results_list(path: Path, data: list, file_img: dict, file_cat: dict) -> lis
     for n, r in enumerate(data):
         where = f"results[{n}]"
         try:
-            if not isinstance(r, dict):
-                raise ValueError("not an object")
-            for key in ("image_id", "category_id", "bbox", "score"):
-                if key not in r:
-                    raise ValueError(f"missing {key!r}")
-            bbox = r["bbox"]
-            if not isinstance(bbox, list) or len(bbox) != 4:
-                raise ValueError(f"bbox must be a list [x, y, w, h] of 4 numbers (got {bbox!r})")
-            x, y, w, h = (parse_float(v, f"bbox {name}") for v, name in zip(bbox, "xywh"))
-            if w < 0 or h < 0:
-                raise ValueError(f"negative box size in bbox {bbox!r}")
+            _require_fields(r, ("image_id", "category_id", "bbox", "score"))
+            x, y, w, h = _bbox(r["bbox"])
             score = parse_float(r["score"], "score")
         except ValueError as exc:
             raise ExchangeError(path, where, str(exc)) from None

@@ -7,22 +7,19 @@ and backward pass produced for one (image, class), so several methods cost one p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import cv2
 import numpy as np
 import torch
 
-from medxai_desktop.core.jobs import CancelFn, Cancelled
+from medxai_desktop.core.jobs import CancelFn, Cancelled, ProgressFn, report
 
 from .graph_split import SplitModel
 
-ProgressFn = Callable[[float, str], None]  # (fraction, message): the app's job runner reads this
 
 
-class ExplanationCancelled(Cancelled, RuntimeError):
-    """A cancelled explanation: a core.jobs.Cancelled. Also a RuntimeError for as long as the
-    app's job runner recognises a cancel only among ``Exception``s (as it did before)."""
+ExplanationCancelled = Cancelled   # the name explainers and plugins know; core.jobs' one exception
 
 
 @dataclass
@@ -48,8 +45,7 @@ class PassContext:
             raise ExplanationCancelled("explanation cancelled")
 
     def report(self, fraction: float, message: str) -> None:
-        if self.progress is not None:
-            self.progress(fraction, message)
+        report(self.progress, fraction, 1.0, "explain", message)
 
 
 class Explainer:

@@ -19,7 +19,7 @@ def _check_name(info: PluginInfo, name: object) -> None:
 
 
 def register_explainer_plugin(info: PluginInfo, cls) -> type:
-    from medxai_desktop.core.explain.base import Explainer, ExplanationCancelled
+    from medxai_desktop.core.explain.base import Explainer
     from medxai_desktop.core.explain.registry import register_explainer
 
     if not (isinstance(cls, type) and issubclass(cls, Explainer)):
@@ -31,9 +31,7 @@ def register_explainer_plugin(info: PluginInfo, cls) -> type:
         def call(self, *args, **kwargs):
             try:
                 return method(self, *args, **kwargs)
-            except ExplanationCancelled:
-                raise
-            except Exception as exc:
+            except Exception as exc:   # a cancel (core.jobs.Cancelled) is no Exception: it passes
                 raise record_use_error(info, during, exc) from exc
         return call
 

@@ -18,7 +18,7 @@ Box methods (names as given to ``methods``):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from medxai_desktop.core.boxes import BoxProposal
 from medxai_desktop.core.errors import MedXAIError
+from medxai_desktop.core.jobs import CancelFn, ProgressFn
 from medxai_desktop.core.evaluation.box_tuning import (
     GUIDED,
     ImageMaps,
@@ -53,7 +54,6 @@ from .html_report import HtmlReport, write_csv, write_json
 
 DEFAULT_METHODS = ("crosseai", "gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam",
                    "gradcam", "guided", "wang", "fixed-box")
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -194,8 +194,8 @@ def evaluate_localisation(references: References, model=None, methods: Sequence[
                           params: CrossEAIParams | None = None, crosseai_layer: str | None = None,
                           layer: str | None = None, cache_dir: str | Path | None = None,
                           fallback_target: str | None = None, store=None, fixed_fractions=None,
-                          progress: Progress | None = None,
-                          cancelled: Callable[[], bool] | None = None
+                          progress: ProgressFn | None = None,
+                          cancelled: CancelFn | None = None
                           ) -> tuple[LocalisationResult, dict, list[BoxMethod], References, dict]:
     """The numbers: box scores per method, map scores per map, proposal outcomes (store); also
     the predictions, the methods, the references evaluated and the maps, for the report."""
@@ -346,8 +346,8 @@ def build_localisation_report(references: References, out_dir: str | Path, model
                               layer: str | None = None, cache_dir: str | Path | None = None,
                               fallback_target: str | None = None, store=None, fixed_fractions=None,
                               examples: int = 8, title: str = "Localisation report",
-                              description: str = "", progress: Progress | None = None,
-                              cancelled: Callable[[], bool] | None = None) -> LocalisationResult:
+                              description: str = "", progress: ProgressFn | None = None,
+                              cancelled: CancelFn | None = None) -> LocalisationResult:
     """Evaluate and write ``report.html`` plus CSV/JSON under ``out_dir``. ``references``: the
     reviewed boxes (``references_from_annotations`` of an import or of
     ``store.reference_annotations()``); ``store``: also score the stored proposals and each

@@ -5,14 +5,13 @@ folder is a cache: a missing file means "compute it again", never an error in th
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from medxai_desktop.core.atomic_files import atomic_open
 from medxai_desktop.core.errors import MedXAIError
 
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
@@ -38,17 +37,8 @@ def save_map(cache_dir: str | Path, cache_key: str, heatmap: np.ndarray) -> Path
     """Write ``heatmap`` as ``<key>.npz`` (compressed); a crash mid-write never leaves a torn
     file under the final name (temporary file, fsync, rename)."""
     path = map_path(cache_dir, cache_key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{cache_key[:12]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, map=np.asarray(heatmap))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as stream:
+        np.savez_compressed(stream, map=np.asarray(heatmap))
     return path
 
 
