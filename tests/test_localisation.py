@@ -105,17 +105,40 @@ def test_nothing_predicted_scores_zero_not_nan():
     assert row["acc_iou_0.1"] == 0.0 and row["mean_iou"] == 0.0 and row["afp_iou_0.1"] == 0.0
 
 
-def test_box_step_matches_crosseai_boxes_from_map():
+def _reference_boxes(heatmap, tau, min_area, top_k, image_size, score):
+    """The box step written plainly with scipy's per-label statistics (the oracle)."""
+    from scipy import ndimage
+
+    from medxai_desktop.core.boxes import Box
+
+    peak = float(heatmap.max())
+    labels, count = ndimage.label(heatmap >= tau * peak, structure=np.ones((3, 3), bool))
+    index = np.arange(1, count + 1)
+    areas = ndimage.sum_labels(np.ones_like(heatmap), labels, index)
+    values = (ndimage.mean if score == "mean" else ndimage.maximum)(heatmap, labels, index)
+    h, w = heatmap.shape
+    found = []
+    for (rows, cols), area, value in zip(ndimage.find_objects(labels), areas, values):
+        if area >= min_area * h * w:
+            box = Box(cols.start, rows.start, cols.stop, rows.stop).scaled(image_size[1] / w, image_size[0] / h)
+            found.append((box, float(value)))
+    found.sort(key=lambda f: (-f[1], -f[0].area))
+    return found[:top_k] if top_k > 0 else found
+
+
+def test_box_step_matches_a_plain_scipy_reference():
     rng = np.random.default_rng(4)
     for trial in range(6):
         heatmap = rng.random((28, 36)).astype(np.float32) ** 3
         for tau, min_area, top_k, score in [(0.3, 0.0, 0, "mean"), (0.5, 0.005, 3, "max"),
                                             (0.7, 0.01, 1, "mean"), (0.2, 0.02, 2, "max")]:
-            expected = boxes_from_map(heatmap, tau, min_area, top_k, (280, 720), "x", "m", {}, score)
+            expected = _reference_boxes(heatmap, tau, min_area, top_k, (280, 720), score)
             comps = map_components(heatmap, tau)
             got = boxes_from_components(comps, select_components(comps, min_area, top_k, score),
                                         (280, 720), "x", "m", {}, score)
-            assert [(p.box, p.score) for p in got] == [(p.box, pytest.approx(p.score)) for p in expected]
+            assert [(p.box, p.score) for p in got] == [(b, pytest.approx(v)) for b, v in expected]
+            crosseai = boxes_from_map(heatmap, tau, min_area, top_k, (280, 720), "x", "m", {}, score)
+            assert [(p.box, p.score) for p in crosseai] == [(p.box, p.score) for p in got]
     assert len(map_components(np.zeros((5, 5)), 0.5)) == 0
 
 

@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 from scipy import ndimage
 
-from medxai_desktop.core.boxes import Box, BoxProposal
+from medxai_desktop.core.boxes import BoxProposal
 
 from .base import min_max
+from .box_step import boxes_from_map  # noqa: F401 (CrossEAI's box step, re-exported)
 from .engine import ExplanationSet
 from .guided_backprop import reduce_input_gradient
 
@@ -76,33 +77,6 @@ def guided_map(input_gradient, sigma: float) -> np.ndarray:
 
 def fuse(gradcampp: np.ndarray, guided: np.ndarray, alpha: float) -> np.ndarray:
     return (alpha * guided + (1 - alpha) * gradcampp).astype(np.float32)
-
-
-def boxes_from_map(heatmap: np.ndarray, tau: float, min_area: float, top_k: int,
-                   image_size: tuple[int, int], label: str, method: str, parameters: dict,
-                   score: str = "mean") -> list[BoxProposal]:
-    """Threshold at tau * max, take 8-connected components, return scored boxes in the
-    coordinates of an image of ``image_size`` (height, width), best first."""
-    peak = float(heatmap.max())
-    if not np.isfinite(peak) or peak <= 0:
-        return []
-    labels, count = ndimage.label(heatmap >= tau * peak, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return []
-    index = np.arange(1, count + 1)
-    areas = ndimage.sum_labels(np.ones_like(heatmap), labels, index)
-    scores = (ndimage.mean if score == "mean" else ndimage.maximum)(heatmap, labels, index)
-    h, w = heatmap.shape
-    sy, sx = image_size[0] / h, image_size[1] / w
-    found = []
-    for slices, area, value in zip(ndimage.find_objects(labels), areas, scores):
-        if area < min_area * h * w:
-            continue
-        rows, cols = slices
-        box = Box(cols.start, rows.start, cols.stop, rows.stop).scaled(sx, sy)
-        found.append(BoxProposal(box, float(value), label, method, dict(parameters)))
-    found.sort(key=lambda p: (-p.score, -p.box.area))
-    return found[:top_k] if top_k > 0 else found
 
 
 def crosseai_map(result: ExplanationSet, params: CrossEAIParams) -> np.ndarray:
