@@ -7,7 +7,7 @@ import pytest
 from medxai_desktop.core.explain.crosseai import CrossEAIParams
 from medxai_desktop.core.explain.engine import Explanation, ExplanationSet
 from medxai_desktop.core.review import ReviewSession, merge_explanations
-from medxai_desktop.core.review import session as session_module
+from medxai_desktop.core.explain import crosseai as crosseai_module
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 
@@ -86,8 +86,8 @@ def test_preview_caches_and_rethresholds(monkeypatch):
     assert s.preview(CrossEAIParams()) == ([], None)
     s.add_explanations(result("gradcam++", "guided"))
     calls = []
-    real = session_module.guided_map
-    monkeypatch.setattr(session_module, "guided_map", lambda *a: calls.append(a) or real(*a))
+    real = crosseai_module.guided_map
+    monkeypatch.setattr(crosseai_module, "guided_map", lambda *a: calls.append(a) or real(*a))
     shown = []
     s.events.connect("preview", lambda boxes, fused: shown.append(len(boxes)))
     params = CrossEAIParams()

@@ -29,9 +29,7 @@ from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoGroup, QUndo
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.explain.crosseai import (
     CrossEAIParams,
-    boxes_from_map,
-    fuse,
-    guided_map,
+    CrossEAIPreview,
 )
 from medxai_desktop.core.store import (
     ACCEPTED,
@@ -192,7 +190,7 @@ class BoxReviewController(QObject):
         self.ref_ids: dict[tuple[str, int], int] = {}
         self.preview: list = []
         self.fused = None
-        self._guided: tuple | None = None        # (explanation, sigma, map): the smoothed GBP map
+        self._preview = CrossEAIPreview()        # keeps the smoothed GBP map per sigma
         self._showing_fused = False
         self._propose_pending = False
         self._defaults_model = None
@@ -294,7 +292,8 @@ class BoxReviewController(QObject):
         self._token += 1
         self.ref, self.image, self.image_id = ref, image, image_id
         self.views, self.status, self.loaded = {}, None, False
-        self.preview, self.fused, self._guided, self._propose_pending = [], None, None, False
+        self.preview, self.fused, self._propose_pending = [], None, False
+        self._preview.clear()
         self._showing_fused = False
         self.editor.clear()
         self.undo_group.setActiveStack(self._stack(image_id))
@@ -659,13 +658,7 @@ class BoxReviewController(QObject):
     def compute_boxes(self, params: CrossEAIParams):
         """(proposals in image pixels, fused map) from the cached maps; no model call."""
         gradcampp, guided = self.cached_maps()
-        if self._guided is None or self._guided[0] is not guided or self._guided[1] != params.sigma:
-            self._guided = (guided, params.sigma, guided_map(guided.raw, params.sigma))
-        fused = fuse(gradcampp.map, self._guided[2], params.alpha)
-        parameters = dict(params.to_dict(), maps={"gradcam++": gradcampp.cache_key, "guided": guided.cache_key})
-        proposals = boxes_from_map(fused, params.tau, params.min_area, params.top_k, self.image.shape,
-                                   gradcampp.target_name, "crosseai", parameters, params.score)
-        return proposals, fused
+        return self._preview.boxes(gradcampp, guided, params, self.image.shape)
 
     def update_preview(self) -> None:
         self._sync_model()

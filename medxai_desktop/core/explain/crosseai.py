@@ -96,3 +96,28 @@ def crosseai_boxes(result: ExplanationSet, params: CrossEAIParams | None = None,
     size = image_size or fused.shape
     return boxes_from_map(fused, params.tau, params.min_area, params.top_k, size,
                           result.target_name, "crosseai", params.to_dict(), params.score)
+
+
+class CrossEAIPreview:
+    """CrossEAI boxes from an image's computed Grad-CAM++ and guided explanations, without a
+    model call: the smoothed guided map is kept per (explanation, sigma), so moving alpha, tau,
+    min-area or top-k only re-fuses and re-thresholds (the app's live preview)."""
+
+    def __init__(self) -> None:
+        self._guided: tuple | None = None     # (guided explanation, sigma, smoothed map)
+        self.computations = 0                 # smoothed maps computed (tests: the cache works)
+
+    def clear(self) -> None:
+        self._guided = None
+
+    def boxes(self, gradcampp, guided, params: CrossEAIParams,
+              image_size: tuple[int, int]) -> tuple[list[BoxProposal], np.ndarray]:
+        """(proposals in the pixels of an image of ``image_size``, fused map)."""
+        if self._guided is None or self._guided[0] is not guided or self._guided[1] != params.sigma:
+            self._guided = (guided, params.sigma, guided_map(guided.raw, params.sigma))
+            self.computations += 1
+        fused = fuse(gradcampp.map, self._guided[2], params.alpha)
+        parameters = dict(params.to_dict(), maps={"gradcam++": gradcampp.cache_key, "guided": guided.cache_key})
+        proposals = boxes_from_map(fused, params.tau, params.min_area, params.top_k, tuple(image_size[:2]),
+                                   gradcampp.target_name, "crosseai", parameters, params.score)
+        return proposals, fused

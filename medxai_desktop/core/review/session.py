@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any, Callable
 
-from medxai_desktop.core.explain.crosseai import boxes_from_map, fuse, guided_map
+from medxai_desktop.core.explain.crosseai import CrossEAIPreview
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 CROSSEAI_MAPS = ("gradcam++", "guided")
@@ -54,28 +54,32 @@ class ReviewSession:
         self.events = Events()
         self.blinded = blinded
         self.revealed: set = set()
-        self.close()
+        self._crosseai = CrossEAIPreview()
+        self._reset(None, None, None, None)
 
     # -- the open image ---------------------------------------------------------------------------
 
     def open(self, ref, image=None, image_id: str | None = None, key=None) -> None:
-        self.ref, self.image, self.image_id = ref, image, image_id
-        self.key = key if key is not None else ref
+        self._reset(ref, image, image_id, key if key is not None else ref)
+        self.events.emit("opened", ref)
+
+    def close(self) -> None:
+        self._reset(None, None, None, None)
+        self.events.emit("closed")
+
+    def _reset(self, ref, image, image_id, key) -> None:
+        self.ref, self.image, self.image_id, self.key = ref, image, image_id, key
         self.prediction = None
         self.results: dict[int, Any] = {}     # target index -> accumulated ExplanationSet
         self.status: str | None = None
         self.has_own_box = False
-        self._guided = None
         self.preview_boxes, self.fused = [], None
-        self.preview_computations = 0
-        self.events.emit("opened", ref)
+        self._crosseai = CrossEAIPreview()
 
-    def close(self) -> None:
-        self.ref = self.image = self.image_id = self.key = self.prediction = None
-        self.results, self.status, self.has_own_box = {}, None, False
-        self._guided, self.preview_boxes, self.fused = None, [], None
-        self.preview_computations = 0
-        self.events.emit("closed")
+    @property
+    def preview_computations(self) -> int:
+        """Smoothed guided maps computed for the open image (re-thresholding computes none)."""
+        return self._crosseai.computations
 
     def set_prediction(self, prediction) -> None:
         self.prediction = prediction
@@ -167,16 +171,7 @@ class ReviewSession:
             self.preview_boxes, self.fused = [], None
             self.events.emit("preview", self.preview_boxes, self.fused)
             return self.preview_boxes, self.fused
-        gradcampp, guided = maps
-        if self._guided is None or self._guided[0] is not guided or self._guided[1] != params.sigma:
-            self._guided = (guided, params.sigma, guided_map(guided.raw, params.sigma))
-            self.preview_computations += 1
-        fused = fuse(gradcampp.map, self._guided[2], params.alpha)
-        parameters = dict(params.to_dict(), maps={"gradcam++": gradcampp.cache_key,
-                                                  "guided": guided.cache_key})
-        proposals = boxes_from_map(fused, params.tau, params.min_area, params.top_k,
-                                   tuple(self.image.shape[:2]), gradcampp.target_name, "crosseai",
-                                   parameters, params.score)
+        proposals, fused = self._crosseai.boxes(*maps, params, self.image.shape)
         self.preview_boxes, self.fused = proposals, fused
         self.events.emit("preview", proposals, fused)
         return proposals, fused
