@@ -133,7 +133,7 @@ def test_recent_list_is_capped_deduplicated_persisted_and_opens(qtbot, tmp_path,
 
     window.open_path(sample_study_dir())
     qtbot.waitUntil(lambda: len(window.browser.image_refs()) == 4, timeout=10000)
-    window._fill_recent_menu()
+    window.fill_recent_menu()
     entries = [a for a in window.recent_menu.actions() if a.data()]
     assert [a.data() for a in entries] == AppSettings.at(settings_file).recent()
     assert entries[0].data() == str(sample_study_dir().absolute())
@@ -141,7 +141,7 @@ def test_recent_list_is_capped_deduplicated_persisted_and_opens(qtbot, tmp_path,
     single = min(sample_study_dir().glob("*.jpg"))
     window.open_path(single)
     qtbot.waitUntil(lambda: len(window.browser.image_refs()) == 1, timeout=10000)
-    window._fill_recent_menu()
+    window.fill_recent_menu()
     folder_action = next(a for a in window.recent_menu.actions() if a.data() == str(sample_study_dir().absolute()))
     folder_action.trigger()
     qtbot.waitUntil(lambda: len(window.browser.image_refs()) == 4, timeout=10000)

@@ -6,6 +6,9 @@ import pytest
 
 from medxai_desktop.core.boxes import Box, BoxProposal
 from medxai_desktop.core.evaluation.localisation import (
+    IOBB_THRESHOLDS,
+    IOU_THRESHOLDS,
+    BoxScores,
     References,
     box_weights,
     boxes_from_components,
@@ -15,6 +18,7 @@ from medxai_desktop.core.evaluation.localisation import (
     iou_matrix,
     map_components,
     mean_box_fractions,
+    metrics_row,
     pointing_hit,
     proposal_outcomes,
     references_from_annotations,
@@ -103,6 +107,48 @@ def test_per_class_rows_and_class_agnostic_matching():
 def test_nothing_predicted_scores_zero_not_nan():
     row = score_boxes(_case(), {}).summary()
     assert row["acc_iou_0.1"] == 0.0 and row["mean_iou"] == 0.0 and row["afp_iou_0.1"] == 0.0
+
+
+def _plain_metrics(ref_iou, ref_iobb, pred_iou, pred_iobb, n_images):
+    """The metrics written out box by box (the oracle for metrics_row)."""
+    n, per_image = len(ref_iou), max(n_images, 1)
+    row = {"mean_iou": sum(ref_iou) / n if n else float("nan"),
+           "predicted_per_image": len(pred_iou) / per_image}
+    for t in IOU_THRESHOLDS:
+        row[f"acc_iou_{t:g}"] = sum(1 for v in ref_iou if v > t) / n if n else float("nan")
+        row[f"afp_iou_{t:g}"] = sum(1 for v in pred_iou if v <= t) / per_image
+    for t in IOBB_THRESHOLDS:
+        row[f"acc_iobb_{t:g}"] = sum(1 for v in ref_iobb if v > t) / n if n else float("nan")
+        row[f"afp_iobb_{t:g}"] = sum(1 for v in pred_iobb if v <= t) / per_image
+    accuracies = [row[f"acc_iou_{t:g}"] for t in IOU_THRESHOLDS]
+    row["overall_iou"] = sum(accuracies) / len(accuracies)
+    return row
+
+
+def test_metrics_row_matches_a_plain_per_box_computation():
+    rng = np.random.default_rng(7)
+    for n_refs, n_preds, n_images in [(5, 7, 3), (0, 4, 2), (3, 0, 1), (0, 0, 0)]:
+        rows = []
+        for _ in range(3):  # several rows at once, as the tuning grid calls it
+            values = np.round(rng.random((4, max(n_refs, n_preds))), 1)  # ties on the thresholds
+            rows.append((values[0, :n_refs], values[1, :n_refs], values[2, :n_preds], values[3, :n_preds]))
+        got = metrics_row(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]),
+                          np.asarray([len(r[2]) for r in rows]),
+                          np.stack([[(r[2] <= t).sum() for t in IOU_THRESHOLDS] for r in rows]),
+                          np.stack([[(r[3] <= t).sum() for t in IOBB_THRESHOLDS] for r in rows]), n_images)
+        for g, r in enumerate(rows):
+            expected = _plain_metrics(*(v.tolist() for v in r), n_images)
+            assert set(got) == set(expected)
+            for key, value in expected.items():
+                assert got[key][g] == pytest.approx(value, nan_ok=True), (n_refs, n_preds, key)
+        # a report row (BoxScores) is the same function on one row
+        ref_iou, ref_iobb, pred_iou, pred_iobb = rows[0]
+        scores = BoxScores("m", [f"i{k}" for k in range(n_images)], np.zeros(n_refs, int),
+                           np.full(n_refs, "x", object), ref_iou, ref_iobb, np.zeros(n_preds, int),
+                           np.full(n_preds, "x", object), pred_iou, pred_iobb)
+        summary = scores.summary()
+        for key, value in _plain_metrics(*(v.tolist() for v in rows[0]), n_images).items():
+            assert summary[key] == pytest.approx(value, nan_ok=True), key
 
 
 def _reference_boxes(heatmap, tau, min_area, top_k, image_size, score):

@@ -1,17 +1,18 @@
 """Reviewing boxes: the controller between the canvas's box editor, the review and CrossEAI
 panels and the review store, and the undo commands that write every change at once.
 
-Every edit is one QUndoCommand on the open image's QUndoStack (one stack per image, in a
-QUndoGroup). Its first ``redo()`` writes the change (``revise_box`` / ``accept`` / ``reject`` /
-``add_box``); ``undo()`` and any later ``redo()`` are the store's own ``undo`` / ``redo``, which
-add revisions and never rewrite one. Each call passes the revision the command last saw: when
+The review rules (blinded-first, the status transitions) and the open image are the window's
+:class:`~medxai_desktop.core.review.session.ReviewSession`; this adapter turns gestures into
+store writes and session calls, and shows what they return.
+
+Every edit is one QUndoCommand (undo_commands.py) on the open image's QUndoStack (one stack per
+image, in a QUndoGroup). Each store call passes the revision the command last saw: when
 somebody else changed the box meanwhile the store raises RevisionConflict, the command is
 dropped, a non-blocking notice says so and the image's boxes are loaded again.
 
 Edits are written on the GUI thread: each is one small transaction on one box. Loading an
 image's boxes, scanning review statuses and storing proposals run as io jobs. The CrossEAI
-preview re-thresholds the Guided Backprop and Grad-CAM++ maps already computed for the image
-(numpy/scipy on a 224 x 224 map: milliseconds); the maps are computed once, on the model worker.
+preview is crosseai_controller.py's.
 
 Blinded-first review hides the AI output of an image (heatmap overlay, proposals, preview)
 until the reviewer has drawn a box of their own there or clicked "Reveal AI". Both kinds of box
@@ -19,25 +20,18 @@ stay in the store: the reviewer's as drawn boxes, the AI's as untouched proposal
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from pathlib import Path
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoGroup, QUndoStack
+from PySide6.QtGui import QAction, QUndoCommand, QUndoGroup, QUndoStack
 
 from medxai_desktop.core.boxes import Box
-from medxai_desktop.core.explain.crosseai import (
-    CrossEAIParams,
-    CrossEAIPreview,
-)
+from medxai_desktop.core.review.session import ref_key
 from medxai_desktop.core.store import (
     ACCEPTED,
-    IN_REVIEW,
     REJECTED,
     REMOVED,
     SIGNED_OFF,
-    UNREAD,
     BoxView,
     RevisionConflict,
     StoreError,
@@ -45,159 +39,56 @@ from medxai_desktop.core.store import (
 from medxai_desktop.core.store.views import REVIEWED_STATES
 
 from .box_items import BoxEditor, is_ai
-from .crosseai_panel import CrossEAIPanel
+from .study_statuses import StudyStatuses
+from .crosseai_controller import CrossEAIController
 from .review_panel import ReviewPanel
+from .undo_commands import AddBoxCommand, CopyBoxesCommand, ReviseBoxCommand, VerdictCommand
+from .window_menus import build_review_menu
 
-CROSSEAI_MAPS = ("gradcam++", "guided")
+def is_own(view: BoxView) -> bool:
+    """A box the reviewer drew that still counts (not removed or rejected)."""
+    return view.origin == "drawn" and view.state not in (REMOVED, REJECTED)
 
-# Action id (the shortcut registry's, see shortcuts.py) -> menu text, default key.
-REVIEW_ACTIONS = {
-    "review.draw": ("&Draw a box", "B"),
-    "review.accept": ("&Accept the selected box", "A"),
-    "review.reject": ("&Reject the selected box", "R"),
-    "review.delete": ("De&lete the selected box", "Delete"),
-    "review.next_unread": ("&Next unread image", "N"),
-    "review.undo": ("&Undo", "Ctrl+Z"),
-    "review.redo": ("Re&do", "Ctrl+Shift+Z"),
-}
-
-
-def ref_key(ref) -> tuple[str, int]:
-    """How the store knows an image of the browser: resolved path and frame."""
-    return str(Path(ref.path).resolve()), int(ref.frame)
-
-
-# -- undo commands ------------------------------------------------------------------------------
-
-class BoxCommand(QUndoCommand):
-    """One change to one stored box. The first ``redo`` writes it (``write``); ``undo`` and
-    later ``redo`` are the store's undo / redo revisions, each expecting the revision this
-    command left. A refused call makes the command obsolete: the stack drops it."""
-
-    def __init__(self, controller: BoxReviewController, text: str, box_id: int | None = None,
-                 parent: QUndoCommand | None = None):
-        super().__init__(text, parent)
-        self.controller = controller
-        self.box_id = box_id
-        self.revision: int | None = None   # the box's revision after this command's last step
-        self.done = False
-
-    def write(self, store, reviewer):
-        raise NotImplementedError
-
-    def redo(self) -> None:
-        if self.done:
-            revision = self.controller.store_call(self.box_id, lambda store, reviewer: store.redo(
-                self.box_id, reviewer, expected_revision=self.revision))
-        else:
-            revision = self.controller.store_call(self.box_id, self.write)
-        if revision is None:
-            self.setObsolete(True)
-            return
-        self.box_id, self.revision, self.done = revision.box_id, revision.revision, True
-
-    def undo(self) -> None:
-        if not self.done:
-            return
-        revision = self.controller.store_call(self.box_id, lambda store, reviewer: store.undo(
-            self.box_id, reviewer, expected_revision=self.revision))
-        if revision is None:
-            self.setObsolete(True)
-            return
-        self.revision = revision.revision
-
-
-class ReviseBoxCommand(BoxCommand):
-    """New geometry and/or label for a box (state "edited")."""
-
-    def __init__(self, controller, view: BoxView, text: str, box: Box | None = None,
-                 label: str | None = None, parent=None):
-        super().__init__(controller, text, view.box_id, parent)
-        self.expected, self.box, self.label = view.revision, box, label
-
-    def write(self, store, reviewer):
-        return store.revise_box(self.box_id, reviewer=reviewer, expected_revision=self.expected,
-                                box=self.box, label=self.label)
-
-
-class VerdictCommand(BoxCommand):
-    """Accept or reject a box as it stands (Delete rejects too; a rejected box of the
-    reviewer's own is hidden, a rejected proposal stays visible, faded)."""
-
-    def __init__(self, controller, view: BoxView, state: str, text: str, parent=None):
-        super().__init__(controller, text, view.box_id, parent)
-        self.expected, self.state = view.revision, state
-
-    def write(self, store, reviewer):
-        verdict = store.accept if self.state == ACCEPTED else store.reject
-        return verdict(self.box_id, reviewer, self.expected)
-
-
-class AddBoxCommand(BoxCommand):
-    """A box the reviewer drew (or copied): undo removes it, redo brings it back."""
-
-    def __init__(self, controller, image_id: int, box: Box, label: str, text: str = "Draw box",
-                 comment: str | None = None, parent=None):
-        super().__init__(controller, text, None, parent)
-        self.image_id, self.box, self.label, self.comment = image_id, box, label, comment
-
-    def write(self, store, reviewer):
-        return store.add_box(self.image_id, self.box, self.label, reviewer, self.comment)
-
-
-class CopyBoxesCommand(QUndoCommand):
-    """Several added boxes as one step (copy from the previous image)."""
-
-    def __init__(self, text: str, commands: list[AddBoxCommand]):
-        super().__init__(text)
-        self.commands = commands
-
-    def redo(self) -> None:
-        for command in self.commands:
-            command.redo()
-        if not any(command.done for command in self.commands):
-            self.setObsolete(True)
-
-    def undo(self) -> None:
-        for command in reversed(self.commands):
-            command.undo()
-
-
-# -- the controller -----------------------------------------------------------------------------
 
 class BoxReviewController(QObject):
-    """The review of the open image. ``window`` is the MainWindow: its store, reviewer, jobs,
-    canvas, browser, model and explanations are used, never copied."""
+    """The review of the open image. ``window`` is the MainWindow: its session, store,
+    reviewer, jobs, canvas, browser and model are used, never copied."""
 
     def __init__(self, window):
         super().__init__(window)
         self.window = window
+        self.session = window.session
         self.canvas = window.canvas
         self.editor = BoxEditor(window.canvas)
         window.canvas.editor = self.editor
         self.panel = ReviewPanel()
-        self.crosseai_panel = CrossEAIPanel()
+        self.crosseai = CrossEAIController(window, self)
+        self.crosseai_panel = self.crosseai.panel
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[int, QUndoStack] = {}
-        self.ref = self.image = self.image_id = None
         self.views: dict[int, BoxView] = {}
-        self.status: str | None = None
         self.loaded = False
         self._token = 0
-        self.blinded = False
-        self.revealed: set[tuple[str, int]] = set()
-        self.statuses: dict[tuple[str, int], str] = {}
-        self.ref_ids: dict[tuple[str, int], int] = {}
-        self.preview: list = []
-        self.fused = None
-        self._preview = CrossEAIPreview()        # keeps the smoothed GBP map per sigma
-        self._showing_fused = False
-        self._propose_pending = False
-        self._defaults_model = None
+        self.statuses = StudyStatuses(window)
         self._last_added: int | None = None
-        self.actions: dict[str, QAction] = {}
-        self._build_actions()
+        self.actions: dict[str, QAction] = build_review_menu(window, self)
+        self.blinded_action, self.reveal_action = self.actions["review.blinded"], self.actions["review.reveal"]
         self._connect()
+        self.session.events.connect("opened", lambda ref: self.image_opened())
+        self.session.events.connect("status", self._show_status)
+
+    @property
+    def status(self) -> str | None:
+        return self.session.status
+
+    @property
+    def blinded(self) -> bool:
+        return self.session.blinded
+
+    @property
+    def preview(self) -> list:
+        """The CrossEAI preview's proposals (image pixels) of the open image."""
+        return self.crosseai.preview
 
     @property
     def store(self):
@@ -209,49 +100,8 @@ class BoxReviewController(QObject):
 
     # -- wiring -------------------------------------------------------------------------------
 
-    def _build_actions(self) -> None:
-        menu = self.window.menuBar().addMenu("&Review")
-        undo = self.undo_group.createUndoAction(self, "Undo")
-        redo = self.undo_group.createRedoAction(self, "Redo")
-        slots = {"review.draw": self.editor.arm_drawing, "review.accept": self.accept_selected,
-                 "review.reject": self.reject_selected, "review.delete": self.delete_selected,
-                 "review.next_unread": self.next_unread}
-        for action_id, (text, key) in REVIEW_ACTIONS.items():
-            if action_id == "review.undo":
-                action = undo
-            elif action_id == "review.redo":
-                action = redo
-            else:
-                action = QAction(text, self.window)
-                action.triggered.connect(lambda _=False, slot=slots[action_id]: slot())
-            action.setShortcut(QKeySequence(key))
-            self.window.addAction(action)
-            self.actions[action_id] = action
-        for action_id in ("review.undo", "review.redo"):
-            menu.addAction(self.actions[action_id])
-        menu.addSeparator()
-        for action_id in ("review.draw", "review.accept", "review.reject", "review.delete"):
-            menu.addAction(self.actions[action_id])
-        copy = menu.addAction("&Copy boxes from the previous image")
-        copy.triggered.connect(lambda _=False: self.copy_previous())
-        menu.addSeparator()
-        sign_off = menu.addAction("&Sign off this image")
-        sign_off.triggered.connect(lambda _=False: self.sign_off())
-        menu.addAction(self.actions["review.next_unread"])
-        menu.addSeparator()
-        self.blinded_action = menu.addAction("&Blinded-first review")
-        self.blinded_action.setCheckable(True)
-        self.blinded_action.setToolTip("Hide heatmaps and AI boxes of an image until you have drawn your own")
-        self.blinded_action.toggled.connect(self.set_blinded)
-        self.reveal_action = menu.addAction("Re&veal AI output")
-        self.reveal_action.triggered.connect(lambda _=False: self.reveal())
-        manager = getattr(self.window, "shortcuts", None)
-        if manager is not None and hasattr(manager, "bind"):
-            for action_id, action in self.actions.items():
-                manager.bind(action_id, action)
-
     def _connect(self) -> None:
-        editor, panel, crosseai = self.editor, self.panel, self.crosseai_panel
+        editor, panel = self.editor, self.panel
         editor.drawn.connect(self.on_drawn)
         editor.geometry_edited.connect(self.on_geometry)
         editor.selection_changed.connect(self.on_selection)
@@ -265,11 +115,6 @@ class BoxReviewController(QObject):
         panel.sign_off_requested.connect(self.sign_off)
         panel.next_unread_requested.connect(self.next_unread)
         panel.reveal_requested.connect(self.reveal)
-        crosseai.params_changed.connect(lambda _: self.update_preview())
-        crosseai.fused_toggled.connect(lambda _: self.update_preview())
-        crosseai.preview_toggled.connect(self.on_preview_toggled)
-        crosseai.propose_requested.connect(self.propose)
-        crosseai.defaults_requested.connect(self.apply_defaults)
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -287,14 +132,11 @@ class BoxReviewController(QObject):
 
     # -- the open image -----------------------------------------------------------------------
 
-    def set_image(self, ref, image, image_id: int | None) -> None:
-        """A new image is shown: forget the last one's boxes, load this one's from the store."""
+    def image_opened(self) -> None:
+        """The session opened another image: forget the last one's boxes, load this one's."""
         self._token += 1
-        self.ref, self.image, self.image_id = ref, image, image_id
-        self.views, self.status, self.loaded = {}, None, False
-        self.preview, self.fused, self._propose_pending = [], None, False
-        self._preview.clear()
-        self._showing_fused = False
+        ref, image_id = self.session.ref, self.session.image_id
+        self.views, self.loaded = {}, False
         self.editor.clear()
         self.undo_group.setActiveStack(self._stack(image_id))
         self.panel.set_image_name(ref.path.name if ref is not None else "")
@@ -302,10 +144,9 @@ class BoxReviewController(QObject):
         self._sync_model()
         self._refresh()
         if image_id is not None:
-            self.ref_ids[ref_key(ref)] = image_id
+            self.statuses.ids[ref_key(ref)] = image_id
             self.reload()
-        if self.crosseai_panel.preview_box.isChecked():
-            self.on_preview_toggled(True)   # this image's maps, computed once
+        self.crosseai.image_changed()
 
     def _stack(self, image_id: int | None) -> QUndoStack | None:
         if image_id is None:
@@ -320,9 +161,9 @@ class BoxReviewController(QObject):
 
     def reload(self) -> None:
         """Read the image's boxes and status again (in the background)."""
-        if self.store is None or self.image_id is None:
+        if self.store is None or self.session.image_id is None:
             return
-        token, store, image_id = self._token, self.store, self.image_id
+        token, store, image_id = self._token, self.store, self.session.image_id
         self.window.jobs.submit(
             "load boxes", lambda progress, cancelled: (store.latest_boxes(image_id, include_removed=True),
                                                         store.status(image_id)),
@@ -336,51 +177,34 @@ class BoxReviewController(QObject):
             if mine is None or mine.revision <= view.revision:
                 self.views[view.box_id] = view
         self.loaded = True
-        self.status = status.status
-        self._show_status(self.status)
+        self.session.set_own_box(self._has_own_box(), reveal=False)
+        self.session.set_status(status.status)
         self._sync_model()
         self.editor.set_views([v for v in self.views.values()])
         self._refresh()
 
-    def _show_status(self, status: str) -> None:
+    def _show_status(self, status: str | None) -> None:
+        """The session's status changed: the panel and the browser show it."""
         self.panel.set_status(status)
-        if self.ref is not None:
-            self.statuses[ref_key(self.ref)] = status
-            self.window.browser.set_status(self.ref, status)
+        if self.session.ref is not None:
+            self.statuses.set(self.session.ref, status)
 
     def on_discovered(self) -> None:
         """A study was listed: show each image's stored status in the browser (background)."""
-        store, refs = self.store, self.window.browser.image_refs()
-        if store is None or not refs:
-            return
+        self.statuses.scan(self.store)
 
-        def job(progress, cancelled):
-            known = {(info.path, info.frame): info.id for info in store.images() if info.path}
-            found = {}
-            for ref in refs:
-                image_id = known.get(ref_key(ref))
-                if image_id is not None:
-                    found[ref] = (image_id, store.status(image_id).status)
-            return found
-
-        self.window.jobs.submit("review statuses", job, on_success=self._on_statuses,
-                                on_failure=self.window.error)
-
-    def _on_statuses(self, found: dict) -> None:
-        for ref, (image_id, status) in found.items():
-            key = ref_key(ref)
-            self.ref_ids.setdefault(key, image_id)
-            if key not in self.statuses:   # what was loaded or edited since is newer
-                self.statuses[key] = status
-                self.window.browser.set_status(ref, status)
+    def next_unread(self) -> None:
+        if not self.statuses.select_next_unread():
+            self.notify("no unread image left in this study", "info")
 
     # -- what is shown --------------------------------------------------------------------------
 
     def ai_hidden(self) -> bool:
         """Blinded review and nothing of the reviewer's own on this image yet (nor revealed)."""
-        if not self.blinded or self.ref is None or ref_key(self.ref) in self.revealed:
-            return False
-        return not any(v.origin == "drawn" and v.state not in (REMOVED, REJECTED) for v in self.views.values())
+        return self.session.ai_hidden()
+
+    def _has_own_box(self) -> bool:
+        return any(is_own(v) for v in self.views.values())
 
     def visible_views(self) -> list[BoxView]:
         hidden = self.ai_hidden()
@@ -398,11 +222,7 @@ class BoxReviewController(QObject):
         self.window.update_grid()
 
     def _sync_model(self) -> None:
-        model = self.window.model
-        if model is not self._defaults_model:
-            self._defaults_model = model
-            if model is not None:
-                self.crosseai_panel.set_params(self.default_params())
+        self.crosseai.sync_model()
         self._sync_labels()
 
     def _sync_labels(self) -> None:
@@ -416,7 +236,7 @@ class BoxReviewController(QObject):
     # -- edits ------------------------------------------------------------------------------------
 
     def _can_edit(self) -> bool:
-        if self.store is None or self.image_id is None:
+        if self.store is None or self.session.image_id is None:
             self.notify("no review store: boxes cannot be saved", "error")
             return False
         if not self.loaded:
@@ -457,7 +277,7 @@ class BoxReviewController(QObject):
             if revision.action != "add":
                 self.reload()
                 return
-            view = BoxView(revision.box_id, self.image_id, revision.box, revision.label, revision.state,
+            view = BoxView(revision.box_id, self.session.image_id, revision.box, revision.label, revision.state,
                            revision.revision, "drawn", reviewer=revision.reviewer,
                            updated_at=revision.created_at)
         else:
@@ -467,26 +287,26 @@ class BoxReviewController(QObject):
         self.views[view.box_id] = view
         if revision.action == "add":
             self._last_added = view.box_id
-        if self.blinded and view.origin == "drawn" and view.state not in (REMOVED, REJECTED):
-            self.revealed.add(ref_key(self.ref))   # once seen, the AI output stays shown
+        self.session.set_own_box(self._has_own_box(), reveal=is_own(view))
         self.editor.set_view(view)
         self._first_edit()
         self._refresh()
 
     def _first_edit(self) -> None:
         """The first edit puts an unread image in review; an edit after sign-off too."""
-        if self.status != IN_REVIEW:
-            if self.status == SIGNED_OFF:
+        status = self.session.first_edit()
+        if status is not None:
+            if self.session.reopens(self.status):
                 self.notify("edited after sign-off: the image is back in review")
-            self._set_status(IN_REVIEW)
+            self._set_status(status)
 
     def _set_status(self, status: str) -> bool:
         try:
-            self.status = self.store.set_status(self.image_id, status, self.reviewer).status
+            stored = self.store.set_status(self.session.image_id, status, self.reviewer).status
         except StoreError as exc:
             self.notify(f"status not saved: {exc}", "error")
             return False
-        self._show_status(self.status)
+        self.session.set_status(stored)
         return True
 
     def on_drawn(self, box: Box) -> None:
@@ -494,12 +314,12 @@ class BoxReviewController(QObject):
             return
         label = self.panel.current_label() or self._default_label()
         self._last_added = None
-        self.push(AddBoxCommand(self, self.image_id, box, label))
+        self.push(AddBoxCommand(self, self.session.image_id, box, label))
         if self._last_added is not None:
             self.editor.select(self._last_added)   # ready for nudging and labelling
 
     def _default_label(self) -> str:
-        prediction, model = self.window.prediction, self.window.model
+        prediction, model = self.session.prediction, self.window.model
         if prediction is not None:
             return prediction.class_name
         return model.classes[0] if model is not None else "finding"
@@ -554,173 +374,45 @@ class BoxReviewController(QObject):
             self.notify("there is no previous image", "info")
             return
         previous = refs[index - 1]
-        previous_id = self.ref_ids.get(ref_key(previous))
+        previous_id = self.statuses.ids.get(ref_key(previous))
         try:
             views = [] if previous_id is None else self.store.latest_boxes(previous_id)
         except StoreError as exc:
             self.notify(f"cannot read the previous image's boxes: {exc}", "error")
             return
-        height, width = self.image.shape
+        height, width = self.session.image.shape
         boxes = [(v, v.box.clipped(width, height)) for v in views if v.state in REVIEWED_STATES]
         boxes = [(v, b) for v, b in boxes if b.width >= 1 and b.height >= 1]
         if not boxes:
             self.notify(f"{previous.path.name} has no reviewed boxes to copy", "info")
             return
         self.push(CopyBoxesCommand(f"Copy {len(boxes)} box(es) from {previous.path.name}", [
-            AddBoxCommand(self, self.image_id, box, view.label, "Copy box",
+            AddBoxCommand(self, self.session.image_id, box, view.label, "Copy box",
                           f"copied from image {previous_id}, box {view.box_id}") for view, box in boxes]))
 
     # -- status -----------------------------------------------------------------------------------
 
     def sign_off(self) -> None:
-        if self.store is None or self.image_id is None or not self.loaded:
+        if self.store is None or self.session.image_id is None or not self.loaded:
             self.notify("nothing to sign off: no image with a review store", "info")
             return
         if self._set_status(SIGNED_OFF):
-            self.window.info(f"signed off {self.ref.path.name} as {self.reviewer}")
-
-    def next_unread(self) -> None:
-        refs, index = self.window.browser.image_refs(), self.window.browser.current_index()
-        for step in range(1, len(refs)):
-            candidate = (index + step) % len(refs)
-            if self.statuses.get(ref_key(refs[candidate]), UNREAD) == UNREAD:
-                self.window.browser.select_index(candidate)
-                return
-        self.notify("no unread image left in this study", "info")
+            self.window.info(f"signed off {self.session.ref.path.name} as {self.reviewer}")
 
     # -- blinded review ---------------------------------------------------------------------------
 
     def set_blinded(self, on: bool) -> None:
-        self.blinded = bool(on)
+        self.session.set_blinded(bool(on))
         if self.blinded_action.isChecked() != self.blinded:
             self.blinded_action.setChecked(self.blinded)
         self._refresh()
 
     def reveal(self) -> None:
-        if self.ref is not None and self.ai_hidden():
-            self.revealed.add(ref_key(self.ref))
-            self.window.info(f"AI output revealed for {self.ref.path.name} (blinded review)")
+        if self.ai_hidden():
+            self.session.reveal()
+            self.window.info(f"AI output revealed for {self.session.ref.path.name} (blinded review)")
             self._refresh()
 
-    # -- CrossEAI -------------------------------------------------------------------------------
-
-    def default_params(self) -> CrossEAIParams:
-        """The model card's ``crosseai`` values over the built-in defaults."""
-        model = self.window.model
-        try:
-            return CrossEAIParams.from_dict(model.card.metadata.get("crosseai") if model else None)
-        except (TypeError, ValueError) as exc:
-            self.notify(f"the model card's crosseai values are not usable ({exc}); using defaults", "error")
-            return CrossEAIParams()
-
-    def apply_defaults(self) -> None:
-        self.crosseai_panel.set_params(self.default_params())
-
-    def cached_maps(self):
-        """(Grad-CAM++, Guided Backprop) explanations of the open image, or None."""
-        found = [self.window.explanations.get(m) for m in CROSSEAI_MAPS]
-        return None if None in found else tuple(found)
-
-    def request_maps(self) -> bool:
-        """True when both maps are there; else start computing the missing ones (once, on the
-        model worker, as a normal explanation that is also recorded in the store)."""
-        if self.cached_maps() is not None:
-            return True
-        window = self.window
-        if window.model is None or window.image is None:
-            self.crosseai_panel.set_summary("CrossEAI needs a model and an open image.")
-            return False
-        running = getattr(window, "_explain_job", None)
-        if running is not None and not running.done:
-            self.crosseai_panel.set_summary("Waiting for the running explanation...")
-            return False
-        missing = [m for m in CROSSEAI_MAPS if m not in window.explanations]
-        self.crosseai_panel.set_summary("Computing Guided Backprop and Grad-CAM++ (once)...")
-        window.run_explanations(missing)
-        return False
-
     def on_explanations(self) -> None:
-        """The window has new maps for the open image (hook from MainWindow)."""
-        if not (self._propose_pending or self.crosseai_panel.preview_box.isChecked()):
-            return
-        if self.cached_maps() is None:
-            self.request_maps()     # the explanation that ran was not (all) ours
-        elif self._propose_pending:
-            self.propose()
-        else:
-            self.update_preview()
-
-    def on_preview_toggled(self, on: bool) -> None:
-        if on:
-            self.request_maps()
-        self.update_preview()
-
-    def compute_boxes(self, params: CrossEAIParams):
-        """(proposals in image pixels, fused map) from the cached maps; no model call."""
-        gradcampp, guided = self.cached_maps()
-        return self._preview.boxes(gradcampp, guided, params, self.image.shape)
-
-    def update_preview(self) -> None:
-        self._sync_model()
-        panel = self.crosseai_panel
-        maps = self.cached_maps()
-        if not panel.preview_box.isChecked() or maps is None or self.image is None:
-            self.preview, self.fused = [], None
-            self.editor.set_preview([])
-            self._restore_overlay()
-            if not panel.preview_box.isChecked():
-                panel.set_summary("Preview off.")
-            return
-        start = time.perf_counter()
-        self.preview, self.fused = self.compute_boxes(panel.params())
-        seconds = time.perf_counter() - start
-        self.editor.set_preview(self.preview)
-        if panel.fused_box.isChecked():
-            self.canvas.set_heatmap(self.fused)
-            self._showing_fused = True
-        else:
-            self._restore_overlay()
-        scores = ", ".join(f"{p.score:.2f}" for p in self.preview)
-        panel.set_summary(f"{len(self.preview)} box(es) for <b>{maps[0].target_name}</b>"
-                          f"{' (scores ' + scores + ')' if scores else ''}; {seconds * 1000:.0f} ms")
-
-    def _restore_overlay(self) -> None:
-        if self._showing_fused:
-            self._showing_fused = False
-            self.window.show_map(self.window.panel.selected_map())
-
-    def propose(self) -> None:
-        """Store the boxes of the current settings as proposals of a 'crosseai' run."""
-        window, store = self.window, self.store
-        self._sync_model()
-        if store is None or self.image_id is None or window.model is None:
-            self.notify("proposing boxes needs a model, an open image and a review store", "error")
-            return
-        if self.cached_maps() is None:
-            self._propose_pending = True
-            self.request_maps()
-            return
-        self._propose_pending = False
-        params = self.crosseai_panel.params()
-        start = time.perf_counter()
-        proposals, _ = self.compute_boxes(params)
-        seconds = time.perf_counter() - start
-        if not proposals:
-            self.notify("no boxes at these settings: lower tau or min area", "info")
-            return
-        token, model, image_id, name = self._token, window.model, self.image_id, self.ref.path.name
-        run_parameters = dict(proposals[0].parameters)
-
-        def job(progress, cancelled):
-            model_id = store.add_model(model)
-            run_id = store.record_run(model_id, "crosseai", run_parameters, device=str(model.device),
-                                      seconds=seconds)
-            return store.add_proposals(image_id, run_id, proposals)
-
-        def stored(box_ids) -> None:
-            window.info(f"{len(box_ids)} CrossEAI proposal(s) stored for {name}")
-            if token == self._token:
-                self.crosseai_panel.preview_box.setChecked(False)
-                self.reload()
-
-        window.jobs.submit("propose boxes", job, on_success=stored, on_failure=window.error)
+        """The window has new maps for the open image."""
+        self.crosseai.on_explanations()

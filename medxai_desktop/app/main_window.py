@@ -1,37 +1,36 @@
 """The main window: browser | canvas | explanation panel, a log dock, menus and the status bar.
 
-It holds the session state (the model, the open image, its explanations) and turns gestures
-into core calls run as jobs; it never runs model code or file decoding itself.
+The open image, its prediction and explanations are the window's ReviewSession (core, no Qt);
+the window wires widgets to it and to the controllers that turn gestures into core calls run
+as jobs (image_opener, explain_controller, box_review, reports_menu). It never runs model code
+or file decoding itself.
 """
 from __future__ import annotations
 
 import getpass
-import threading
-from dataclasses import replace
-from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDialog, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QTabWidget,
-                               QToolBar)
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QTabWidget
 
-from medxai_desktop.core.imaging import DiscoveryResult, ImageReadError, ImageRef, discover, read_image
-from medxai_desktop.core.jobs import report
+from medxai_desktop.core.imaging import ImageRef
+from medxai_desktop.core.review.session import ReviewSession, ref_key
 
 from .box_review import BoxReviewController
 from .comparison_grid import ComparisonGrid
+from .explain_controller import ExplainController
 from .explanation_panel import ExplanationPanel
 from .export_dialog import ExportDialog, ExportRequest, export_boxes
 from .image_canvas import PRESETS, ImageCanvas
+from .image_opener import ImageOpener, dropped_paths
 from .jobs import JobRunner
 from .log_panel import LogPanel
 from .notifications import Toast
-from .reports_menu import ReportsController
-from .rendering import WindowLut
 from .settings import AppSettings
 from .shortcuts import ShortcutManager, ShortcutsDialog
 from .study_browser import StudyBrowser
 from .tag_browser import TagBrowser
+from .window_menus import build_menus
 
 APP_TITLE = "MedXAI Desktop"
 
@@ -45,22 +44,74 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else AppSettings()
         self.reviewer = reviewer or self.settings.reviewer or os_user()
         self.shortcuts = ShortcutManager(self.settings, self)
-        self._requested_ref: ImageRef | None = None
         self._layout_restored = False
         self.store = store
         self.device = device
         self.jobs = JobRunner(self)
-        self.model = self.engine = None
-        self.model_source = ""
-        self.ref: ImageRef | None = None
-        self.image = None
-        self.image_id: int | None = None
-        self.prediction = None
-        self.explanations: dict = {}
-        self.model_thread_idents: list[int] = []   # threads that ran model code (for tests)
-        self._token = 0
-        self._explain_job = None
+        self.session = ReviewSession()
+        self.opener = ImageOpener(self)
+        self.explainer = ExplainController(self)
+        self._build_widgets()
+        build_menus(self)
+        self.review = BoxReviewController(self)   # box editing, review status, CrossEAI preview
+        self._build_review_docks()
+        self._connect_widgets()
+        self._restore_choices()
+        self.canvas.set_overlay_style(*self.panel.overlay_style())
+        # keys the canvas (and its box editor) also handle themselves: once moved, the old key is dead there
+        self.shortcuts.guard(self.canvas, [f"view.preset.{i + 1}" for i in range(len(PRESETS))]
+                             + ["view.invert", "view.fit", "view.actual_size", "review.draw", "review.accept",
+                                "review.reject", "review.delete"])
+        self.setAcceptDrops(True)
+        for widget in (self.canvas, self.canvas.viewport()):
+            widget.setAcceptDrops(False)     # its scene would take file drags and drop them
+        self.explainer.update_model_status()
 
+    # -- the session, read by the controllers and tests -------------------------------------------
+
+    @property
+    def ref(self) -> ImageRef | None:
+        return self.session.ref
+
+    @property
+    def image(self):
+        return self.session.image
+
+    @property
+    def image_id(self) -> int | None:
+        return self.session.image_id
+
+    @property
+    def prediction(self):
+        return self.session.prediction
+
+    @property
+    def explanations(self) -> dict:
+        """Method -> Explanation of the open image, over all explained targets (latest last)."""
+        merged: dict = {}
+        for result in self.session.results.values():
+            merged.update(result.explanations)
+        return merged
+
+    @property
+    def model(self):
+        return self.explainer.model
+
+    @property
+    def model_thread_idents(self) -> list[int]:
+        return self.explainer.thread_idents
+
+    @property
+    def token(self) -> int:
+        """Changes each time another image is opened: a job's result for an older token is stale."""
+        return self.opener.token
+
+    def explaining(self) -> bool:
+        return self.explainer.explaining()
+
+    # -- widgets ----------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
         self.canvas = ImageCanvas()
         self.grid = ComparisonGrid()
         self.tabs = QTabWidget()
@@ -84,50 +135,40 @@ class MainWindow(QMainWindow):
         self.toast.clicked.connect(lambda: (self.log_dock.show(), self.log_dock.raise_()))
         self.resizeDocks([self.browser_dock, self.panel_dock], [260, 320], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical)
-
         self.pixel_label, self.window_label, self.zoom_label, self.model_status = (QLabel() for _ in range(4))
         self.pixel_label.setMinimumWidth(260)
         for label in (self.pixel_label, self.window_label, self.zoom_label, self.model_status):
             self.statusBar().addPermanentWidget(label)
-        self._build_actions()
-        self.review = BoxReviewController(self)   # box editing, review status, CrossEAI preview
+
+    def _build_review_docks(self) -> None:
         self.review_dock = self._dock("Review", self.review.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.crosseai_dock = self._dock("CrossEAI boxes", self.review.crosseai_panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.panel_dock, self.crosseai_dock)
         for dock in (self.review_dock, self.crosseai_dock):
-            self._view_menu.addAction(dock.toggleViewAction())
+            self.view_menu.addAction(dock.toggleViewAction())
         self.panel_dock.raise_()
 
+    def _connect_widgets(self) -> None:
+        canvas, panel = self.canvas, self.panel
         self.browser.image_selected.connect(self.open_ref)
-        self.canvas.step_requested.connect(self.step)
-        self.canvas.cursor_moved.connect(self.pixel_label.setText)
-        self.canvas.window_changed.connect(self._on_window_changed)
-        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f} %"))
+        canvas.step_requested.connect(self.step)
+        canvas.cursor_moved.connect(self.pixel_label.setText)
+        canvas.window_changed.connect(self._on_window_changed)
+        canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"zoom {z * 100:.0f} %"))
         # smooth when zoomed out (no aliasing), plain pixels when zoomed in
-        self.canvas.zoom_changed.connect(lambda z: self.canvas.image_item.setTransformationMode(
+        canvas.zoom_changed.connect(lambda z: canvas.image_item.setTransformationMode(
             Qt.TransformationMode.SmoothTransformation if z < 1 else Qt.TransformationMode.FastTransformation))
-        self.panel.run_requested.connect(self.run_explanations)
-        self.panel.road_requested.connect(self.reports.compute_road)
-        self.panel.cancel_requested.connect(self.cancel_explanations)
-        self.panel.style_changed.connect(lambda cmap, opacity, threshold:
-                                         self.canvas.set_overlay_style(cmap, opacity, threshold))
-        self.panel.map_selected.connect(self.show_map)
-        self._restore_choices()
-        self.canvas.set_overlay_style(*self.panel.overlay_style())
-        self.tabs.currentChanged.connect(lambda _: self._update_grid())
-        self.canvas.window_changed.connect(lambda *_: self._update_grid(restyle=False))
-        self.panel.style_changed.connect(
+        panel.run_requested.connect(self.run_explanations)
+        panel.road_requested.connect(self.reports.compute_road)
+        panel.cancel_requested.connect(self.cancel_explanations)
+        panel.style_changed.connect(lambda cmap, opacity, threshold: canvas.set_overlay_style(cmap, opacity, threshold))
+        panel.map_selected.connect(self.show_map)
+        self.tabs.currentChanged.connect(lambda _: self.update_grid())
+        canvas.window_changed.connect(lambda *_: self.update_grid(restyle=False))
+        panel.style_changed.connect(
             lambda *style: self.grid.set_style(*style) if self.tabs.currentWidget() is self.grid else None)
         self.tags_dock.visibilityChanged.connect(lambda visible: self._update_tags() if visible else None)
-        # keys the canvas (and its box editor) also handle themselves: once moved, the old key is dead there
-        self.shortcuts.guard(self.canvas, [f"view.preset.{i + 1}" for i in range(len(PRESETS))]
-                             + ["view.invert", "view.fit", "view.actual_size", "review.draw", "review.accept",
-                                "review.reject", "review.delete"])
-        self.setAcceptDrops(True)
-        for widget in (self.canvas, self.canvas.viewport()):
-            widget.setAcceptDrops(False)     # its scene would take file drags and drop them
-        self._update_model_status()
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -136,82 +177,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "Open &folder...", self.choose_folder, action_id="file.open_folder")
-        self._action(file_menu, "Open f&ile...", self.choose_file, action_id="file.open_file")
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._fill_recent_menu()
-        self._action(file_menu, "Open &model card...", self.choose_model_card, action_id="file.open_model")
-        file_menu.addSeparator()
-        self.reviewer_action = self._action(file_menu, "Reviewer name...", self.choose_reviewer)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, action_id="file.quit")
-
-        view_menu = self.menuBar().addMenu("&View")
-        # Keys 1-6, I, F, 0 (configurable, see shortcuts.py) act on the canvas wherever the focus is.
-        for index, (name, center, width) in enumerate(PRESETS):
-            text = name if center is None else f"{name} ({center:g}/{width:g})"
-            self._action(view_menu, text, lambda _=False, i=index: self.canvas.apply_preset(i),
-                         action_id=f"view.preset.{index + 1}")
-        view_menu.addSeparator()
-        self._action(view_menu, "&Invert", self.canvas.toggle_invert, action_id="view.invert")
-        self._action(view_menu, "&Fit to window", self.canvas.fit, action_id="view.fit")
-        self._action(view_menu, "&Actual size (1:1)", self.canvas.actual_size, action_id="view.actual_size")
-        view_menu.addSeparator()
-        self.comparison_action = self._action(view_menu, "&Comparison grid", self.show_comparison,
-                                              action_id="view.comparison")
-        view_menu.addSeparator()
-        for dock in (self.browser_dock, self.panel_dock, self.log_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        self._view_menu = view_menu   # the review docks are added once they exist
-        view_menu.addAction(self.shortcuts.bind("view.tags", self.tags_dock.toggleViewAction()))
-
-        export_menu = self.menuBar().addMenu("&Export")
-        self._action(export_menu, "&Boxes (COCO, VOC, YOLO, CSV, DICOM SR)...", self.choose_export,
-                     action_id="export.boxes")
-        self.reports = ReportsController(self, self.menuBar().addMenu("&Reports"))
-        self.help_menu = self.menuBar().addMenu("&Help")
-        self._action(self.help_menu, "&Keyboard shortcuts...", self.show_shortcuts, action_id="help.shortcuts")
-        self._action(self.help_menu, "&Plugins...", self.show_plugins)
-
-        tools = QToolBar("Tools", self)
-        tools.setObjectName("Tools")
-        self.addToolBar(tools)
-        tools.addAction(self._action(None, "Open folder", self.choose_folder))
-        tools.addSeparator()
-        group = QActionGroup(self)
-        self.tool_actions = {}
-        for tool, label in (("window", "Window/level"), ("pan", "Pan"), ("zoom", "Zoom")):
-            action = QAction(label, self, checkable=True)
-            action.setChecked(tool == "window")
-            action.triggered.connect(lambda _=False, t=tool: setattr(self.canvas, "tool", t))
-            group.addAction(action)
-            tools.addAction(action)
-            self.tool_actions[tool] = action
-        tools.addSeparator()
-        tools.addAction(self._action(None, "Fit", self.canvas.fit))
-        tools.addAction(self._action(None, "1:1", self.canvas.actual_size))
-        tools.addAction(self._action(None, "Invert", self.canvas.toggle_invert))
-        tools.addSeparator()
-        run = self._action(None, "Explain", lambda: self.run_explanations(self.panel.checked_methods()),
-                           action_id="explain.run")
-        tools.addAction(run)
-
-    @property
-    def token(self) -> int:
-        """Changes each time another image is opened: a job's result for an older token is stale."""
-        return self._token
-
     def add_action(self, menu, text, slot, shortcut=None, action_id: str | None = None) -> QAction:
-        """A menu action, registered with the shortcut manager under ``action_id``."""
-        return self._action(menu, text, slot, shortcut, action_id)
-
-    def update_grid(self, restyle: bool = True) -> None:
-        self._update_grid(restyle)
-
-    def _action(self, menu, text, slot, shortcut=None, action_id: str | None = None) -> QAction:
         """A QAction; ``action_id`` takes its (configurable) key from the shortcut registry."""
         action = QAction(text, self)
         if action_id is not None:
@@ -245,7 +211,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10000)
         self.toast.show_message(message, "error")
 
-    # -- opening studies and images ------------------------------------------------------------
+    # -- opening studies and images (image_opener.py) ---------------------------------------------
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open study folder")
@@ -258,84 +224,37 @@ class MainWindow(QMainWindow):
             self.open_path(file)
 
     def open_path(self, path, remember: bool = True) -> None:
-        """Scan a folder, DICOMDIR or file (in the background), list it, show its first image;
-        ``remember`` puts it on File > Open recent."""
-        path = Path(path)
-        if remember:
-            self.settings.add_recent(path)
-        self.info(f"scanning {path}")
-        self.jobs.submit(f"scan {path}", lambda progress, cancelled: discover(path),
-                         on_success=self._on_discovered, on_failure=self.error)
+        self.opener.open_path(path, remember)
 
-    def _on_discovered(self, result) -> None:
-        self.browser.populate(result)
-        self.review.on_discovered()
-        for failure in result.failures:
-            self.log.add(f"unreadable: {failure}", "warning")
-        self.info(f"{len(result.images)} image(s), {len(result.failures)} unreadable file(s)")
-        if result.images:
-            self.browser.select_index(0)
+    def open_paths(self, paths) -> None:
+        self.opener.open_paths(paths)
 
     def open_ref(self, ref: ImageRef) -> None:
-        """Decode an image (and register it in the store) in the background, then show it."""
-        self._token += 1
-        self._requested_ref = ref
-        token, store = self._token, self.store
+        self.opener.open_ref(ref)
 
-        def job(progress, cancelled):
-            try:
-                image = read_image(ref.path, ref.frame)
-            except ImageReadError as exc:
-                return None, None, exc
-            WindowLut.for_image(image)   # the display table of a big image, built here, not on the GUI thread
-            image_id, store_error = None, None
-            if store is not None:
-                try:
-                    image_id = store.add_image(image)
-                except Exception as exc:  # noqa: BLE001 - the image is still shown
-                    store_error = f"review store: {exc}"
-            return image, image_id, store_error
+    def step(self, delta: int) -> None:
+        self.opener.step(delta)
 
-        self.jobs.submit(f"open {ref.path.name}", job,
-                         on_success=lambda result: self._on_image(token, ref, *result),
-                         on_failure=self.error)
-
-    def _on_image(self, token: int, ref: ImageRef, image, image_id, store_error) -> None:
-        if isinstance(store_error, ImageReadError):
-            self._on_unreadable(token, ref, store_error)
-            return
-        if token != self._token:
-            return  # the user has moved on to another image
-        if store_error:
-            self.error(store_error)
+    def show_image(self, ref: ImageRef, image, image_id) -> None:
+        """A decoded image: show it, open it in the session (the review follows), predict."""
         # the next frame of the same file keeps the reader's window/level
         kept = (self.canvas.center, self.canvas.width_, self.canvas.inverted) if (
             self.ref is not None and self.image is not None and self.ref.path == ref.path
             and self.image.shape == image.shape and not self.canvas.use_voi_lut) else None
-        self.ref, self.image, self.image_id = ref, image, image_id
-        self.explanations, self.prediction = {}, None
         self.reports.clear()
         self.canvas.set_image(image)
         if kept is not None:
             self.canvas.set_window(*kept)
-        self._update_tags()
-        self._update_grid()
         self.canvas.setFocus()
         self.panel.set_maps([])
         self.panel.show_prediction(None)
-        self.review.set_image(ref, image, image_id)
+        self.session.open(ref, image, image_id, key=ref_key(ref))
+        self._update_tags()
+        self.update_grid()
         self.setWindowTitle(f"{APP_TITLE} - {ref.path.name}")
-        self.predict()
+        self.explainer.predict()
 
-    def _on_unreadable(self, token: int, ref: ImageRef, failure: ImageReadError) -> None:
-        """Listed but not decodable: say why, move it under Failures, show a readable one."""
-        self.error(f"cannot open {failure}")
-        index = self.browser.current_index()
-        self.browser.mark_failed(ref, failure.reason)
-        if token == self._token and self.image is None and self.browser.image_refs():
-            self.browser.select_index(max(0, min(index, len(self.browser.image_refs()) - 1)))
-
-    # -- the model -------------------------------------------------------------------------------
+    # -- the model and explanations (explain_controller.py) ---------------------------------------
 
     def choose_model_card(self) -> None:
         card, _ = QFileDialog.getOpenFileName(self, "Open model card", "", "Model cards (*.json)")
@@ -343,162 +262,29 @@ class MainWindow(QMainWindow):
             self.load_model_card(card)
 
     def load_model_card(self, card) -> None:
-        from medxai_desktop.core.models import load_model
-
-        device = self.device
-        self.panel.set_model_text(f"Loading {Path(card).name}...")
-        self.jobs.submit(f"load model {card}", lambda progress, cancelled: load_model(card, device),
-                         model=True, on_success=lambda model: self.set_model(model, str(card)),
-                         on_failure=self._on_model_failed)
-
-    def _on_model_failed(self, message: str) -> None:
-        self.error(message)
-        self._update_model_status()
+        self.explainer.load_model_card(card)
 
     def set_model(self, model, source: str = "") -> None:
-        from medxai_desktop.core.explain import ExplanationEngine
-
-        self.model, self.model_source = model, source
-        self.engine = ExplanationEngine(model)
-        self._update_model_status()
-        self.info(f"model {model.card.arch} ({', '.join(model.classes)}) on {model.device}")
-        self.predict()
-
-    def _update_model_status(self) -> None:
-        if self.model is None:
-            self.panel.set_model_text("No model loaded (File > Open model card...)")
-            self.model_status.setText("no model loaded")
-            return
-        card = self.model.card
-        source = f"{Path(self.model_source).name}: " if self.model_source else ""
-        untrained = "<br><b>UNTRAINED</b> (random weights): maps show the pipeline, not findings" \
-            if card.metadata.get("random_init") else ""
-        self.panel.set_model_text(f"{source}{card.arch}, {len(card.classes)} classes, on "
-                                  f"{self.model.device}{untrained}")
-        self.model_status.setText(f"{card.arch} on {self.model.device}")
+        self.explainer.set_model(model, source)
 
     def predict(self) -> None:
-        """Class probabilities for the open image, on the model worker."""
-        if self.model is None or self.image is None:
-            return
-        token, model, image = self._token, self.model, self.image
-        idents = self.model_thread_idents
-
-        def job(progress, cancelled):
-            idents.append(threading.get_ident())
-            return model.predict(model.preprocess(image))
-
-        self.jobs.submit("predict", job, model=True, on_failure=self.error,
-                         on_success=lambda prediction: self._on_prediction(token, prediction))
-
-    def _on_prediction(self, token: int, prediction) -> None:
-        if token == self._token:
-            self.prediction = prediction
-            self.panel.show_prediction(prediction)
-
-    # -- explanations -------------------------------------------------------------------------
+        self.explainer.predict()
 
     def run_explanations(self, methods: list[str]) -> None:
-        if self.model is None:
-            self.error("no model loaded: File > Open model card...")
-            return
-        if self.image is None:
-            self.error("no image open")
-            return
-        if not methods:
-            self.error("no explanation method checked")
-            return
-        if self._explain_job is not None and not self._explain_job.done:
-            self.error("an explanation is already running")
-            return
-        token, model, engine, image = self._token, self.model, self.engine, self.image
-        store, image_id, idents = self.store, self.image_id, self.model_thread_idents
-
-        def job(progress, cancelled):
-            idents.append(threading.get_ident())
-            report(progress, 0.05, 1, "explain", "shared pass...")
-            result = engine.explain(model.preprocess(image), methods, "predicted",
-                                    progress=progress, cancelled=cancelled)
-            store_error = None
-            if store is not None and image_id is not None:
-                report(progress, 0.95, 1, "explain", "saving...")
-                try:
-                    model_id = store.add_model(model)
-                    for explanation in result.explanations.values():
-                        store.record_explanation(image_id, model_id, explanation)
-                except Exception as exc:  # noqa: BLE001 - the maps are still shown
-                    store_error = f"review store: {exc}"
-            return result, store_error
-
-        self.panel.set_running(True)
-        handle = self.jobs.submit(f"explain ({', '.join(methods)})", job, model=True,
-                                  on_success=lambda r: self._on_explained(token, *r),
-                                  on_failure=self.error)
-        handle.progress.connect(self.panel.set_progress)
-        handle.cancelled.connect(lambda: self.info("explanation cancelled"))
-        handle.finished.connect(lambda: self.panel.set_running(False))
-        handle.finished.connect(lambda: self.panel.set_progress(0, "idle"))
-        self._explain_job = handle
-        self.info(f"explaining {self.ref.path.name} with {', '.join(methods)}")
+        self.explainer.run(methods)
 
     def cancel_explanations(self) -> None:
-        if self._explain_job is not None:
-            self._explain_job.cancel()
-
-    def _on_explained(self, token: int, result, store_error) -> None:
-        if store_error:
-            self.error(store_error)
-        if token != self._token:
-            return
-        self.explanations.update(result.explanations)
-        self.reports.forget(result.explanations)
-        self.prediction = result.prediction
-        self.panel.show_prediction(result.prediction)
-        self.refresh_maps(select=next(iter(result.explanations)))
-        self.info(f"explained {self.ref.path.name}: predicted {result.prediction.class_name}, "
-                  f"shared pass {result.shared_pass_seconds * 1000:.0f} ms")
-        self.review.on_explanations()
+        self.explainer.cancel()
 
     def refresh_maps(self, select: str | None = None) -> None:
-        """The computed maps in the panel and the grid, with their ROAD scores once known."""
-        entries = []
-        for name, e in self.explanations.items():
-            road = self.reports.score_text(name)
-            entries.append((name, f"{e.label}  - {e.target_name}  ({e.seconds * 1000:.0f} ms)"
-                                  f"{'  ' + road if road else ''}"))
-        self.panel.set_maps(entries, select=select if select is not None else self.panel.selected_map() or None)
-        self.grid.set_scores({name: self.reports.score_text(name) for name in self.explanations})
-        self._update_grid()
+        self.explainer.refresh_maps(select)
 
     def show_map(self, method: str) -> None:
-        explanation = self.explanations.get(method)
-        self.canvas.set_heatmap(None if explanation is None else explanation.map)
+        self.explainer.show_map(method)
 
-    # -- frames, recent paths, drag and drop ------------------------------------------------------
+    # -- recent paths, drag and drop --------------------------------------------------------------
 
-    def step(self, delta: int) -> None:
-        """The wheel: previous/next frame of a multi-frame image (or volume slice), past its
-        first or last frame the previous/next image of the browser."""
-        ref = self._requested_ref if self._requested_ref is not None else self.ref
-        if ref is not None and ref.n_frames > 1 and 0 <= ref.frame + delta < ref.n_frames:
-            self.open_ref(replace(ref, frame=ref.frame + delta))
-        else:
-            self.browser.step(delta)
-
-    def open_paths(self, paths) -> None:
-        """Open one path as File > Open does; several (a drop) are scanned together and listed as one."""
-        paths = [Path(p) for p in paths]
-        if len(paths) == 1:
-            self.open_path(paths[0])
-            return
-        for path in paths:
-            self.settings.add_recent(path)
-        self.info(f"scanning {len(paths)} paths")
-        self.jobs.submit(f"scan {len(paths)} paths",
-                         lambda progress, cancelled: merge_discoveries([discover(p) for p in paths]),
-                         on_success=self._on_discovered, on_failure=self.error)
-
-    def _fill_recent_menu(self) -> None:
+    def fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = self.settings.recent()
         for number, path in enumerate(recent, 1):
@@ -565,16 +351,16 @@ class MainWindow(QMainWindow):
         if not self.explanations:
             self.info("no maps yet: run explanations first (Explain, Ctrl+R)")
             return
-        if self.review.ai_hidden():
+        if self.session.ai_hidden():
             self.info("blinded review: draw your own box or Reveal AI first")
             return
         self.tabs.setCurrentWidget(self.grid)
 
-    def _update_grid(self, restyle: bool = True) -> None:
+    def update_grid(self, restyle: bool = True) -> None:
         """Keep the comparison tab in step with the maps; fill it only while it is shown."""
-        review = getattr(self, "review", None)
         # blinded review: the grid is AI output too, hidden like the overlay
-        has_maps = bool(self.explanations) and not (review is not None and review.ai_hidden())
+        explanations = self.explanations
+        has_maps = bool(explanations) and not self.session.ai_hidden()
         self.tabs.setTabEnabled(self.tabs.indexOf(self.grid), has_maps)
         if not has_maps and self.tabs.currentWidget() is self.grid:
             self.tabs.setCurrentWidget(self.canvas)
@@ -584,7 +370,7 @@ class MainWindow(QMainWindow):
         if restyle:
             self.grid.set_style(*self.panel.overlay_style())
             self.grid.set_maps([(name, f"{e.label} - {e.target_name}", e.map)
-                                for name, e in self.explanations.items()])
+                                for name, e in explanations.items()])
 
     def _update_tags(self) -> None:
         """Fill the tag browser while it is shown; hidden, it lets go of the old image."""
@@ -634,27 +420,3 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):   # no login name (some containers)
         return "reviewer"
-
-
-def dropped_paths(mime) -> list[Path]:
-    """The local files and folders of a drag (URLs that are not files are ignored)."""
-    if not mime.hasUrls():
-        return []
-    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
-
-
-def merge_discoveries(results: list[DiscoveryResult]) -> DiscoveryResult:
-    """Several scans as one listing: the same study or series found twice is listed once."""
-    studies: dict = {}
-    failures = []
-    for result in results:
-        failures.extend(result.failures)
-        for study in result.studies:
-            known = studies.setdefault(study.study_uid, replace(study, series=[]))
-            for series in study.series:
-                same = next((s for s in known.series if s.series_uid == series.series_uid), None)
-                if same is None:
-                    known.series.append(replace(series, images=list(series.images)))
-                else:
-                    same.images.extend(ref for ref in series.images if ref not in same.images)
-    return DiscoveryResult(list(studies.values()), failures)

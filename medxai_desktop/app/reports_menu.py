@@ -56,24 +56,17 @@ class ReportsController:
         if self._road_job is not None and not self._road_job.done:
             window.error("ROAD scores are already being computed")
             return
-        from medxai_desktop.core.evaluation.road import road_scores
+        from medxai_desktop.core.evaluation.road import road_scores_for
 
-        token, model, image = window.token, window.model, window.image
-        explanations = dict(window.explanations)
-        prediction = window.prediction          # this model on this image: no forward pass again
-        idents = window.model_thread_idents
+        token, model, idents = window.token, window.model, window.model_thread_idents
+        results = list(window.session.results.values())   # one ExplanationSet per explained class
 
         def job(progress, cancelled):
             idents.append(threading.get_ident())
-            tensor = model.preprocess(image)
-            by_target: dict[int, dict] = {}
-            for name, explanation in explanations.items():
-                by_target.setdefault(explanation.target_index, {})[name] = explanation.map
             scores = {}
-            for done, (target, maps) in enumerate(by_target.items()):
-                report(progress, done, len(by_target), "ROAD", f"ROAD of {', '.join(maps)}...")
-                original = None if prediction is None else prediction.probabilities.get(model.classes[target])
-                scores.update(road_scores(model, tensor, maps, target, original_probability=original))
+            for done, result in enumerate(results):
+                report(progress, done, len(results), "ROAD", f"ROAD of {', '.join(result.explanations)}...")
+                scores.update(road_scores_for(model, result))
                 if cancelled():
                     break
             return scores
@@ -83,7 +76,7 @@ class ReportsController:
         handle.progress.connect(window.panel.set_progress)
         handle.finished.connect(lambda: window.panel.set_progress(0, "idle"))
         self._road_job = handle
-        window.info(f"ROAD scores of {len(explanations)} map(s) of {window.ref.path.name}...")
+        window.info(f"ROAD scores of {len(window.explanations)} map(s) of {window.ref.path.name}...")
 
     def _on_road(self, token: int, scores: dict) -> None:
         window = self.window

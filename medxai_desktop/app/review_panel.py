@@ -45,7 +45,18 @@ class ReviewPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         layout = QVBoxLayout(self)
+        layout.addWidget(self._build_status_box())
+        layout.addLayout(self._build_blinded_row())
+        layout.addWidget(self._build_message())
+        layout.addWidget(self._build_table(), 1)
+        layout.addLayout(self._build_label_row())
+        layout.addLayout(self._build_buttons())
+        self._connect_signals()
+        self.set_status(None)
+        self.set_blinded(False)
+        self.set_selected_view(None)
 
+    def _build_status_box(self) -> QGroupBox:
         status_box = QGroupBox("Image")
         grid = QGridLayout(status_box)
         self.image_label = QLabel("No image")
@@ -58,8 +69,9 @@ class ReviewPanel(QWidget):
         grid.addWidget(self.status_label, 1, 0, 1, 2)
         grid.addWidget(self.sign_off_button, 2, 0)
         grid.addWidget(self.next_unread_button, 2, 1)
-        layout.addWidget(status_box)
+        return status_box
 
+    def _build_blinded_row(self) -> QHBoxLayout:
         self.blinded_label = QLabel("Blinded review: AI output is hidden until you draw a box.")
         self.blinded_label.setWordWrap(True)
         self.blinded_label.setStyleSheet("color: #b9770e")
@@ -67,17 +79,19 @@ class ReviewPanel(QWidget):
         blinded = QHBoxLayout()
         blinded.addWidget(self.blinded_label, 1)
         blinded.addWidget(self.reveal_button)
-        layout.addLayout(blinded)
+        return blinded
 
+    def _build_message(self) -> QLabel:
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
         self.message_label.setStyleSheet("background: #7e5109; color: white; padding: 4px; border-radius: 4px")
         self.message_label.hide()
-        layout.addWidget(self.message_label)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.message_label.hide)
+        return self.message_label
 
+    def _build_table(self) -> QTableWidget:
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().hide()
@@ -88,8 +102,9 @@ class ReviewPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        layout.addWidget(self.table, 1)
+        return self.table
 
+    def _build_label_row(self) -> QHBoxLayout:
         label_row = QHBoxLayout()
         label_row.addWidget(QLabel("Label"))
         self.label_combo = QComboBox()
@@ -99,8 +114,9 @@ class ReviewPanel(QWidget):
         self.label_combo.setToolTip("The selected box's label (and the label of new boxes): a class "
                                     "of the model or any text, Enter to apply")
         label_row.addWidget(self.label_combo, 1)
-        layout.addLayout(label_row)
+        return label_row
 
+    def _build_buttons(self) -> QGridLayout:
         buttons = QGridLayout()
         self.draw_button = QPushButton("Draw (B)")
         self.accept_button = QPushButton("Accept (A)")
@@ -112,8 +128,9 @@ class ReviewPanel(QWidget):
                                     self.delete_button)):
             buttons.addWidget(button, 0, i)
         buttons.addWidget(self.copy_button, 1, 0, 1, 4)
-        layout.addLayout(buttons)
+        return buttons
 
+    def _connect_signals(self) -> None:
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.label_combo.activated.connect(lambda _: self._emit_label())
         self.label_combo.lineEdit().returnPressed.connect(self._emit_label)
@@ -125,9 +142,6 @@ class ReviewPanel(QWidget):
         self.reject_button.clicked.connect(self.reject_requested.emit)
         self.delete_button.clicked.connect(self.delete_requested.emit)
         self.copy_button.clicked.connect(self.copy_previous_requested.emit)
-        self.set_status(None)
-        self.set_blinded(False)
-        self.set_selected_view(None)
 
     # -- what is shown ------------------------------------------------------------------------
 

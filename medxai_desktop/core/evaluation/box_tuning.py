@@ -1,4 +1,4 @@
-"""Choosing CrossEAI's box parameters by k-fold cross-validation, and the map cache it runs on.
+"""Choosing CrossEAI's box parameters by k-fold cross-validation, and the maps it runs on.
 
 METHODS.md §3 and §7. The explainer maps of every development image are computed once (one
 shared pass per image, class and target layer) and cached on disk, so a re-run resumes and
@@ -14,17 +14,16 @@ import hashlib
 import json
 import os
 import time
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from medxai_desktop.core.atomic_files import atomic_open
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 from medxai_desktop.core.explain.crosseai import CrossEAIParams, fuse, guided_map
 from medxai_desktop.core.jobs import CancelFn, ProgressFn, check_cancelled, report
+from medxai_desktop.core.store.map_cache import MapNotCached, load_arrays, save_arrays
 
 from .localisation import (
     IOBB_THRESHOLDS,
@@ -34,6 +33,7 @@ from .localisation import (
     iobb_matrix,
     iou_matrix,
     map_components,
+    metrics_row,
 )
 
 GUIDED = "guided"
@@ -95,9 +95,10 @@ def _model_identity(model) -> dict:
 
 class MapCache:
     """Maps of (image, target class) under ``folder``, one compressed .npz per pair holding
-    every layer and method computed so far; missing ones are computed and the file rewritten
-    atomically. The key covers the model's weights and preprocessing, the image file (path,
-    size, modification time) and the class, so a changed file or model misses the cache."""
+    every layer and method computed so far, stored through the store's map cache
+    (``core.store.map_cache``); missing ones are computed and the file rewritten. The key
+    covers the model's weights and preprocessing, the image file (path, size, modification
+    time) and the class, so a changed file or model misses the cache."""
 
     def __init__(self, folder: str | Path, model):
         self.folder = Path(folder)
@@ -113,7 +114,7 @@ class MapCache:
             self._engines[layer] = ExplanationEngine(self.model, target_layer=layer)
         return self._engines[layer]
 
-    def _path(self, image_path: Path, target: str) -> Path:
+    def _key(self, image_path: Path, target: str) -> str:
         try:
             stat = image_path.stat()
         except OSError as exc:
@@ -121,36 +122,29 @@ class MapCache:
         ident = json.dumps({"model": self._identity, "image": str(image_path.resolve()),
                             "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "target": target},
                            sort_keys=True)
-        digest = hashlib.sha256(ident.encode()).hexdigest()
-        return self.folder / digest[:2] / f"{digest[:40]}.npz"
+        return hashlib.sha256(ident.encode()).hexdigest()[:40]
 
-    @staticmethod
-    def _read(path: Path) -> tuple[dict, np.ndarray | None, dict]:
+    def _read(self, cache_key: str) -> tuple[dict, np.ndarray | None, dict]:
         raw, saliency, meta = {}, None, {}
         try:
-            with np.load(path, allow_pickle=False) as data:
-                for name in data.files:
-                    if name == "saliency":
-                        saliency = data[name]
-                    elif name == "meta":
-                        meta = json.loads(str(data[name]))
-                    elif name.startswith("raw__"):
-                        _, layer, method = name.split("__", 2)
-                        raw[(layer, method)] = data[name]
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
-            raw, saliency, meta = {}, None, {}  # a torn or foreign file: compute again
+            for name, array in load_arrays(self.folder, cache_key).items():
+                if name == "saliency":
+                    saliency = array
+                elif name == "meta":
+                    meta = json.loads(str(array))
+                elif name.startswith("raw__"):
+                    _, layer, method = name.split("__", 2)
+                    raw[(layer, method)] = array
+        except (MapNotCached, ValueError, KeyError):  # missing, torn or foreign: compute again
+            raw, saliency, meta = {}, None, {}
         return raw, saliency, meta
 
-    @staticmethod
-    def _write(path: Path, raw: dict, saliency: np.ndarray | None, meta: dict) -> None:
+    def _write(self, cache_key: str, raw: dict, saliency: np.ndarray | None, meta: dict) -> None:
         arrays = {f"raw__{layer}__{method}": a for (layer, method), a in raw.items()}
         if saliency is not None:
             arrays["saliency"] = saliency
         arrays["meta"] = np.asarray(json.dumps(meta))
-        with atomic_open(path, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
+        save_arrays(self.folder, cache_key, arrays)
 
     def maps(self, key: str, image_path: str | Path, target: str,
              wanted: Mapping[str, Sequence[str]], saliency: bool = True) -> ImageMaps:
@@ -159,8 +153,8 @@ class MapCache:
         from medxai_desktop.core.explain import canonical_name
 
         image_path = Path(image_path)
-        path = self._path(image_path, target)
-        raw, sal, meta = self._read(path)
+        cache_key = self._key(image_path, target)
+        raw, sal, meta = self._read(cache_key)
         missing = {}
         for layer, methods in wanted.items():
             todo = [m for m in dict.fromkeys(canonical_name(m) for m in methods)
@@ -173,7 +167,7 @@ class MapCache:
                           list(wanted) or [self.model.target_layer])
             if need_saliency:
                 sal = meta.pop("_saliency")
-            self._write(path, raw, sal, meta)
+            self._write(cache_key, raw, sal, meta)
             self.computed += 1
         else:
             self.loaded += 1
@@ -401,22 +395,6 @@ def _score_rules(comps, rules, size, refs_xyxy, columns, best_iou, best_iobb, n_
 OBJECTIVES = ("overall", "mean_iou") + tuple(f"acc_iou_{t:g}" for t in IOU_THRESHOLDS)
 
 
-def _metrics(best_iou: np.ndarray, best_iobb: np.ndarray, n_pred: np.ndarray, fp_iou: np.ndarray,
-             fp_iobb: np.ndarray) -> dict[str, np.ndarray]:
-    """Metrics over the given references/images for every row (grid point) at once."""
-    n_images = max(n_pred.shape[-1], 1)
-    out = {"mean_iou": best_iou.mean(axis=-1),
-           "predicted_per_image": n_pred.sum(axis=-1) / n_images}
-    for j, t in enumerate(IOU_THRESHOLDS):
-        out[f"acc_iou_{t:g}"] = (best_iou > t).mean(axis=-1)
-        out[f"afp_iou_{t:g}"] = fp_iou[..., j].sum(axis=-1) / n_images
-    for j, t in enumerate(IOBB_THRESHOLDS):
-        out[f"acc_iobb_{t:g}"] = (best_iobb > t).mean(axis=-1)
-        out[f"afp_iobb_{t:g}"] = fp_iobb[..., j].sum(axis=-1) / n_images
-    out["overall_iou"] = np.mean([out[f"acc_iou_{t:g}"] for t in IOU_THRESHOLDS], axis=0)
-    return out
-
-
 def objective_values(metrics: dict[str, np.ndarray], objective: str) -> np.ndarray:
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
@@ -426,9 +404,10 @@ def objective_values(metrics: dict[str, np.ndarray], objective: str) -> np.ndarr
 def grid_metrics(scores: GridScores, rows: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
     """Metrics of grid points ``rows`` over the image indices ``images`` (and their boxes)."""
     refs = np.isin(scores.ref_image, images)
-    return _metrics(scores.best_iou[np.ix_(rows, refs)], scores.best_iobb[np.ix_(rows, refs)],
-                    scores.n_pred[np.ix_(rows, images)], scores.fp_iou[rows][:, images],
-                    scores.fp_iobb[rows][:, images])
+    return metrics_row(scores.best_iou[np.ix_(rows, refs)], scores.best_iobb[np.ix_(rows, refs)],
+                       scores.n_pred[np.ix_(rows, images)].sum(axis=-1),
+                       scores.fp_iou[rows][:, images].sum(axis=-2),
+                       scores.fp_iobb[rows][:, images].sum(axis=-2), len(images))
 
 
 def fixed_box_metrics(references: References, train: Sequence[str], test: Sequence[str],

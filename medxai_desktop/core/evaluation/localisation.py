@@ -156,6 +156,37 @@ def references_from_annotations(annotations: AnnotationSet, images: Iterable[str
 
 # ------------------------------------------------------------------------------ box scores
 
+def _mean_last(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis; NaN (and no warning) where that axis is empty."""
+    if values.shape[-1]:
+        return values.mean(axis=-1)
+    return np.full(values.shape[:-1], np.nan)
+
+
+def metrics_row(best_iou: np.ndarray, best_iobb: np.ndarray, n_predicted, fp_iou: np.ndarray,
+                fp_iobb: np.ndarray, n_images: int) -> dict[str, np.ndarray]:
+    """The box metrics from matches, for one row or many at once (leading axes): ``best_iou`` /
+    ``best_iobb`` (..., R) each reference box's best match, ``n_predicted`` (...) the predicted
+    boxes, ``fp_iou`` / ``fp_iobb`` (..., T) the false positives at each threshold, all over
+    ``n_images`` images. Accuracies, mean and overall IoU are NaN without reference boxes."""
+    per_image = max(n_images, 1)
+    out = {"mean_iou": _mean_last(best_iou), "predicted_per_image": np.asarray(n_predicted) / per_image}
+    for j, t in enumerate(IOU_THRESHOLDS):
+        out[f"acc_iou_{t:g}"] = _mean_last(best_iou > t)
+        out[f"afp_iou_{t:g}"] = fp_iou[..., j] / per_image
+    for j, t in enumerate(IOBB_THRESHOLDS):
+        out[f"acc_iobb_{t:g}"] = _mean_last(best_iobb > t)
+        out[f"afp_iobb_{t:g}"] = fp_iobb[..., j] / per_image
+    out["overall_iou"] = np.mean([out[f"acc_iou_{t:g}"] for t in IOU_THRESHOLDS], axis=0)
+    return out
+
+
+# the key order of a report row (BoxScores); metrics_row's own order is the tuning grid's
+ROW_ORDER = ("predicted_per_image", "mean_iou", *(f"acc_iou_{t:g}" for t in IOU_THRESHOLDS),
+             *(f"afp_iou_{t:g}" for t in IOU_THRESHOLDS), *(f"acc_iobb_{t:g}" for t in IOBB_THRESHOLDS),
+             *(f"afp_iobb_{t:g}" for t in IOBB_THRESHOLDS), "overall_iou")
+
+
 @dataclass
 class BoxScores:
     """Per reference box: best IoU / IoBB with a predicted box of its class; per predicted box:
@@ -172,24 +203,14 @@ class BoxScores:
     pred_best_iobb: np.ndarray     # (M,)
 
     def _row(self, ref_mask: np.ndarray, pred_mask: np.ndarray, n_images: int) -> dict:
-        n_refs = int(ref_mask.sum())
-        best_iou, best_iobb = self.ref_best_iou[ref_mask], self.ref_best_iobb[ref_mask]
         pred_iou, pred_iobb = self.pred_best_iou[pred_mask], self.pred_best_iobb[pred_mask]
-        per_image = max(n_images, 1)
-        row = {"method": self.method, "images": n_images, "boxes": n_refs,
-               "predicted_per_image": float(pred_mask.sum()) / per_image,
-               "mean_iou": float(best_iou.mean()) if n_refs else float("nan")}
-        for t in IOU_THRESHOLDS:
-            row[f"acc_iou_{t:g}"] = float((best_iou > t).mean()) if n_refs else float("nan")
-        for t in IOU_THRESHOLDS:
-            row[f"afp_iou_{t:g}"] = float((pred_iou <= t).sum()) / per_image
-        for t in IOBB_THRESHOLDS:
-            row[f"acc_iobb_{t:g}"] = float((best_iobb > t).mean()) if n_refs else float("nan")
-        for t in IOBB_THRESHOLDS:
-            row[f"afp_iobb_{t:g}"] = float((pred_iobb <= t).sum()) / per_image
-        row["overall_iou"] = (float(np.mean([row[f"acc_iou_{t:g}"] for t in IOU_THRESHOLDS]))
-                              if n_refs else float("nan"))
-        return row
+        metrics = metrics_row(self.ref_best_iou[ref_mask], self.ref_best_iobb[ref_mask],
+                              int(pred_mask.sum()),
+                              (pred_iou[:, None] <= np.asarray(IOU_THRESHOLDS)).sum(axis=0),
+                              (pred_iobb[:, None] <= np.asarray(IOBB_THRESHOLDS)).sum(axis=0),
+                              n_images)
+        row = {"method": self.method, "images": n_images, "boxes": int(ref_mask.sum())}
+        return dict(row, **{key: float(metrics[key]) for key in ROW_ORDER})
 
     def summary(self) -> dict:
         """One row over every evaluated image and reference box."""

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 from medxai_desktop.core.explain.crosseai import CrossEAIPreview
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 CROSSEAI_MAPS = ("gradcam++", "guided")
+
+
+def ref_key(ref) -> tuple[str, int]:
+    """How the store knows an image of a listing (an ImageRef): resolved path and frame."""
+    return str(Path(ref.path).resolve()), int(ref.frame)
 
 
 class Events:
@@ -105,11 +111,13 @@ class ReviewSession:
             return False
         return not self.has_own_box
 
-    def set_own_box(self, present: bool) -> None:
-        """Whether the reviewer has a box of their own (drawn, not removed or rejected)."""
+    def set_own_box(self, present: bool, reveal: bool | None = None) -> None:
+        """Whether the reviewer has a box of their own (drawn, not removed or rejected).
+        ``reveal`` (default: ``present``) says the reviewer has just drawn or edited one:
+        boxes merely loaded from the store hide the AI again once they are gone."""
         before = self.ai_hidden()
         self.has_own_box = present
-        if present and self.blinded and self.ref is not None:
+        if (present if reveal is None else reveal) and self.blinded and self.ref is not None:
             self.revealed.add(self.key)   # once seen, the AI output stays shown
         self._hidden_changed(before)
 
@@ -163,13 +171,16 @@ class ReviewSession:
             return None
         return result.explanations["gradcam++"], result.explanations["guided"]
 
+    def clear_preview(self) -> None:
+        self.preview_boxes, self.fused = [], None
+        self.events.emit("preview", self.preview_boxes, self.fused)
+
     def preview(self, params, target_index: int | None = None):
         """(proposals in image pixels, fused map) from the cached maps; no model call. The
         smoothed guided map is cached per sigma, so re-thresholding recomputes nothing."""
         maps = self.cached_maps(target_index)
         if maps is None or self.image is None:
-            self.preview_boxes, self.fused = [], None
-            self.events.emit("preview", self.preview_boxes, self.fused)
+            self.clear_preview()
             return self.preview_boxes, self.fused
         proposals, fused = self._crosseai.boxes(*maps, params, self.image.shape)
         self.preview_boxes, self.fused = proposals, fused

@@ -1,0 +1,188 @@
+"""The CrossEAI panel's controller: the live preview and "Propose boxes", over the review session.
+
+The preview re-thresholds the Guided Backprop and Grad-CAM++ maps already computed for the open
+image (``ReviewSession.preview``: numpy/scipy on a 224 x 224 map, milliseconds; the smoothed
+guided map is cached per sigma). The maps are computed once, on the model worker, as a normal
+explanation that is also recorded in the store.
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject
+
+from medxai_desktop.core.explain.crosseai import CrossEAIParams
+from medxai_desktop.core.review.session import CROSSEAI_MAPS
+
+from .crosseai_panel import CrossEAIPanel
+
+
+class CrossEAIController(QObject):
+    """``window`` is the MainWindow (model, session, store, jobs, messages); ``review`` the box
+    review controller (notices, the editor's preview boxes, reloading the stored boxes)."""
+
+    def __init__(self, window, review):
+        super().__init__(review)
+        self.window, self.review = window, review
+        self.session = window.session
+        self.panel = CrossEAIPanel()
+        self._showing_fused = False
+        self._propose_pending = False
+        self._defaults_model = None
+        panel = self.panel
+        panel.params_changed.connect(lambda _: self.update_preview())
+        panel.fused_toggled.connect(lambda _: self.update_preview())
+        panel.preview_toggled.connect(self.on_preview_toggled)
+        panel.propose_requested.connect(self.propose)
+        panel.defaults_requested.connect(self.apply_defaults)
+
+    @property
+    def preview(self) -> list:
+        return self.session.preview_boxes
+
+    @property
+    def fused(self):
+        return self.session.fused
+
+    def image_changed(self) -> None:
+        self._propose_pending = self._showing_fused = False
+        if self.panel.preview_box.isChecked():
+            self.on_preview_toggled(True)   # this image's maps, computed once
+
+    # -- parameters -------------------------------------------------------------------------------
+
+    def sync_model(self) -> None:
+        """A newly loaded model brings its card's CrossEAI values."""
+        model = self.window.model
+        if model is not self._defaults_model:
+            self._defaults_model = model
+            if model is not None:
+                self.panel.set_params(self.default_params())
+
+    def default_params(self) -> CrossEAIParams:
+        """The model card's ``crosseai`` values over the built-in defaults."""
+        model = self.window.model
+        try:
+            return CrossEAIParams.from_dict(model.card.metadata.get("crosseai") if model else None)
+        except (TypeError, ValueError) as exc:
+            self.review.notify(f"the model card's crosseai values are not usable ({exc}); using defaults",
+                               "error")
+            return CrossEAIParams()
+
+    def apply_defaults(self) -> None:
+        self.panel.set_params(self.default_params())
+
+    # -- the maps ---------------------------------------------------------------------------------
+
+    def cached_maps(self):
+        """(Grad-CAM++, Guided Backprop) explanations of the open image, or None."""
+        return self.session.cached_maps()
+
+    def request_maps(self) -> bool:
+        """True when both maps are there; else start computing the missing ones (once)."""
+        if self.cached_maps() is not None:
+            return True
+        window = self.window
+        if window.model is None or window.image is None:
+            self.panel.set_summary("CrossEAI needs a model and an open image.")
+            return False
+        if window.explaining():
+            self.panel.set_summary("Waiting for the running explanation...")
+            return False
+        have = self.session.explanations()
+        missing = [m for m in CROSSEAI_MAPS if have is None or m not in have.explanations]
+        self.panel.set_summary("Computing Guided Backprop and Grad-CAM++ (once)...")
+        window.run_explanations(missing)
+        return False
+
+    def on_explanations(self) -> None:
+        """The window has new maps for the open image."""
+        if not (self._propose_pending or self.panel.preview_box.isChecked()):
+            return
+        if self.cached_maps() is None:
+            self.request_maps()     # the explanation that ran was not (all) ours
+        elif self._propose_pending:
+            self.propose()
+        else:
+            self.update_preview()
+
+    def on_preview_toggled(self, on: bool) -> None:
+        if on:
+            self.request_maps()
+        self.update_preview()
+
+    # -- the preview ------------------------------------------------------------------------------
+
+    def compute_boxes(self, params: CrossEAIParams):
+        """(proposals in image pixels, fused map) from the cached maps; no model call."""
+        return self.session.preview(params)
+
+    def update_preview(self) -> None:
+        self.sync_model()
+        panel, editor = self.panel, self.review.editor
+        maps = self.cached_maps()
+        if not panel.preview_box.isChecked() or maps is None or self.window.image is None:
+            self.session.clear_preview()
+            editor.set_preview([])
+            self._restore_overlay()
+            if not panel.preview_box.isChecked():
+                panel.set_summary("Preview off.")
+            return
+        start = time.perf_counter()
+        proposals, fused = self.compute_boxes(panel.params())
+        seconds = time.perf_counter() - start
+        editor.set_preview(proposals)
+        if panel.fused_box.isChecked():
+            self.window.canvas.set_heatmap(fused)
+            self._showing_fused = True
+        else:
+            self._restore_overlay()
+        scores = ", ".join(f"{p.score:.2f}" for p in proposals)
+        panel.set_summary(f"{len(proposals)} box(es) for <b>{maps[0].target_name}</b>"
+                          f"{' (scores ' + scores + ')' if scores else ''}; {seconds * 1000:.0f} ms")
+
+    def _restore_overlay(self) -> None:
+        if self._showing_fused:
+            self._showing_fused = False
+            self.window.show_map(self.window.panel.selected_map())
+
+    # -- storing proposals ------------------------------------------------------------------------
+
+    def propose(self) -> None:
+        """Store the boxes of the current settings as proposals of a 'crosseai' run."""
+        window, store, session = self.window, self.window.store, self.session
+        self.sync_model()
+        if store is None or session.image_id is None or window.model is None:
+            self.review.notify("proposing boxes needs a model, an open image and a review store", "error")
+            return
+        if self.cached_maps() is None:
+            self._propose_pending = True
+            self.request_maps()
+            return
+        self._propose_pending = False
+        start = time.perf_counter()
+        proposals, _ = self.compute_boxes(self.panel.params())
+        seconds = time.perf_counter() - start
+        if not proposals:
+            self.review.notify("no boxes at these settings: lower tau or min area", "info")
+            return
+        self._store_proposals(proposals, seconds)
+
+    def _store_proposals(self, proposals, seconds: float) -> None:
+        window, store, session = self.window, self.window.store, self.session
+        token, model, image_id, name = window.token, window.model, session.image_id, session.ref.path.name
+        run_parameters = dict(proposals[0].parameters)
+
+        def job(progress, cancelled):
+            model_id = store.add_model(model)
+            run_id = store.record_run(model_id, "crosseai", run_parameters, device=str(model.device),
+                                      seconds=seconds)
+            return store.add_proposals(image_id, run_id, proposals)
+
+        def stored(box_ids) -> None:
+            window.info(f"{len(box_ids)} CrossEAI proposal(s) stored for {name}")
+            if token == window.token:
+                self.panel.preview_box.setChecked(False)
+                self.review.reload()
+
+        window.jobs.submit("propose boxes", job, on_success=stored, on_failure=window.error)

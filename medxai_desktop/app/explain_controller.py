@@ -1,0 +1,175 @@
+"""The model and its explanations of the open image: loading a card, predicting, explaining.
+
+Model code runs on the window's model worker; results land in the window's ReviewSession
+(``set_prediction``, ``add_explanations``: one ExplanationSet per target) and are shown by the
+explanation panel, the canvas and the comparison grid.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from medxai_desktop.core.jobs import report
+
+
+class ExplainController:
+    """``window`` is the MainWindow: its session, panel, canvas, jobs and store are used."""
+
+    def __init__(self, window):
+        self.window = window
+        self.session = window.session
+        self.model = self.engine = None
+        self.model_source = ""
+        self.thread_idents: list[int] = []   # threads that ran model code (for tests)
+        self._job = None
+
+    def explaining(self) -> bool:
+        """An explanation job is running."""
+        return self._job is not None and not self._job.done
+
+    # -- the model -------------------------------------------------------------------------------
+
+    def load_model_card(self, card) -> None:
+        from medxai_desktop.core.models import load_model
+
+        window, device = self.window, self.window.device
+        window.panel.set_model_text(f"Loading {Path(card).name}...")
+        window.jobs.submit(f"load model {card}", lambda progress, cancelled: load_model(card, device),
+                           model=True, on_success=lambda model: self.set_model(model, str(card)),
+                           on_failure=self._on_model_failed)
+
+    def _on_model_failed(self, message: str) -> None:
+        self.window.error(message)
+        self.update_model_status()
+
+    def set_model(self, model, source: str = "") -> None:
+        from medxai_desktop.core.explain import ExplanationEngine
+
+        self.model, self.model_source = model, source
+        self.engine = ExplanationEngine(model)
+        self.update_model_status()
+        self.window.info(f"model {model.card.arch} ({', '.join(model.classes)}) on {model.device}")
+        self.predict()
+
+    def update_model_status(self) -> None:
+        panel, status = self.window.panel, self.window.model_status
+        if self.model is None:
+            panel.set_model_text("No model loaded (File > Open model card...)")
+            status.setText("no model loaded")
+            return
+        card = self.model.card
+        source = f"{Path(self.model_source).name}: " if self.model_source else ""
+        untrained = "<br><b>UNTRAINED</b> (random weights): maps show the pipeline, not findings" \
+            if card.metadata.get("random_init") else ""
+        panel.set_model_text(f"{source}{card.arch}, {len(card.classes)} classes, on "
+                             f"{self.model.device}{untrained}")
+        status.setText(f"{card.arch} on {self.model.device}")
+
+    def predict(self) -> None:
+        """Class probabilities for the open image, on the model worker."""
+        image = self.session.image
+        if self.model is None or image is None:
+            return
+        token, model, idents = self.window.token, self.model, self.thread_idents
+
+        def job(progress, cancelled):
+            idents.append(threading.get_ident())
+            return model.predict(model.preprocess(image))
+
+        self.window.jobs.submit("predict", job, model=True, on_failure=self.window.error,
+                                on_success=lambda prediction: self._on_prediction(token, prediction))
+
+    def _on_prediction(self, token: int, prediction) -> None:
+        if token == self.window.token:
+            self.session.set_prediction(prediction)
+            self.window.panel.show_prediction(prediction)
+
+    # -- explanations -----------------------------------------------------------------------------
+
+    def refusal(self, methods) -> str | None:
+        """Why ``methods`` cannot be explained now, or None."""
+        if self.model is None:
+            return "no model loaded: File > Open model card..."
+        if self.session.image is None:
+            return "no image open"
+        if not methods:
+            return "no explanation method checked"
+        if self.explaining():
+            return "an explanation is already running"
+        return None
+
+    def run(self, methods: list[str]) -> None:
+        refusal = self.refusal(methods)
+        if refusal is not None:
+            self.window.error(refusal)
+            return
+        window, panel = self.window, self.window.panel
+        token = window.token
+        panel.set_running(True)
+        handle = window.jobs.submit(f"explain ({', '.join(methods)})", self._job_for(methods), model=True,
+                                    on_success=lambda r: self._on_explained(token, *r),
+                                    on_failure=window.error)
+        handle.progress.connect(panel.set_progress)
+        handle.cancelled.connect(lambda: window.info("explanation cancelled"))
+        handle.finished.connect(lambda: panel.set_running(False))
+        handle.finished.connect(lambda: panel.set_progress(0, "idle"))
+        self._job = handle
+        window.info(f"explaining {self.session.ref.path.name} with {', '.join(methods)}")
+
+    def _job_for(self, methods):
+        model, engine, image = self.model, self.engine, self.session.image
+        store, image_id, idents = self.window.store, self.session.image_id, self.thread_idents
+
+        def job(progress, cancelled):
+            idents.append(threading.get_ident())
+            report(progress, 0.05, 1, "explain", "shared pass...")
+            result = engine.explain(model.preprocess(image), methods, "predicted",
+                                    progress=progress, cancelled=cancelled)
+            store_error = None
+            if store is not None and image_id is not None:
+                report(progress, 0.95, 1, "explain", "saving...")
+                try:
+                    model_id = store.add_model(model)
+                    for explanation in result.explanations.values():
+                        store.record_explanation(image_id, model_id, explanation)
+                except Exception as exc:  # noqa: BLE001 - the maps are still shown
+                    store_error = f"review store: {exc}"
+            return result, store_error
+
+        return job
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def _on_explained(self, token: int, result, store_error) -> None:
+        window = self.window
+        if store_error:
+            window.error(store_error)
+        if token != window.token:
+            return
+        self.session.add_explanations(result)
+        window.reports.forget(result.explanations)
+        self.session.set_prediction(result.prediction)
+        window.panel.show_prediction(result.prediction)
+        self.refresh_maps(select=next(iter(result.explanations)))
+        window.info(f"explained {self.session.ref.path.name}: predicted {result.prediction.class_name}, "
+                    f"shared pass {result.shared_pass_seconds * 1000:.0f} ms")
+        window.review.on_explanations()
+
+    def refresh_maps(self, select: str | None = None) -> None:
+        """The computed maps in the panel and the grid, with their ROAD scores once known."""
+        window, explanations = self.window, self.window.explanations
+        entries = []
+        for name, e in explanations.items():
+            road = window.reports.score_text(name)
+            entries.append((name, f"{e.label}  - {e.target_name}  ({e.seconds * 1000:.0f} ms)"
+                                  f"{'  ' + road if road else ''}"))
+        panel = window.panel
+        panel.set_maps(entries, select=select if select is not None else panel.selected_map() or None)
+        window.grid.set_scores({name: window.reports.score_text(name) for name in explanations})
+        window.update_grid()
+
+    def show_map(self, method: str) -> None:
+        explanation = self.window.explanations.get(method)
+        self.window.canvas.set_heatmap(None if explanation is None else explanation.map)

@@ -1,0 +1,140 @@
+"""The main window's menus and tool bar: each entry is a window action (``window.add_action``,
+its key from the shortcut registry) wired to a window method; nothing here holds state."""
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QToolBar
+
+from .image_canvas import PRESETS
+from .reports_menu import ReportsController
+
+# Action id (the shortcut registry's, see shortcuts.py) -> menu text, default key.
+REVIEW_ACTIONS = {
+    "review.draw": ("&Draw a box", "B"),
+    "review.accept": ("&Accept the selected box", "A"),
+    "review.reject": ("&Reject the selected box", "R"),
+    "review.delete": ("De&lete the selected box", "Delete"),
+    "review.next_unread": ("&Next unread image", "N"),
+    "review.undo": ("&Undo", "Ctrl+Z"),
+    "review.redo": ("Re&do", "Ctrl+Shift+Z"),
+}
+
+
+def build_menus(window) -> None:
+    """File, View, Export, Reports and Help (Review is the box review's), then the tool bar."""
+    build_file_menu(window)
+    build_view_menu(window)
+    export_menu = window.menuBar().addMenu("&Export")
+    window.add_action(export_menu, "&Boxes (COCO, VOC, YOLO, CSV, DICOM SR)...", window.choose_export,
+                      action_id="export.boxes")
+    window.reports = ReportsController(window, window.menuBar().addMenu("&Reports"))
+    window.help_menu = window.menuBar().addMenu("&Help")
+    window.add_action(window.help_menu, "&Keyboard shortcuts...", window.show_shortcuts,
+                      action_id="help.shortcuts")
+    window.add_action(window.help_menu, "&Plugins...", window.show_plugins)
+    build_toolbar(window)
+
+
+def build_file_menu(window) -> None:
+    menu = window.menuBar().addMenu("&File")
+    window.add_action(menu, "Open &folder...", window.choose_folder, action_id="file.open_folder")
+    window.add_action(menu, "Open f&ile...", window.choose_file, action_id="file.open_file")
+    window.recent_menu = menu.addMenu("Open &recent")
+    window.recent_menu.aboutToShow.connect(window.fill_recent_menu)
+    window.fill_recent_menu()
+    window.add_action(menu, "Open &model card...", window.choose_model_card, action_id="file.open_model")
+    menu.addSeparator()
+    window.reviewer_action = window.add_action(menu, "Reviewer name...", window.choose_reviewer)
+    menu.addSeparator()
+    window.add_action(menu, "&Quit", window.close, action_id="file.quit")
+
+
+def build_view_menu(window) -> None:
+    menu, canvas = window.menuBar().addMenu("&View"), window.canvas
+    # Keys 1-6, I, F, 0 (configurable, see shortcuts.py) act on the canvas wherever the focus is.
+    for index, (name, center, width) in enumerate(PRESETS):
+        text = name if center is None else f"{name} ({center:g}/{width:g})"
+        window.add_action(menu, text, lambda _=False, i=index: canvas.apply_preset(i),
+                          action_id=f"view.preset.{index + 1}")
+    menu.addSeparator()
+    window.add_action(menu, "&Invert", canvas.toggle_invert, action_id="view.invert")
+    window.add_action(menu, "&Fit to window", canvas.fit, action_id="view.fit")
+    window.add_action(menu, "&Actual size (1:1)", canvas.actual_size, action_id="view.actual_size")
+    menu.addSeparator()
+    window.comparison_action = window.add_action(menu, "&Comparison grid", window.show_comparison,
+                                                 action_id="view.comparison")
+    menu.addSeparator()
+    for dock in (window.browser_dock, window.panel_dock, window.log_dock):
+        menu.addAction(dock.toggleViewAction())
+    window.view_menu = menu   # the review docks are added once they exist
+    menu.addAction(window.shortcuts.bind("view.tags", window.tags_dock.toggleViewAction()))
+
+
+def build_toolbar(window) -> None:
+    tools, canvas = QToolBar("Tools", window), window.canvas
+    tools.setObjectName("Tools")
+    window.addToolBar(tools)
+    tools.addAction(window.add_action(None, "Open folder", window.choose_folder))
+    tools.addSeparator()
+    group = QActionGroup(window)
+    window.tool_actions = {}
+    for tool, label in (("window", "Window/level"), ("pan", "Pan"), ("zoom", "Zoom")):
+        action = QAction(label, window, checkable=True)
+        action.setChecked(tool == "window")
+        action.triggered.connect(lambda _=False, t=tool: setattr(canvas, "tool", t))
+        group.addAction(action)
+        tools.addAction(action)
+        window.tool_actions[tool] = action
+    tools.addSeparator()
+    tools.addAction(window.add_action(None, "Fit", canvas.fit))
+    tools.addAction(window.add_action(None, "1:1", canvas.actual_size))
+    tools.addAction(window.add_action(None, "Invert", canvas.toggle_invert))
+    tools.addSeparator()
+    tools.addAction(window.add_action(None, "Explain",
+                                      lambda: window.run_explanations(window.panel.checked_methods()),
+                                      action_id="explain.run"))
+
+
+def build_review_menu(window, review) -> dict[str, QAction]:
+    """The Review menu of the box review controller ``review``; its actions by id (with
+    ``review.blinded`` and ``review.reveal``), their keys bound in the shortcut manager."""
+    actions = _review_actions(window, review)
+    menu = window.menuBar().addMenu("&Review")
+    for action_id in ("review.undo", "review.redo"):
+        menu.addAction(actions[action_id])
+    menu.addSeparator()
+    for action_id in ("review.draw", "review.accept", "review.reject", "review.delete"):
+        menu.addAction(actions[action_id])
+    menu.addAction("&Copy boxes from the previous image").triggered.connect(lambda _=False: review.copy_previous())
+    menu.addSeparator()
+    menu.addAction("&Sign off this image").triggered.connect(lambda _=False: review.sign_off())
+    menu.addAction(actions["review.next_unread"])
+    menu.addSeparator()
+    blinded = menu.addAction("&Blinded-first review")
+    blinded.setCheckable(True)
+    blinded.setToolTip("Hide heatmaps and AI boxes of an image until you have drawn your own")
+    blinded.toggled.connect(review.set_blinded)
+    reveal = menu.addAction("Re&veal AI output")
+    reveal.triggered.connect(lambda _=False: review.reveal())
+    for action_id, action in actions.items():
+        window.shortcuts.bind(action_id, action)
+    return {**actions, "review.blinded": blinded, "review.reveal": reveal}
+
+
+def _review_actions(window, review) -> dict[str, QAction]:
+    slots = {"review.draw": review.editor.arm_drawing, "review.accept": review.accept_selected,
+             "review.reject": review.reject_selected, "review.delete": review.delete_selected,
+             "review.next_unread": review.next_unread}
+    actions = {}
+    for action_id, (text, key) in REVIEW_ACTIONS.items():
+        if action_id == "review.undo":
+            action = review.undo_group.createUndoAction(review, "Undo")
+        elif action_id == "review.redo":
+            action = review.undo_group.createRedoAction(review, "Redo")
+        else:
+            action = QAction(text, window)
+            action.triggered.connect(lambda _=False, slot=slots[action_id]: slot())
+        action.setShortcut(QKeySequence(key))
+        window.addAction(action)
+        actions[action_id] = action
+    return actions
