@@ -29,8 +29,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
     from medxai_desktop.core.models.training import TrainConfig, train
 
     size = tuple(int(v) for v in args.size.split("x")) if "x" in args.size else (int(args.size),) * 2
@@ -40,20 +38,7 @@ def run(args) -> int:
                          val_fraction=args.val_fraction, seed=args.seed,
                          init_checkpoint=args.init_checkpoint, normalisation=args.normalisation,
                          target_layer=args.layer, fp16_checkpoint=not args.fp32, device=args.device)
-    bars: dict[str, tqdm] = {}
-
-    def progress(p) -> None:
-        key = f"{p.stage}{p.info.get('epoch', '')}"
-        if key not in bars:
-            label = "decoding" if p.stage == "decode" else f"epoch {p.info['epoch']}/{config.epochs}"
-            bars[key] = tqdm(total=p.total, desc=label, unit="img" if p.stage == "decode" else "batch",
-                             leave=False, dynamic_ncols=True, disable=None)
-        bar = bars[key]
-        bar.update(p.done - bar.n)
-        if "loss" in p.info:
-            bar.set_postfix(loss=f"{p.info['loss']:.3f}", acc=f"{p.info['accuracy']:.3f}")
-        if p.finished:
-            bar.close()
+    progress = training_progress_bars(config.epochs)
 
     def on_epoch(r) -> None:
         print(f"epoch {r.epoch:3d}  loss {r.train_loss:.4f}  acc {r.train_accuracy:.3f}  |  val loss "
@@ -70,3 +55,26 @@ def run(args) -> int:
     print(f"{state} epoch {result.best_epoch}: validation accuracy {best.val_accuracy:.4f}, "
           f"macro-F1 {best.val_macro_f1:.4f} -> {result.card_path}")
     return 0
+
+
+def training_progress_bars(epochs: int):
+    """The progress callback `medxai train` gives core.models.training.train: a tqdm bar for
+    the decoding and one per epoch (loss and accuracy so far), off when stderr is no terminal."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(p) -> None:
+        key = f"{p.stage}{p.info.get('epoch', '')}"
+        if key not in bars:
+            label = "decoding" if p.stage == "decode" else f"epoch {p.info['epoch']}/{epochs}"
+            bars[key] = tqdm(total=p.total, desc=label, unit="img" if p.stage == "decode" else "batch",
+                             leave=False, dynamic_ncols=True, disable=None)
+        bar = bars[key]
+        bar.update(p.done - bar.n)
+        if "loss" in p.info:
+            bar.set_postfix(loss=f"{p.info['loss']:.3f}", acc=f"{p.info['accuracy']:.3f}")
+        if p.finished:
+            bar.close()
+
+    return progress

@@ -118,7 +118,7 @@ class MapCache:
         try:
             stat = image_path.stat()
         except OSError as exc:
-            raise MedXAIError(f"{image_path}: cannot read the image ({exc.strerror or exc})") from None
+            raise InputFileError(image_path, f"cannot read the image ({exc.strerror or exc})") from None
         ident = json.dumps({"model": self._identity, "image": str(image_path.resolve()),
                             "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "target": target},
                            sort_keys=True)
@@ -215,10 +215,6 @@ def load_maps(cache: MapCache, references: References, wanted: Mapping[str, Sequ
             try:
                 out[(key, target)] = cache.maps(key, path, target, wanted, saliency)
             except InputFileError as exc:
-                skipped[key] = str(exc)
-            except MedXAIError as exc:
-                if "cannot read the image" not in str(exc):
-                    raise
                 skipped[key] = str(exc)
         report(progress, n + 1, len(pairs), "maps", key)
     return {k: v for k, v in out.items() if k[0] not in skipped}, skipped

@@ -42,6 +42,14 @@ def predict_dataset(model: LoadedModel, data: str | Path | LabelledImages, root=
     dataset = data if isinstance(data, LabelledImages) else find_labelled_images(data, root)
     dataset = _aligned(dataset, model)
     images, labels, kept = load_resized(dataset, model.card.input_size, progress=progress)
+    probs = predict_images(model, images, batch_size)
+    return Predictions(kept.paths, labels, probs.argmax(1), probs, kept.skipped)
+
+
+def predict_images(model: LoadedModel, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities (N x classes) of decoded N x H x W x 3 uint8 images at the card's
+    input size, normalised with the card's mean/std, in batches (the inference of
+    ``medxai evaluate``; ``benchmarks/bench_train.py`` times it)."""
     mean = torch.tensor(model.card.mean, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(model.card.std, dtype=torch.float32).view(1, 3, 1, 1)
     probabilities = []
@@ -50,8 +58,7 @@ def predict_dataset(model: LoadedModel, data: str | Path | LabelledImages, root=
             x = torch.from_numpy(images[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255
             logits = model.module(((x - mean) / std).to(model.device)).float()
             probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
-    probs = np.concatenate(probabilities)
-    return Predictions(kept.paths, labels, probs.argmax(1), probs, kept.skipped)
+    return np.concatenate(probabilities)
 
 
 def evaluate_model(model: LoadedModel, data, root=None, progress=None) -> tuple[ClassificationMetrics, Predictions]:

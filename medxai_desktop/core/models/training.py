@@ -103,11 +103,23 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     out = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.1
     brightness = (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.1
-    return (out * contrast + brightness).clamp(0, 1)
+    return out.mul_(contrast).add_(brightness).clamp_(0, 1)  # in place: no batch-sized temporaries
+
+
+def _memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on the CPU, where oneDNN's convolutions (forward and backward) run a
+    ResNet about a third faster in it than in NCHW (benchmarks/bench_train.py); the layout
+    changes no value beyond float rounding. Elsewhere the default layout."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
 def _to_float(batch_uint8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(batch_uint8).permute(0, 3, 1, 2).float().div_(255)
+
+
+def _normalised(x: torch.Tensor, mean, std, device) -> torch.Tensor:
+    """(x - mean) / std on ``device``, in the layout the module's weights have there."""
+    return x.sub_(mean).div_(std).to(device, memory_format=_memory_format(device))
 
 
 def _evaluate(module, images, labels, mean, std, device, batch_size, weights=None):
@@ -115,7 +127,7 @@ def _evaluate(module, images, labels, mean, std, device, batch_size, weights=Non
     losses, predictions = [], []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = ((_to_float(images[start:start + batch_size]) - mean) / std).to(device)
+            x = _normalised(_to_float(images[start:start + batch_size]), mean, std, device)
             y = torch.from_numpy(labels[start:start + batch_size]).to(device)
             logits = module(x)
             losses.append(F.cross_entropy(logits, y, weight=weights, reduction="sum").item())
@@ -204,7 +216,7 @@ def _prepare_training(arch, config: TrainConfig, num_classes: int, train_y: np.n
     module = arch.build(num_classes)
     if config.init_checkpoint:
         load_into(module, read_state_dict(config.init_checkpoint), config.init_checkpoint)
-    module.to(device)
+    module.to(device, memory_format=_memory_format(device))
     weights = None
     if config.class_weights == "balanced":
         train_counts = np.bincount(train_y, minlength=num_classes).astype(np.float64)
@@ -228,11 +240,7 @@ def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights
     for b in range(batches):
         check_cancelled(stop, "training")
         chosen = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-        x = _to_float(train_x[chosen])
-        if config.augment:
-            x = _augment(x, generator)
-        x = ((x - mean) / std).to(device)
-        y = torch.from_numpy(train_y[chosen]).to(device)
+        x, y = _training_batch(train_x, train_y, chosen, mean, std, device, config, generator)
         optimiser.zero_grad(set_to_none=True)
         logits = module(x)
         loss = F.cross_entropy(logits, y, weight=weights)
@@ -246,9 +254,19 @@ def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights
     return total_loss / seen, correct / seen
 
 
+def _training_batch(train_x, train_y, chosen, mean, std, device, config: TrainConfig, generator):
+    """The images ``chosen`` (uint8 N x H x W x 3) as one augmented, normalised batch on
+    ``device``, and their labels."""
+    x = _to_float(train_x[chosen])
+    if config.augment:
+        x = _augment(x, generator)
+    return _normalised(x, mean, std, device), torch.from_numpy(train_y[chosen]).to(device)
+
+
 def _save(module: torch.nn.Module, path: Path, fp16: bool) -> None:
-    state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).cpu().clone()
-             for k, v in module.state_dict().items()}
+    # contiguous copies: the checkpoint's layout does not depend on the one trained in
+    state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).cpu()
+             .clone(memory_format=torch.contiguous_format) for k, v in module.state_dict().items()}
     buffer = io.BytesIO()  # not the temporary file: torch names the archive after the file
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
