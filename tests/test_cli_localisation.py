@@ -68,7 +68,7 @@ def test_tune_boxes_reports_held_out_folds_writes_the_card_and_resumes(workspace
     card = load_card(root / "model.json")
     chosen = tuning["chosen_on_all_images"]["crosseai"]
     assert card.metadata["crosseai"] == {k: chosen[k] for k in ("alpha", "tau", "sigma", "min_area",
-                                                                 "top_k", "score", "layer")}
+                                                                 "top_k", "score", "foreground", "layer")}
     assert card.metadata["crosseai_tuning"]["folds"] == 2
     # the card changed, its maps did not: the re-run reads every map from the cache
     assert _tune(workspace, "--out", str(root / "again")) == 0

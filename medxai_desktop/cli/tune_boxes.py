@@ -30,6 +30,9 @@ def register(sub) -> None:
     tuner.add_argument("--layers", help="CAM target layers to try, e.g. layer4,layer3 (default: the card's)")
     tuner.add_argument("--cams", default="gradcam++",
                        help="CAMs tuned alone through the same box step (Grad-CAM++ is also fused)")
+    tuner.add_argument("--foreground", default="off", choices=("off", "on", "both"),
+                       help="zero each map outside the patient (head, body) before thresholding: "
+                            "off, on, or both (try each; the folds choose)")
     tuner.add_argument("--target-class", help="class explained for reference labels the model does not "
                                               "have (a class name, or 'predicted')")
     tuner.add_argument("--cache", help="map cache folder (default OUT/maps); a re-run resumes from it")
@@ -58,7 +61,8 @@ def run(args) -> int:
                 scores=tuple(v.strip() for v in args.scores.split(",") if v.strip()),
                 top_ks=tuple(int(v) for v in parse_floats(args.top_k)),
                 layers=tuple(v.strip() for v in (args.layers or model.target_layer).split(",") if v.strip()),
-                cams=tuple(v.strip() for v in args.cams.split(",") if v.strip()))
+                cams=tuple(v.strip() for v in args.cams.split(",") if v.strip()),
+                foregrounds={"off": (False,), "on": (True,), "both": (False, True)}[args.foreground])
     out = Path(args.out)
     cache = MapCache(args.cache or out / "maps", model)
     result, scores = tune(cache, references, grid, args.folds, args.seed, args.objective,

@@ -15,13 +15,14 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 from medxai_desktop.core.explain.crosseai import CrossEAIParams, fuse, guided_map
+from medxai_desktop.core.explain.foreground import foreground_mask, masked
 from medxai_desktop.core.jobs import CancelFn, ProgressFn, check_cancelled, report
 from medxai_desktop.core.store.map_cache import MapNotCached, load_arrays, save_arrays
 
@@ -53,6 +54,7 @@ class ImageMaps:
     raw: dict[tuple[str, str], np.ndarray]
     saliency: np.ndarray | None
     probabilities: dict[str, float] = field(default_factory=dict)
+    foreground: np.ndarray | None = None    # the patient, at input resolution (bool)
     _maps: dict = field(default_factory=dict, repr=False)
 
     def cam(self, method: str, layer: str) -> np.ndarray:
@@ -77,12 +79,19 @@ class ImageMaps:
         self._maps.clear()
 
     def crosseai(self, params: CrossEAIParams, layer: str, cam: str = "gradcam++") -> np.ndarray:
-        """M = alpha G + (1 - alpha) H with H the ``cam`` map (Grad-CAM++ for CrossEAI)."""
+        """M = alpha G + (1 - alpha) H with H the ``cam`` map (Grad-CAM++ for CrossEAI),
+        zeroed outside the patient with ``params.foreground``."""
         if params.alpha == 0:
-            return self.cam(cam, layer)
-        if params.alpha == 1:
-            return self.guided(params.sigma)
-        return fuse(self.cam(cam, layer), self.guided(params.sigma), params.alpha)
+            fused = self.cam(cam, layer)
+        elif params.alpha == 1:
+            fused = self.guided(params.sigma)
+        else:
+            fused = fuse(self.cam(cam, layer), self.guided(params.sigma), params.alpha)
+        if not params.foreground:
+            return fused
+        if self.foreground is None:
+            raise KeyError(f"{self.key}: no foreground mask in the cache")
+        return masked(fused, self.foreground)
 
 
 def _model_identity(model) -> dict:
@@ -124,63 +133,64 @@ class MapCache:
                            sort_keys=True)
         return hashlib.sha256(ident.encode()).hexdigest()[:40]
 
-    def _read(self, cache_key: str) -> tuple[dict, np.ndarray | None, dict]:
-        raw, saliency, meta = {}, None, {}
+    def _read(self, cache_key: str) -> dict:
+        """The cached entry: ``raw`` {(layer, method): map}, ``saliency``, ``foreground``, ``meta``."""
+        entry = {"raw": {}, "saliency": None, "foreground": None, "meta": {}}
         try:
             for name, array in load_arrays(self.folder, cache_key).items():
-                if name == "saliency":
-                    saliency = array
+                if name in ("saliency", "foreground"):
+                    entry[name] = array
                 elif name == "meta":
-                    meta = json.loads(str(array))
+                    entry["meta"] = json.loads(str(array))
                 elif name.startswith("raw__"):
                     _, layer, method = name.split("__", 2)
-                    raw[(layer, method)] = array
+                    entry["raw"][(layer, method)] = array
         except (MapNotCached, ValueError, KeyError):  # missing, torn or foreign: compute again
-            raw, saliency, meta = {}, None, {}
-        return raw, saliency, meta
+            entry = {"raw": {}, "saliency": None, "foreground": None, "meta": {}}
+        return entry
 
-    def _write(self, cache_key: str, raw: dict, saliency: np.ndarray | None, meta: dict) -> None:
-        arrays = {f"raw__{layer}__{method}": a for (layer, method), a in raw.items()}
-        if saliency is not None:
-            arrays["saliency"] = saliency
-        arrays["meta"] = np.asarray(json.dumps(meta))
+    def _write(self, cache_key: str, entry: dict) -> None:
+        arrays = {f"raw__{layer}__{method}": a for (layer, method), a in entry["raw"].items()}
+        arrays.update({name: entry[name] for name in ("saliency", "foreground") if entry[name] is not None})
+        arrays["meta"] = np.asarray(json.dumps(entry["meta"]))
         save_arrays(self.folder, cache_key, arrays)
 
     def maps(self, key: str, image_path: str | Path, target: str,
              wanted: Mapping[str, Sequence[str]], saliency: bool = True) -> ImageMaps:
         """Maps of the CAMs ``wanted[layer]`` at each layer plus, with ``saliency``, the guided
-        saliency; computed only where the cache lacks them."""
+        saliency, and the foreground mask; computed only where the cache lacks them."""
         from medxai_desktop.core.explain import canonical_name
 
         image_path = Path(image_path)
         cache_key = self._key(image_path, target)
-        raw, sal, meta = self._read(cache_key)
+        entry = self._read(cache_key)
+        raw, meta = entry["raw"], entry["meta"]
         missing = {}
         for layer, methods in wanted.items():
             todo = [m for m in dict.fromkeys(canonical_name(m) for m in methods)
                     if m != GUIDED and (layer, m) not in raw]
             if todo:
                 missing[layer] = todo
-        need_saliency = saliency and sal is None
-        if missing or need_saliency:
-            self._compute(image_path, target, missing, need_saliency, raw, meta,
-                          list(wanted) or [self.model.target_layer])
-            if need_saliency:
-                sal = meta.pop("_saliency")
-            self._write(cache_key, raw, sal, meta)
+        need_saliency = saliency and entry["saliency"] is None
+        if missing or need_saliency or entry["foreground"] is None:
+            tensor = self.model.preprocess(_read_image(image_path))
+            if missing or need_saliency:
+                self._compute(tensor, target, missing, need_saliency, entry,
+                              list(wanted) or [self.model.target_layer])
+            entry["foreground"] = foreground_mask(tensor, tuple(tensor.shape[-2:]))
+            self._write(cache_key, entry)
             self.computed += 1
         else:
             self.loaded += 1
         size = tuple(meta.get("input_size", self.model.card.input_size))
-        return ImageMaps(key, target, (int(size[0]), int(size[1])), raw, sal,
-                         meta.get("probabilities", {}))
+        return ImageMaps(key, target, (int(size[0]), int(size[1])), raw, entry["saliency"],
+                         meta.get("probabilities", {}), entry["foreground"])
 
-    def _compute(self, image_path: Path, target: str, missing: dict, need_saliency: bool,
-                 raw: dict, meta: dict, layers: Sequence[str]) -> None:
+    def _compute(self, tensor, target: str, missing: dict, need_saliency: bool, entry: dict,
+                 layers: Sequence[str]) -> None:
         from medxai_desktop.core.explain.guided_backprop import reduce_input_gradient
-        from medxai_desktop.core.imaging import read_image
 
-        tensor = self.model.preprocess(read_image(image_path))
+        raw, meta = entry["raw"], entry["meta"]
         if need_saliency and not missing:
             missing = {layers[0]: []}
         for n, (layer, todo) in enumerate(missing.items()):
@@ -190,10 +200,16 @@ class MapCache:
                 if name != GUIDED:
                     raw[(layer, name)] = np.asarray(explanation.raw, np.float32)
             if GUIDED in methods:
-                meta["_saliency"] = reduce_input_gradient(result.input_gradient[0])
+                entry["saliency"] = reduce_input_gradient(result.input_gradient[0])
             meta["probabilities"] = result.prediction.probabilities
             meta["input_size"] = list(tensor.shape[-2:])
             meta["target_index"] = result.target_index
+
+
+def _read_image(path: Path):
+    from medxai_desktop.core.imaging import read_image
+
+    return read_image(path)
 
 
 def load_maps(cache: MapCache, references: References, wanted: Mapping[str, Sequence[str]],
@@ -224,11 +240,13 @@ def load_maps(cache: MapCache, references: References, wanted: Mapping[str, Sequ
 
 @dataclass(frozen=True)
 class MapSpec:
-    """One map to threshold: a CAM at a layer, fused with the guided map (alpha, sigma)."""
+    """One map to threshold: a CAM at a layer, fused with the guided map (alpha, sigma), with
+    the background zeroed or not (foreground)."""
     cam: str
     layer: str
     alpha: float = 0.0
     sigma: float = 0.0
+    foreground: bool = False
 
 
 
@@ -242,6 +260,7 @@ class Grid:
     top_ks: tuple[int, ...] = (1,)
     layers: tuple[str, ...] = ("layer4",)
     cams: tuple[str, ...] = ("gradcam++",)  # others run with alpha = 0 only; "cam@layer": that layer only
+    foregrounds: tuple[bool, ...] = (False,)  # (False, True): also try the maps masked to the patient
 
     def cams_at(self, layer: str) -> list[str]:
         return [c.partition("@")[0] for c in self.cams if c.partition("@")[2] in ("", layer)]
@@ -256,6 +275,7 @@ class Grid:
                 specs += [MapSpec(cam, layer, a, s) for a in self.alphas if 0 < a < 1 for s in self.sigmas]
         if 1.0 in self.alphas:  # the guided map alone does not depend on the CAM layer
             specs += [MapSpec("gradcam++", self.layers[0], 1.0, s) for s in self.sigmas]
+        specs = [replace(spec, foreground=f) for f in self.foregrounds for spec in specs]
         return list(dict.fromkeys(specs))
 
     def rules(self) -> list[tuple[float, str, int]]:
@@ -272,7 +292,8 @@ class GridPoint:
 
     def params(self) -> CrossEAIParams:
         return CrossEAIParams(alpha=self.spec.alpha, tau=self.tau, sigma=self.spec.sigma,
-                              min_area=self.min_area, top_k=self.top_k, score=self.score)
+                              min_area=self.min_area, top_k=self.top_k, score=self.score,
+                              foreground=self.spec.foreground)
 
     def to_dict(self) -> dict:
         return {"cam": self.spec.cam, "layer": self.spec.layer,
@@ -337,7 +358,7 @@ def evaluate_grid(references: References, maps: dict[tuple[str, str], ImageMaps]
             columns = first_ref + np.flatnonzero(ref_mask)
             mine = ref_xyxy[ref_mask]
             for s, spec in enumerate(specs):
-                params = CrossEAIParams(alpha=spec.alpha, sigma=spec.sigma)
+                params = CrossEAIParams(alpha=spec.alpha, sigma=spec.sigma, foreground=spec.foreground)
                 heatmap = image_maps.crosseai(params, spec.layer, spec.cam)
                 for t, tau in enumerate(grid.taus):
                     comps = map_components(heatmap, tau)

@@ -12,6 +12,8 @@ per task on development data (``medxai tune-boxes``) and stored in the model car
      the image) become boxes, scored by the mean (or max) of M inside the component; the
      top_k best are kept (0 = all).
   5. Boxes are scaled to the original image's pixel coordinates.
+With ``foreground`` (off by default), M is zeroed outside the patient before step 4
+(:mod:`.foreground`: Otsu, largest component, holes filled), so no box lies on the background.
 The same box step (:func:`boxes_from_map`) turns any map into boxes, so Grad-CAM++ alone
 (alpha = 0), the other CAMs and Wang et al.'s fixed thresholds run through identical code.
 """
@@ -27,6 +29,7 @@ from medxai_desktop.core.boxes import BoxProposal
 from .base import min_max
 from .box_step import boxes_from_map  # noqa: F401 (CrossEAI's box step, re-exported)
 from .engine import ExplanationSet
+from .foreground import foreground_mask, masked
 from .guided_backprop import reduce_input_gradient
 
 CROSSEAI_METHODS = ("guided", "gradcam++")
@@ -42,6 +45,7 @@ class CrossEAIParams:
     min_area: float = 0.005  # smallest component kept, as a fraction of the image area
     top_k: int = 3          # boxes kept per image (0 keeps all)
     score: str = "mean"     # "mean" or "max" of the fused map inside the component
+    foreground: bool = False  # zero the fused map outside the patient (head, body) first
 
     def __post_init__(self):
         if not 0 <= self.alpha <= 1:
@@ -80,12 +84,16 @@ def fuse(gradcampp: np.ndarray, guided: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def crosseai_map(result: ExplanationSet, params: CrossEAIParams) -> np.ndarray:
+    """M, zeroed outside the patient of ``result.input_tensor`` when ``params.foreground``."""
     missing = [m for m in CROSSEAI_METHODS if m not in result.explanations]
     if missing or result.input_gradient is None:
         raise ValueError(f"CrossEAI needs the methods {', '.join(CROSSEAI_METHODS)} in the same "
                          f"explanation (missing: {', '.join(missing) or 'input gradient'})")
     guided = guided_map(result.input_gradient, params.sigma)
-    return fuse(result["gradcam++"].map, guided, params.alpha)
+    fused = fuse(result["gradcam++"].map, guided, params.alpha)
+    if params.foreground:
+        fused = masked(fused, foreground_mask(result.input_tensor, fused.shape))
+    return fused
 
 
 def crosseai_boxes(result: ExplanationSet, params: CrossEAIParams | None = None,
@@ -105,18 +113,24 @@ class CrossEAIPreview:
 
     def __init__(self) -> None:
         self._guided: tuple | None = None     # (guided explanation, sigma, smoothed map)
+        self._mask: tuple | None = None       # (input tensor, foreground mask)
         self.computations = 0                 # smoothed maps computed (tests: the cache works)
 
     def clear(self) -> None:
-        self._guided = None
+        self._guided = self._mask = None
 
-    def boxes(self, gradcampp, guided, params: CrossEAIParams,
-              image_size: tuple[int, int]) -> tuple[list[BoxProposal], np.ndarray]:
-        """(proposals in the pixels of an image of ``image_size``, fused map)."""
+    def boxes(self, gradcampp, guided, params: CrossEAIParams, image_size: tuple[int, int],
+              input_tensor=None) -> tuple[list[BoxProposal], np.ndarray]:
+        """(proposals in the pixels of an image of ``image_size``, fused map). With
+        ``params.foreground`` the patient is found in ``input_tensor`` (what the model saw)."""
         if self._guided is None or self._guided[0] is not guided or self._guided[1] != params.sigma:
             self._guided = (guided, params.sigma, guided_map(guided.raw, params.sigma))
             self.computations += 1
         fused = fuse(gradcampp.map, self._guided[2], params.alpha)
+        if params.foreground and input_tensor is not None:
+            if self._mask is None or self._mask[0] is not input_tensor:
+                self._mask = (input_tensor, foreground_mask(input_tensor, fused.shape))
+            fused = masked(fused, self._mask[1])
         parameters = dict(params.to_dict(), maps={"gradcam++": gradcampp.cache_key, "guided": guided.cache_key})
         proposals = boxes_from_map(fused, params.tau, params.min_area, params.top_k, tuple(image_size[:2]),
                                    gradcampp.target_name, "crosseai", parameters, params.score)

@@ -182,7 +182,8 @@ class ReviewSession:
         if maps is None or self.image is None:
             self.clear_preview()
             return self.preview_boxes, self.fused
-        proposals, fused = self._crosseai.boxes(*maps, params, self.image.shape)
+        proposals, fused = self._crosseai.boxes(*maps, params, self.image.shape,
+                                                self.explanations(target_index).input_tensor)
         self.preview_boxes, self.fused = proposals, fused
         self.events.emit("preview", proposals, fused)
         return proposals, fused
