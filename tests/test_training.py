@@ -371,3 +371,55 @@ def test_init_checkpoint_that_does_not_fit_is_an_error(small, tmp_path):
 def test_bad_config_values_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         config(**changes)
+
+
+# --- Memory layout (the CPU trains in channels-last; benchmarks/bench_train.py) ----------------
+
+def _setup_step(memory_format_module: bool):
+    cfg = config(input_size=(32, 32), batch_size=4)
+    labels = np.array([0, 1, 2, 0], np.int64)
+    module, weights, optimiser, _ = training._prepare_training(
+        get_architecture("resnet18"), cfg, 3, labels, torch.device("cpu"))
+    if not memory_format_module:
+        module.to(memory_format=torch.contiguous_format)
+    return cfg, labels, module, optimiser
+
+
+def test_cpu_training_batches_and_weights_are_channels_last_with_the_same_values():
+    cfg, labels, module, _ = _setup_step(True)
+    assert module.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    mean = torch.tensor([0.2, 0.3, 0.4]).view(1, 3, 1, 1)
+    std = torch.tensor([0.5, 0.6, 0.7]).view(1, 3, 1, 1)
+    chosen = np.array([0, 2, 3, 5])
+    x, y = training._training_batch(images, np.arange(6), chosen, mean, std, torch.device("cpu"),
+                                    cfg, torch.Generator().manual_seed(7))
+    assert x.is_contiguous(memory_format=torch.channels_last) and y.tolist() == [0, 2, 3, 5]
+    source = training._to_float(images[chosen])
+    augmented = training._augment(source, torch.Generator().manual_seed(7))
+    assert torch.equal(source, training._to_float(images[chosen]))  # the input is left alone
+    assert torch.equal(x, (augmented - mean) / std)                 # same values, bit for bit
+
+
+def test_a_channels_last_step_computes_what_an_nchw_step_does():
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0])
+    results = []
+    for channels_last in (True, False):
+        _, _, module, optimiser = _setup_step(channels_last)
+        batch = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        module.train()
+        loss = torch.nn.functional.cross_entropy(module(batch), y)
+        loss.backward()
+        optimiser.step()
+        results.append((loss.item(), module.conv1.weight.detach().contiguous(), module.fc.weight.detach()))
+    (loss_cl, conv_cl, fc_cl), (loss_nchw, conv_nchw, fc_nchw) = results
+    assert loss_cl == pytest.approx(loss_nchw, rel=1e-5)
+    assert torch.allclose(conv_cl, conv_nchw, atol=1e-6) and torch.allclose(fc_cl, fc_nchw, atol=1e-6)
+
+
+def test_checkpoint_of_a_channels_last_run_is_contiguous(small, tmp_path):
+    train(small, tmp_path, config(input_size=(32, 32), fp16_checkpoint=False))
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(t.is_contiguous() for t in state.values())
+    assert state["conv1.weight"].stride() == (147, 49, 7, 1)
