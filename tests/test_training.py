@@ -423,3 +423,43 @@ def test_checkpoint_of_a_channels_last_run_is_contiguous(small, tmp_path):
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert all(t.is_contiguous() for t in state.values())
     assert state["conv1.weight"].stride() == (147, 49, 7, 1)
+
+
+# --- The recipe's knobs: test split, warm-up and schedule, label smoothing, weight average -------
+
+def test_a_test_split_is_set_aside_first_and_only_reported(data, tmp_path):
+    result = train(data, tmp_path, config(input_size=(32, 32), test_fraction=0.25, val_fraction=0.2))
+    card = load_card(result.card_path)
+    counts = card.metadata["data"]
+    assert counts["test"] == 6 and counts["validation"] + counts["train"] == 18   # 24 images
+    test = card.metadata["test"]
+    assert test["n"] == 6 and {c["class"] for c in test["per_class"]} == set(CLASSES)
+    assert "test" not in load_card(train(data, tmp_path / "none", config(input_size=(32, 32))).card_path).metadata
+
+
+def test_warm_up_then_cosine_per_step():
+    factor = training._lr_factor(config(epochs=4, warmup_epochs=1, schedule="cosine"), 10)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(25) == pytest.approx(0.5)
+    assert factor(39) == pytest.approx(0.5 * (1 + np.cos(np.pi * 29 / 30)))
+    constant = training._lr_factor(config(epochs=4, warmup_epochs=2), 10)
+    assert constant(4) == pytest.approx(0.25) and constant(30) == 1.0
+
+
+@pytest.mark.parametrize("bad", [dict(label_smoothing=1.0), dict(ema_decay=-0.1), dict(warmup_epochs=1),
+                                 dict(test_fraction=0.9, val_fraction=0.2)])
+def test_bad_recipe_values_are_refused(bad):
+    with pytest.raises(ValueError):
+        config(**bad)
+
+
+def test_the_weight_average_is_what_is_validated_and_saved(small, tmp_path):
+    plain = train(small, tmp_path / "plain", config(input_size=(32, 32), epochs=2, lr=0.05, fp16_checkpoint=False))
+    ema = train(small, tmp_path / "ema", config(input_size=(32, 32), epochs=2, lr=0.05, fp16_checkpoint=False,
+                                                ema_decay=0.5, label_smoothing=0.1))
+    a = torch.load(tmp_path / "plain" / "model.pt")
+    b = torch.load(tmp_path / "ema" / "model.pt")
+    assert a.keys() == b.keys() and not torch.equal(a["fc.weight"], b["fc.weight"])
+    recipe = load_card(ema.card_path).metadata["recipe"]
+    assert recipe["ema_decay"] == 0.5 and recipe["label_smoothing"] == 0.1
+    assert load_card(plain.card_path).metadata["recipe"]["ema_decay"] == 0.0

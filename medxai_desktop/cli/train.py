@@ -17,7 +17,16 @@ def register(sub) -> None:
     trainer.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     trainer.add_argument("--class-weights", choices=["none", "balanced"], default="none")
     trainer.add_argument("--no-augment", action="store_true")
-    trainer.add_argument("--val-fraction", type=float, default=0.2)
+    trainer.add_argument("--val-fraction", type=float, default=0.2,
+                         help="validation split (chooses the kept epoch): this fraction of what the "
+                              "test split leaves")
+    trainer.add_argument("--test-fraction", type=float, default=0.0,
+                         help="stratified test split set aside first and only reported (default none)")
+    trainer.add_argument("--label-smoothing", type=float, default=0.0)
+    trainer.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS",
+                         help="linear learning-rate warm-up, in epochs (stepped per batch)")
+    trainer.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                         help="validate and keep an exponential moving average of the weights, e.g. 0.998")
     trainer.add_argument("--seed", type=int, default=0)
     trainer.add_argument("--init-checkpoint", help="state_dict to fine-tune from")
     trainer.add_argument("--normalisation", choices=["dataset", "imagenet"], default="dataset")
@@ -29,6 +38,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from medxai_desktop.core.models.card import load_card
     from medxai_desktop.core.models.training import TrainConfig, train
 
     size = tuple(int(v) for v in args.size.split("x")) if "x" in args.size else (int(args.size),) * 2
@@ -37,7 +47,9 @@ def run(args) -> int:
                          class_weights=args.class_weights, augment=not args.no_augment,
                          val_fraction=args.val_fraction, seed=args.seed,
                          init_checkpoint=args.init_checkpoint, normalisation=args.normalisation,
-                         target_layer=args.layer, fp16_checkpoint=not args.fp32, device=args.device)
+                         target_layer=args.layer, fp16_checkpoint=not args.fp32, device=args.device,
+                         test_fraction=args.test_fraction, label_smoothing=args.label_smoothing,
+                         warmup_epochs=args.warmup, ema_decay=args.ema)
     progress = training_progress_bars(config.epochs)
 
     def on_epoch(r) -> None:
@@ -54,6 +66,11 @@ def run(args) -> int:
     state = "interrupted; kept" if result.interrupted else "kept"
     print(f"{state} epoch {result.best_epoch}: validation accuracy {best.val_accuracy:.4f}, "
           f"macro-F1 {best.val_macro_f1:.4f} -> {result.card_path}")
+    test = load_card(result.card_path).metadata.get("test")
+    if test:
+        f1 = ", ".join(f"{c['class']} {c['f1']:.3f}" for c in test["per_class"])
+        print(f"test split ({test['n']} images, never used to choose): accuracy {test['accuracy']:.4f}, "
+              f"macro-F1 {test['macro_f1']:.4f}; F1 {f1}")
     return 0
 
 

@@ -52,6 +52,10 @@ class TrainConfig:
     target_layer: str | None = None
     fp16_checkpoint: bool = True
     device: str = "auto"
+    label_smoothing: float = 0.0        # cross-entropy against (1 - e) one-hot + e / classes
+    warmup_epochs: float = 0.0          # linear learning-rate warm-up, then the schedule (per step)
+    ema_decay: float = 0.0              # > 0: validate and keep an exponential moving average of the weights
+    test_fraction: float = 0.0          # a stratified test split set aside first and never used to choose
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
@@ -64,6 +68,12 @@ class TrainConfig:
             raise ValueError("val_fraction must be between 0 and 1")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:
+            raise ValueError("label_smoothing and ema_decay must be in [0, 1)")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError("warmup_epochs must be at least 0 and fewer than epochs")
+        if not 0 <= self.test_fraction < 1 or self.test_fraction + self.val_fraction >= 1:
+            raise ValueError("test_fraction must be in [0, 1) and leave images to train on")
 
 
 @dataclass
@@ -147,72 +157,83 @@ def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainC
     dataset = data if isinstance(data, LabelledImages) else find_labelled_images(data, root)
     arch = get_architecture(config.arch)
     device = select_device(config.device)
-    dataset, (train_x, train_y), (val_x, val_y), (mean_v, std_v) = _prepare_data(dataset, config, progress)
+    dataset, splits, (mean_v, std_v) = _prepare_data(dataset, config, progress)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = splits
     mean = torch.tensor(mean_v, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(std_v, dtype=torch.float32).view(1, 3, 1, 1)
     module, weights, optimiser, scheduler = _prepare_training(arch, config, len(dataset.classes),
                                                               train_y, device)
+    ema = _ema_of(module, config)
+    kept = ema.module if ema is not None else module    # what is validated and saved
     generator = torch.Generator().manual_seed(config.seed)
-    checkpoint = out / "model.pt"
-    card_path = out / "model.json"
+    checkpoint, card_path = out / "model.pt", out / "model.json"
     history: list[EpochReport] = []
-    best_f1, best_epoch, interrupted = -1.0, 0, False
+    best_f1, best_epoch, best_state, interrupted = -1.0, 0, None, False
     summary = {"source": str(dataset.source), "classes": dataset.classes,
                "counts": dataset.counts(), "train": len(train_y), "validation": len(val_y),
-               "skipped": dataset.skipped}
-
+               "test": len(test_y), "skipped": dataset.skipped}
+    card = dict(arch=arch, dataset=dataset, config=config, mean=mean_v, std=std_v, summary=summary,
+                extra=card_metadata)
     try:
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
             train_loss, train_acc = _train_epoch(module, optimiser, train_x, train_y, mean, std,
                                                  device, weights, config, generator, epoch,
-                                                 progress, stop)
-            if scheduler is not None:
-                scheduler.step()
-            val_loss, val_acc, val_f1 = _evaluate(module, val_x, val_y, mean, std, device,
+                                                 progress, stop, scheduler=scheduler, ema=ema)
+            val_loss, val_acc, val_f1 = _evaluate(kept, val_x, val_y, mean, std, device,
                                                   config.batch_size, weights)
             improved = val_f1 > best_f1
             epoch_report = EpochReport(epoch, train_loss, train_acc, val_loss, val_acc,
-                                 val_f1, time.perf_counter() - start, improved)
+                                       val_f1, time.perf_counter() - start, improved)
             history.append(epoch_report)
             if improved:
                 best_f1, best_epoch = val_f1, epoch
-                _save(module, checkpoint, config.fp16_checkpoint)
-                _write_card(card_path, checkpoint, arch, dataset, config, mean_v, std_v, summary,
-                            history, best_epoch, card_metadata)
+                best_state = _save(kept, checkpoint, config.fp16_checkpoint)
+                _write_card(card_path, checkpoint, history=history, best_epoch=best_epoch, **card)
             if on_epoch is not None:
                 on_epoch(epoch_report)
     except KeyboardInterrupt:  # Ctrl-C, or Cancelled from ``stop``
         interrupted = True
     if best_epoch == 0:
         raise Cancelled("training stopped before the first epoch finished; nothing saved")
-    _write_card(card_path, checkpoint, arch, dataset, config, mean_v, std_v, summary, history,
-                best_epoch, card_metadata, interrupted)
+    test = _test_metrics(kept, best_state, test_x, test_y, mean, std, device, config, dataset.classes)
+    _write_card(card_path, checkpoint, history=history, best_epoch=best_epoch, interrupted=interrupted,
+                test=test, **card)
     return TrainResult(card_path, best_epoch, history, interrupted, dataset)
 
 
 def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress):
-    """Decoded images split into (train, validation) and the normalisation (mean, std)."""
+    """Decoded images split into (train, validation, test) and the normalisation (mean, std).
+    The test split (``test_fraction`` of all images, stratified) is set aside first; the
+    validation split is ``val_fraction`` of what remains (of all images when there is no test)."""
     images, labels, dataset = load_resized(
         dataset, tuple(config.input_size), progress=sub_progress(progress, "decode"))
     index = np.arange(len(labels))
-    counts = np.bincount(labels, minlength=len(dataset.classes))
-    stratify = labels if counts.min() >= 2 else None
-    train_idx, val_idx = train_test_split(index, test_size=config.val_fraction,
-                                          random_state=config.seed, stratify=stratify)
-    train_x, train_y, val_x, val_y = images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
+    test_idx = index[:0]
+    if config.test_fraction > 0:
+        index, test_idx = _stratified_split(index, labels, config.test_fraction, config.seed)
+    train_idx, val_idx = _stratified_split(index, labels, config.val_fraction, config.seed)
+    train_x, train_y = images[train_idx], labels[train_idx]
     if config.normalisation == "imagenet":
         from .card import IMAGENET_MEAN, IMAGENET_STD
         mean_v, std_v = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
     else:
         pixels = train_x.reshape(-1, 3).astype(np.float64) / 255
         mean_v, std_v = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
-    return dataset, (train_x, train_y), (val_x, val_y), (mean_v, std_v)
+    splits = ((train_x, train_y), (images[val_idx], labels[val_idx]), (images[test_idx], labels[test_idx]))
+    return dataset, splits, (mean_v, std_v)
+
+
+def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+    """(kept, split off): ``fraction`` of ``index``, stratified by label where every class has two."""
+    counts = np.bincount(labels[index])
+    stratify = labels[index] if counts[counts > 0].min() >= 2 else None
+    return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
 
 
 def _prepare_training(arch, config: TrainConfig, num_classes: int, train_y: np.ndarray, device):
     """The module (seeded, optionally initialised from a checkpoint), class weights, optimiser
-    and learning-rate schedule."""
+    and learning-rate schedule (stepped once per batch)."""
     torch.manual_seed(config.seed)
     module = arch.build(num_classes)
     if config.init_checkpoint:
@@ -225,14 +246,60 @@ def _prepare_training(arch, config: TrainConfig, num_classes: int, train_y: np.n
                                dtype=torch.float32, device=device)
     optimiser = torch.optim.SGD(module.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-                 if config.schedule == "cosine" else None)
+    steps = math.ceil(len(train_y) / config.batch_size)
+    scheduler = None
+    if config.schedule == "cosine" or config.warmup_epochs > 0:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_factor(config, steps))
     return module, weights, optimiser, scheduler
 
 
+def _lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The learning rate's factor at each step: linear warm-up over ``warmup_epochs``, then
+    constant or a cosine to zero at the last step."""
+    warm = config.warmup_epochs * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if config.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1.0, total - warm)))
+        return 1.0
+
+    return factor
+
+
+def _ema_of(module: torch.nn.Module, config: TrainConfig):
+    """An exponential moving average of ``module``'s weights and batch-norm statistics, or None."""
+    if config.ema_decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+
+
+def _test_metrics(module, best_state, test_x, test_y, mean, std, device, config, classes) -> dict | None:
+    """The kept epoch's metrics on the test split (None without one): reported, never chosen on."""
+    if not len(test_y) or best_state is None:
+        return None
+    from medxai_desktop.core.evaluation.classification import classification_metrics
+
+    module.load_state_dict(best_state)
+    module.eval()
+    probabilities = []
+    with torch.no_grad():
+        for start in range(0, len(test_y), config.batch_size):
+            x = _normalised(_to_float(test_x[start:start + config.batch_size]), mean, std, device)
+            probabilities.append(torch.softmax(module(x).float(), 1).cpu().numpy())
+    probs = np.concatenate(probabilities)
+    return classification_metrics(test_y, probs.argmax(1), probs, list(classes)).to_dict()
+
+
 def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights,
-                 config: TrainConfig, generator, epoch: int, progress, stop) -> tuple[float, float]:
-    """One pass over the training images; (mean loss, accuracy). Cancelled when ``stop()``."""
+                 config: TrainConfig, generator, epoch: int, progress, stop,
+                 scheduler=None, ema=None) -> tuple[float, float]:
+    """One pass over the training images; (mean loss, accuracy). Cancelled when ``stop()``.
+    The learning-rate ``scheduler`` and the weight average ``ema`` step after every batch."""
     module.train()
     batches = math.ceil(len(train_y) / config.batch_size)
     order = torch.randperm(len(train_y), generator=generator).numpy()
@@ -244,9 +311,13 @@ def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights
         x, y = _training_batch(train_x, train_y, chosen, mean, std, device, config, generator)
         optimiser.zero_grad(set_to_none=True)
         logits = module(x)
-        loss = F.cross_entropy(logits, y, weight=weights)
+        loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
         loss.backward()
         optimiser.step()
+        if scheduler is not None:
+            scheduler.step()
+        if ema is not None:
+            ema.update_parameters(module)
         seen += len(y)
         correct += int((logits.argmax(1) == y).sum())
         total_loss += loss.item() * len(y)
@@ -264,17 +335,19 @@ def _training_batch(train_x, train_y, chosen, mean, std, device, config: TrainCo
     return _normalised(x, mean, std, device), torch.from_numpy(train_y[chosen]).to(device)
 
 
-def _save(module: torch.nn.Module, path: Path, fp16: bool) -> None:
+def _save(module: torch.nn.Module, path: Path, fp16: bool) -> dict:
+    """Write ``module``'s weights (fp16 with ``fp16``); the state as written."""
     # contiguous copies: the checkpoint's layout does not depend on the one trained in
     state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).cpu()
              .clone(memory_format=torch.contiguous_format) for k, v in module.state_dict().items()}
     buffer = io.BytesIO()  # not the temporary file: torch names the archive after the file
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+    return state
 
 
-def _write_card(card_path, checkpoint, arch, dataset, config, mean, std, summary, history,
-                best_epoch, extra, interrupted=False) -> None:
+def _write_card(card_path, checkpoint, *, arch, dataset, config, mean, std, summary, history,
+                best_epoch, extra, interrupted=False, test: dict | None = None) -> None:
     best = history[best_epoch - 1]
     metadata = {
         "name": f"{arch.name} trained on {Path(summary['source']).name}",
@@ -287,6 +360,7 @@ def _write_card(card_path, checkpoint, arch, dataset, config, mean, std, summary
         "seed": config.seed,
         "versions": library_versions(),
         "interrupted": interrupted,
+        **({"test": test} if test is not None else {}),
         **(extra or {}),
     }
     card = ModelCard(arch.name, dataset.classes, tuple(config.input_size),
