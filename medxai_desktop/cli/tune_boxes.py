@@ -80,11 +80,17 @@ def run(args) -> int:
                  for m in ("overall_iou", "mean_iou", "acc_iou_0.3", "acc_iou_0.5")]
         print(f"{'':<27}{row['family']:<22} " + " ".join(f"{c:>13}" for c in cells)
               + f" {row['predicted_per_image_mean']:9.2f}")
+    print(f"MaxBoxAccV2 (Choe et al. 2020; every component, best threshold on these images): "
+          f"{'family':<40} {'@0.3':>6} {'@0.5':>6} {'@0.7':>6} {'V2':>6}")
+    for row in result.max_box_acc:
+        print(f"{'':<82}{row['family']:<40} " + " ".join(
+            f"{row[k]:6.3f}" for k in ("maxboxacc_0.3", "maxboxacc_0.5", "maxboxacc_0.7", "maxboxacc_v2")))
     family = card_family(result, model.target_layer)
     chosen = result.chosen_all[family]
     held_out = {r["family"]: r for r in result.summary()}
     print(f"chosen on all images ({family}): " + ", ".join(
-        f"{k} {chosen[k]}" for k in ("layer", "alpha", "tau", "sigma", "min_area", "top_k", "score")))
+        f"{k} {chosen[k]}" for k in ("layer", "alpha", "tau", "sigma", "min_area", "top_k", "score",
+                                     "foreground")))
     if other_layers_did_better(result, family):
         print(f"note: CrossEAI over all tried layers scored higher held-out than at the card's layer "
               f"{model.target_layer}; the card's target layer decides which one the app uses")
