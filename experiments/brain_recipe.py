@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "brain_mri" / "images"
 RESULTS = REPO / "experiments" / "results" / "brain_recipe.json"
 
+from medxai_desktop.core.models.card import load_card  # noqa: E402
 from medxai_desktop.core.models.training import TrainConfig, train  # noqa: E402
 
 BASE = dict(arch="resnet18", batch_size=32, seed=0, device="cpu", test_fraction=0.15, val_fraction=0.2)
@@ -41,21 +42,36 @@ ABLATION = {   # name -> changes over the paper's recipe, each adding one thing 
 
 def run_one(name: str, changes: dict, size: int, epochs: int, out: Path) -> dict:
     config = TrainConfig(**{**BASE, **changes, "input_size": (size, size), "epochs": epochs})
+    card_path = out / name / "model.json"
     start = time.perf_counter()
-    result = train(DATA, out / name, config,
-                   on_epoch=lambda r: print(f"{name} epoch {r.epoch:2d} val acc {r.val_accuracy:.3f} "
-                                            f"F1 {r.val_macro_f1:.3f} {r.seconds:.0f} s", flush=True))
-    card = json.loads(result.card_path.read_text())["metadata"]
+    if _finished(card_path, config):   # a finished run of this recipe: recorded, not trained again
+        wall = None
+    else:
+        train(DATA, out / name, config,
+              on_epoch=lambda r: print(f"{name} epoch {r.epoch:2d} val acc {r.val_accuracy:.3f} "
+                                       f"F1 {r.val_macro_f1:.3f} {r.seconds:.0f} s", flush=True))
+        wall = round(time.perf_counter() - start, 1)
+    card = load_card(card_path).metadata
     test = card["test"]
     row = {"name": name, "changes": changes, "input_size": size, "epochs": epochs,
-           "wall_seconds": round(time.perf_counter() - start, 1), "best_epoch": result.best_epoch,
+           "wall_seconds": wall, "epoch_seconds": [round(h["seconds"], 1) for h in card["history"]],
+           "best_epoch": card["validation"]["best_epoch"],
            "validation": card["validation"],
            "test": {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
                     "f1": {c["class"]: c["f1"] for c in test["per_class"]}},
            "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
-           "card": str(result.card_path.relative_to(REPO)) if result.card_path.is_relative_to(REPO) else str(result.card_path)}
+           "card": str(card_path.relative_to(REPO)) if card_path.is_relative_to(REPO) else str(card_path)}
     _record(row)
     return row
+
+
+def _finished(card_path: Path, config: TrainConfig) -> bool:
+    if not card_path.exists():
+        return False
+    card = load_card(card_path).metadata
+    recipe = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
+    return (card.get("recipe") == recipe and not card.get("interrupted")
+            and len(card.get("history", [])) == config.epochs and "test" in card)
 
 
 def _record(row: dict) -> None:

@@ -2,6 +2,10 @@
 (image,label), so `medxai evaluate` can report per-class numbers on exactly those images.
 
     .venv/bin/python experiments/validation_split.py DATA_FOLDER_OR_CSV OUT.csv [--seed 0] [--fraction 0.2]
+        [--test-fraction 0.15 [--which validation|test]]
+
+With --test-fraction (as `medxai train --test-fraction`), the test split is set aside first and
+the validation split is --fraction of the rest; --which test writes the test split instead.
 """
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from medxai_desktop.core.models.datasets import find_labelled_images  # noqa: E402
+from medxai_desktop.core.models.training import _stratified_split  # noqa: E402
 
 
 def main() -> int:
@@ -24,19 +28,27 @@ def main() -> int:
     parser.add_argument("--root")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fraction", type=float, default=0.2)
+    parser.add_argument("--test-fraction", type=float, default=0.0)
+    parser.add_argument("--which", choices=("validation", "test"), default="validation")
     args = parser.parse_args()
     data = find_labelled_images(args.data, args.root)
     labels = np.asarray(data.labels)
     # Same call as training (which decodes first; every image of these sets decodes, so the
     # order and the split are the same).
-    _, val = train_test_split(np.arange(len(labels)), test_size=args.fraction,
-                              random_state=args.seed, stratify=labels)
+    index = np.arange(len(labels))
+    if args.test_fraction > 0:
+        index, test = _stratified_split(index, labels, args.test_fraction, args.seed)
+    _, val = _stratified_split(index, labels, args.fraction, args.seed)
+    if args.which == "test":
+        if args.test_fraction <= 0:
+            parser.error("--which test needs --test-fraction")
+        val = test
     with open(args.out, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "label"])
         for i in sorted(val):
             writer.writerow([str(data.paths[i].resolve()), data.classes[data.labels[i]]])
-    print(f"{len(val)} validation images -> {args.out}")
+    print(f"{len(val)} {args.which} images -> {args.out}")
     return 0
 
 
