@@ -1,8 +1,6 @@
 """`medxai db`: the review database's schema and contents."""
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def register(sub) -> None:
     db = sub.add_parser("db", help="the review database: create/upgrade its schema, show what it holds")
@@ -13,7 +11,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from medxai_desktop.core.store import ReviewStore, StoreError, default_db_url, mask_url
+    from medxai_desktop.core.store import (ReviewStore, StoreError, default_db_url, mask_url,
+                                           missing_sqlite_file)
 
     url = args.db or default_db_url()
     if args.db_command == "upgrade":
@@ -22,12 +21,9 @@ def run(args) -> int:
         print(f"{mask_url(url)}: schema " + (f"upgraded from {before or 'empty'} to {after}"
                                              if before != after else f"already at {after}"))
         return 0
-    if url.startswith("sqlite:///"):
-        from sqlalchemy.engine import make_url
-
-        database = make_url(url).database
-        if database and not Path(database).expanduser().exists():
-            raise StoreError(f"no database at {database}: create it with `medxai --db URL db upgrade`")
+    database = missing_sqlite_file(url)
+    if database is not None:
+        raise StoreError(f"no database at {database}: create it with `medxai --db URL db upgrade`")
     with ReviewStore(url, upgrade=False) as store:
         info = store.info()
     revision = info["schema_revision"] or "none (empty database: run `medxai db upgrade`)"

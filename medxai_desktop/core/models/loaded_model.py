@@ -97,6 +97,14 @@ def load_model(card_or_path: ModelCard | str | Path, device: str | torch.device 
     """Build the card's architecture and load its checkpoint (hash-checked, weights only)."""
     card = card_or_path if isinstance(card_or_path, ModelCard) else load_card(card_or_path)
     arch = get_architecture(card.arch)
+    ckpt, digest = card_checkpoint(card, verify_hash)
+    module = arch.build(len(card.classes))
+    load_into(module, read_state_dict(ckpt), ckpt)
+    return _finish(module, card, device, digest)
+
+
+def card_checkpoint(card: ModelCard, verify_hash: bool = True) -> tuple[Path, str]:
+    """The checkpoint file the card names and its sha256, checked against the card's."""
     ckpt = card.checkpoint_path
     if ckpt is None:
         raise ModelCardError(card.path or Path("<model card>"), "model card names no checkpoint")
@@ -106,9 +114,7 @@ def load_model(card_or_path: ModelCard | str | Path, device: str | torch.device 
     if verify_hash and card.sha256 and digest != card.sha256:
         raise CheckpointError(ckpt, f"sha256 {digest[:12]}... does not match the model card's "
                               f"{card.sha256[:12]}... (file changed or wrong checkpoint)")
-    module = arch.build(len(card.classes))
-    load_into(module, read_state_dict(ckpt), ckpt)
-    return _finish(module, card, device, digest)
+    return ckpt, digest
 
 
 def model_from_checkpoint(arch_name: str, checkpoint: str | Path, classes: list[str],

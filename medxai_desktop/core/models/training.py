@@ -6,6 +6,12 @@ validates on a stratified hold-out split. On the CPU the network and its batches
 channels-last (faster there; the same values). The epoch with the best validation macro-F1 is kept:
 its checkpoint and model card are rewritten as soon as it is reached, so an interrupted run
 (Ctrl-C, or ``stop()`` from the app) still leaves a usable model.
+
+With reference boxes (``boxes``: a box file or the review store, core.models.box_supervision)
+the images that have them are also trained to put their class activation map inside them (a
+CAM-in-box loss of weight ``box_weight``); the energy in the boxes is reported per epoch and
+breaks ties of validation macro-F1. ``init_checkpoint`` may be a model card: training starts
+from its weights, in its class order, and the new card records it as its parent (``lineage``).
 """
 from __future__ import annotations
 
@@ -27,10 +33,12 @@ from medxai_desktop.core.explain.provenance import library_versions, now_iso
 from medxai_desktop.core.jobs import Cancelled, ProgressFn, check_cancelled, report, sub_progress
 
 from .architectures import get_architecture
+from .box_supervision import BoxMasks, BoxSource, BoxTraining, box_energies, box_supervised_forward
 from .card import ModelCard, sha256_of_file
-from .checkpoint import load_into, read_state_dict
+from .checkpoint import load_into
 from .datasets import LabelledImages, find_labelled_images, load_resized
 from .device import select_device
+from .lineage import PROPOSAL_METHODS, RECOMMENDED_PROPOSAL, Parent, lineage, read_parent
 
 
 @dataclass
@@ -47,8 +55,9 @@ class TrainConfig:
     augment: bool = True
     val_fraction: float = 0.2
     seed: int = 0
-    init_checkpoint: str | None = None  # fine-tune user-supplied weights
-    normalisation: str = "dataset"      # per-channel mean/std of the training set, or "imagenet"
+    init_checkpoint: str | None = None  # fine-tune user-supplied weights: a state_dict or a model card
+    normalisation: str = "dataset"      # per-channel mean/std of the training set, "imagenet", or
+                                        # "card" (the init_checkpoint card's)
     target_layer: str | None = None
     fp16_checkpoint: bool = True
     device: str = "auto"
@@ -56,14 +65,15 @@ class TrainConfig:
     warmup_epochs: float = 0.0          # linear learning-rate warm-up, then the schedule (per step)
     ema_decay: float = 0.0              # > 0: validate and keep an exponential moving average of the weights
     test_fraction: float = 0.0          # a stratified test split set aside first and never used to choose
+    box_weight: float = 1.0             # weight of the CAM-in-box loss (with reference boxes only)
 
     def __post_init__(self):
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be constant or cosine, got {self.schedule!r}")
         if self.class_weights not in ("none", "balanced"):
             raise ValueError(f"class_weights must be none or balanced, got {self.class_weights!r}")
-        if self.normalisation not in ("dataset", "imagenet"):
-            raise ValueError(f"normalisation must be dataset or imagenet, got {self.normalisation!r}")
+        if self.normalisation not in ("dataset", "imagenet", "card"):
+            raise ValueError(f"normalisation must be dataset, imagenet or card, got {self.normalisation!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError("val_fraction must be between 0 and 1")
         if self.epochs < 1 or self.batch_size < 1:
@@ -74,6 +84,8 @@ class TrainConfig:
             raise ValueError("warmup_epochs must be at least 0 and fewer than epochs")
         if not 0 <= self.test_fraction < 1 or self.test_fraction + self.val_fraction >= 1:
             raise ValueError("test_fraction must be in [0, 1) and leave images to train on")
+        if not (self.box_weight >= 0 and math.isfinite(self.box_weight)):
+            raise ValueError(f"box_weight must be a number >= 0, got {self.box_weight!r}")
 
 
 @dataclass
@@ -86,6 +98,8 @@ class EpochReport:
     val_macro_f1: float
     seconds: float
     best: bool
+    train_box_energy: float | None = None   # with boxes: mean CAM energy inside them
+    val_box_energy: float | None = None
 
 
 @dataclass
@@ -102,6 +116,14 @@ class TrainResult:
 
 
 def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return _augment_with(batch, None, generator)[0]
+
+
+def _augment_with(batch: torch.Tensor, extra: torch.Tensor | None,
+                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images (N x 3 x H x W in [0, 1]) randomly flipped, rotated, scaled and shifted, then
+    given a random contrast and brightness; ``extra`` (N x K x H x W, e.g. box masks) moved by
+    the same geometry only. The random draws do not depend on ``extra``."""
     n = batch.shape[0]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * 0.1
@@ -112,9 +134,11 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
                          torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     out = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if extra is not None:
+        extra = F.grid_sample(extra, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.1
     brightness = (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * 0.1
-    return out.mul_(contrast).add_(brightness).clamp_(0, 1)  # in place: no batch-sized temporaries
+    return out.mul_(contrast).add_(brightness).clamp_(0, 1), extra  # in place: no batch-sized temporaries
 
 
 def _memory_format(device: torch.device) -> torch.memory_format:
@@ -151,43 +175,59 @@ def _evaluate(module, images, labels, mean, std, device, batch_size, weights=Non
 def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainConfig,
           root: str | Path | None = None, progress: ProgressFn | None = None,
           on_epoch: Callable[[EpochReport], None] | None = None,
-          stop: Callable[[], bool] | None = None, card_metadata: dict | None = None) -> TrainResult:
+          stop: Callable[[], bool] | None = None, card_metadata: dict | None = None,
+          boxes: BoxSource | None = None) -> TrainResult:
+    """Train (or fine-tune from ``config.init_checkpoint``) a classifier on ``data``; with
+    ``boxes`` (core.models.box_supervision.BoxFile or StoreBoxes) the images they box are also
+    trained to put their class activation map inside the boxes."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    parent = read_parent(config.init_checkpoint)
     dataset = data if isinstance(data, LabelledImages) else find_labelled_images(data, root)
+    dataset = parent.align(dataset, config.arch) if parent is not None else dataset
+    references = boxes(dataset) if boxes is not None else None  # checked before decoding
     arch = get_architecture(config.arch)
+    layer = config.target_layer or (parent.card.target_layer if parent and parent.card else None) \
+        or arch.default_target_layer
     device = select_device(config.device)
-    dataset, splits, (mean_v, std_v) = _prepare_data(dataset, config, progress)
+    dataset, splits, (mean_v, std_v), split_paths = _prepare_data(dataset, config, progress, parent)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = splits
+    supervision = None if references is None else BoxTraining(
+        layer, config.box_weight, *(references.masks(p, config.input_size) for p in split_paths[:2]))
     mean = torch.tensor(mean_v, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(std_v, dtype=torch.float32).view(1, 3, 1, 1)
     module, weights, optimiser, scheduler = _prepare_training(arch, config, len(dataset.classes),
-                                                              train_y, device)
+                                                              train_y, device, parent=parent)
+    if supervision is not None:
+        supervision.check(module, arch.name)
     ema = _ema_of(module, config)
     kept = ema.module if ema is not None else module    # what is validated and saved
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint, card_path = out / "model.pt", out / "model.json"
     history: list[EpochReport] = []
-    best_f1, best_epoch, best_state, interrupted = -1.0, 0, None, False
+    best, best_epoch, best_state, interrupted = (-1.0, -1.0), 0, None, False
     summary = {"source": str(dataset.source), "classes": dataset.classes,
                "counts": dataset.counts(), "train": len(train_y), "validation": len(val_y),
                "test": len(test_y), "skipped": dataset.skipped}
     card = dict(arch=arch, dataset=dataset, config=config, mean=mean_v, std=std_v, summary=summary,
-                extra=card_metadata)
+                extra=card_metadata, target_layer=layer,
+                lineage=lineage(parent, _boxes_record(references, supervision)))
     try:
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
-            train_loss, train_acc = _train_epoch(module, optimiser, train_x, train_y, mean, std,
-                                                 device, weights, config, generator, epoch,
-                                                 progress, stop, scheduler=scheduler, ema=ema)
+            train_loss, train_acc, train_energy = _train_epoch(
+                module, optimiser, train_x, train_y, mean, std, device, weights, config, generator,
+                epoch, progress, stop, scheduler=scheduler, ema=ema, boxes=supervision)
             val_loss, val_acc, val_f1 = _evaluate(kept, val_x, val_y, mean, std, device,
                                                   config.batch_size, weights)
-            improved = val_f1 > best_f1
-            epoch_report = EpochReport(epoch, train_loss, train_acc, val_loss, val_acc,
-                                       val_f1, time.perf_counter() - start, improved)
+            val_energy = _validation_energy(kept, val_x, val_y, mean, std, device, config, supervision)
+            score = (val_f1, -1.0 if val_energy is None else val_energy)  # energy breaks F1 ties
+            improved = score > best
+            epoch_report = EpochReport(epoch, train_loss, train_acc, val_loss, val_acc, val_f1,
+                                       time.perf_counter() - start, improved, train_energy, val_energy)
             history.append(epoch_report)
             if improved:
-                best_f1, best_epoch = val_f1, epoch
+                best, best_epoch = score, epoch
                 best_state = _save(kept, checkpoint, config.fp16_checkpoint)
                 _write_card(card_path, checkpoint, history=history, best_epoch=best_epoch, **card)
             if on_epoch is not None:
@@ -202,10 +242,19 @@ def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainC
     return TrainResult(card_path, best_epoch, history, interrupted, dataset)
 
 
-def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress):
-    """Decoded images split into (train, validation, test) and the normalisation (mean, std).
-    The test split (``test_fraction`` of all images, stratified) is set aside first; the
-    validation split is ``val_fraction`` of what remains (of all images when there is no test)."""
+def _boxes_record(references, supervision: BoxTraining | None) -> dict | None:
+    """The card's ``lineage["boxes"]``: the box source's record and the boxed images per split."""
+    if references is None:
+        return None
+    return {**references.record, "training_images_with_boxes": supervision.train.count,
+            "validation_images_with_boxes": supervision.val.count}
+
+
+def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress, parent: Parent | None = None):
+    """Decoded images split into (train, validation, test), the normalisation (mean, std) and
+    the image files of the training and validation splits, in split order. The test split
+    (``test_fraction`` of all images, stratified) is set aside first; the validation split is
+    ``val_fraction`` of what remains (of all images when there is no test)."""
     images, labels, dataset = load_resized(
         dataset, tuple(config.input_size), progress=sub_progress(progress, "decode"))
     index = np.arange(len(labels))
@@ -217,11 +266,16 @@ def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress):
     if config.normalisation == "imagenet":
         from .card import IMAGENET_MEAN, IMAGENET_STD
         mean_v, std_v = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
+    elif config.normalisation == "card":
+        if parent is None or parent.card is None:
+            raise ValueError("normalisation 'card' needs a model card as init_checkpoint")
+        mean_v, std_v = np.array(parent.card.mean), np.array(parent.card.std)
     else:
         pixels = train_x.reshape(-1, 3).astype(np.float64) / 255
         mean_v, std_v = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
     splits = ((train_x, train_y), (images[val_idx], labels[val_idx]), (images[test_idx], labels[test_idx]))
-    return dataset, splits, (mean_v, std_v)
+    split_paths = ([dataset.paths[i] for i in train_idx], [dataset.paths[i] for i in val_idx])
+    return dataset, splits, (mean_v, std_v), split_paths
 
 
 def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
@@ -231,13 +285,16 @@ def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, se
     return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
 
 
-def _prepare_training(arch, config: TrainConfig, num_classes: int, train_y: np.ndarray, device):
-    """The module (seeded, optionally initialised from a checkpoint), class weights, optimiser
-    and learning-rate schedule (stepped once per batch)."""
+def _prepare_training(arch, config: TrainConfig, num_classes: int, train_y: np.ndarray, device,
+                      parent: Parent | None = None):
+    """The module (seeded, optionally initialised from a checkpoint: ``parent``, else read from
+    ``config.init_checkpoint``), class weights, optimiser and learning-rate schedule (stepped
+    once per batch)."""
     torch.manual_seed(config.seed)
     module = arch.build(num_classes)
     if config.init_checkpoint:
-        load_into(module, read_state_dict(config.init_checkpoint), config.init_checkpoint)
+        parent = parent if parent is not None else read_parent(config.init_checkpoint)
+        load_into(module, parent.state_dict(), parent.checkpoint)
     module.to(device, memory_format=_memory_format(device))
     weights = None
     if config.class_weights == "balanced":
@@ -297,21 +354,23 @@ def _test_metrics(module, best_state, test_x, test_y, mean, std, device, config,
 
 def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights,
                  config: TrainConfig, generator, epoch: int, progress, stop,
-                 scheduler=None, ema=None) -> tuple[float, float]:
-    """One pass over the training images; (mean loss, accuracy). Cancelled when ``stop()``.
-    The learning-rate ``scheduler`` and the weight average ``ema`` step after every batch."""
+                 scheduler=None, ema=None, boxes: BoxTraining | None = None):
+    """One pass over the training images; (mean loss, accuracy, mean energy in the boxes or
+    None). Cancelled when ``stop()``. The learning-rate ``scheduler`` and the weight average
+    ``ema`` step after every batch."""
     module.train()
     batches = math.ceil(len(train_y) / config.batch_size)
     order = torch.randperm(len(train_y), generator=generator).numpy()
     seen = correct = 0
     total_loss = 0.0
+    energies: list[float] = []  # the boxed images' energies in the box, as they come
     for b in range(batches):
         check_cancelled(stop, "training")
         chosen = np.sort(order[b * config.batch_size:(b + 1) * config.batch_size])
-        x, y = _training_batch(train_x, train_y, chosen, mean, std, device, config, generator)
+        x, y, masks = _batch_with_masks(train_x, train_y, chosen, mean, std, device, config, generator,
+                                        None if boxes is None else boxes.train)
         optimiser.zero_grad(set_to_none=True)
-        logits = module(x)
-        loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
+        logits, loss = _step_loss(module, x, y, masks, weights, config, boxes, energies)
         loss.backward()
         optimiser.step()
         if scheduler is not None:
@@ -321,18 +380,61 @@ def _train_epoch(module, optimiser, train_x, train_y, mean, std, device, weights
         seen += len(y)
         correct += int((logits.argmax(1) == y).sum())
         total_loss += loss.item() * len(y)
+        energy = float(np.mean(energies)) if energies else None
         report(progress, b + 1, batches, "train", f"epoch {epoch}", epoch=epoch,
-               loss=total_loss / seen, accuracy=correct / seen)
-    return total_loss / seen, correct / seen
+               loss=total_loss / seen, accuracy=correct / seen,
+               **({"box_energy": energy} if energies else {}))
+    return total_loss / seen, correct / seen, energy
+
+
+def _step_loss(module, x, y, masks, weights, config: TrainConfig, boxes: BoxTraining | None,
+               energies: list):
+    """(logits, loss) of one batch: cross-entropy, plus ``box_weight`` x the CAM-in-box loss when
+    some image of the batch has boxes (their energies in the box appended to ``energies``)."""
+    box_loss = None
+    if masks is None or boxes is None or boxes.weight == 0:
+        logits = module(x)
+    else:
+        logits, box_loss, energy = box_supervised_forward(module, boxes.layer, x, y, masks)
+        energies.extend(energy.cpu().tolist())
+    loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
+    return logits, loss if box_loss is None else loss + boxes.weight * box_loss
 
 
 def _training_batch(train_x, train_y, chosen, mean, std, device, config: TrainConfig, generator):
     """The images ``chosen`` (uint8 N x H x W x 3) as one augmented, normalised batch on
     ``device``, and their labels."""
+    x, y, _ = _batch_with_masks(train_x, train_y, chosen, mean, std, device, config, generator)
+    return x, y
+
+
+def _batch_with_masks(train_x, train_y, chosen, mean, std, device, config: TrainConfig, generator,
+                      masks: BoxMasks | None = None):
+    """:func:`_training_batch` and the images' box masks (N x 1 x H x W, moved by the same
+    augmentation; None when no image of the batch has boxes)."""
     x = _to_float(train_x[chosen])
+    m = None if masks is None else masks.batch(chosen)
     if config.augment:
-        x = _augment(x, generator)
-    return _normalised(x, mean, std, device), torch.from_numpy(train_y[chosen]).to(device)
+        x, m = _augment_with(x, m, generator)
+    y = torch.from_numpy(train_y[chosen]).to(device)
+    return _normalised(x, mean, std, device), y, None if m is None else m.to(device)
+
+
+def _validation_energy(module, val_x, val_y, mean, std, device, config: TrainConfig,
+                       boxes: BoxTraining | None) -> float | None:
+    """Mean CAM energy inside the boxes of the boxed validation images (None without)."""
+    if boxes is None or not boxes.val.count:
+        return None
+    module.eval()
+    boxed = np.flatnonzero(boxes.val.slot >= 0)
+    energies = []
+    for start in range(0, len(boxed), config.batch_size):
+        chosen = boxed[start:start + config.batch_size]
+        x = _normalised(_to_float(val_x[chosen]), mean, std, device)
+        y = torch.from_numpy(val_y[chosen]).to(device)
+        energies.append(box_energies(module, boxes.layer, x, y, boxes.val.batch(chosen).to(device)))
+    values = np.concatenate(energies)
+    return float(values.mean()) if len(values) else None
 
 
 def _save(module: torch.nn.Module, path: Path, fp16: bool) -> dict:
@@ -347,7 +449,8 @@ def _save(module: torch.nn.Module, path: Path, fp16: bool) -> dict:
 
 
 def _write_card(card_path, checkpoint, *, arch, dataset, config, mean, std, summary, history,
-                best_epoch, extra, interrupted=False, test: dict | None = None) -> None:
+                best_epoch, extra, target_layer, lineage, interrupted=False,
+                test: dict | None = None) -> None:
     best = history[best_epoch - 1]
     metadata = {
         "name": f"{arch.name} trained on {Path(summary['source']).name}",
@@ -361,10 +464,13 @@ def _write_card(card_path, checkpoint, *, arch, dataset, config, mean, std, summ
         "versions": library_versions(),
         "interrupted": interrupted,
         **({"test": test} if test is not None else {}),
+        "lineage": lineage,
+        "box_weight": config.box_weight if lineage["boxes"] is not None else None,
+        "proposal_methods": list(PROPOSAL_METHODS),
+        "recommended_proposal": RECOMMENDED_PROPOSAL,
         **(extra or {}),
     }
     card = ModelCard(arch.name, dataset.classes, tuple(config.input_size),
                      tuple(float(v) for v in mean), tuple(float(v) for v in std),
-                     config.target_layer or arch.default_target_layer, checkpoint.name,
-                     sha256_of_file(checkpoint), metadata)
+                     target_layer, checkpoint.name, sha256_of_file(checkpoint), metadata)
     card.save(card_path)  # atomic: core.atomic_files

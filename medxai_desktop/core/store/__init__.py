@@ -5,7 +5,7 @@ state); undo and redo are new revisions too; the audit log is append-only. SQLit
 the user's data folder by default, the same code on PostgreSQL for a shared database.
 """
 from .errors import NothingToRedo, NothingToUndo, RevisionConflict, StoreError, UnknownEntity
-from .locations import default_cache_dir, default_data_dir, default_db_url, mask_url
+from .locations import default_cache_dir, default_data_dir, default_db_url, mask_url, missing_sqlite_file
 from .map_cache import MapNotCached, has_map, load_map, map_path, save_map
 from .repository import ReviewStore
 from .views import (ACCEPTED, ADDED, BOX_STATES, EDITED, IN_REVIEW, PROPOSED, REJECTED, REMOVED,
@@ -18,5 +18,5 @@ __all__ = [
     "ImageInfo", "ImageStatus", "ImportSummary", "MapNotCached", "NothingToRedo", "NothingToUndo",
     "ReviewStore", "Revision", "RevisionConflict", "StoreError", "UnknownEntity",
     "default_cache_dir", "default_data_dir", "default_db_url", "has_map", "load_map",
-    "map_path", "mask_url", "save_map",
+    "map_path", "mask_url", "missing_sqlite_file", "save_map",
 ]

@@ -26,6 +26,17 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False)) / "maps"
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL when it does not exist (opening it would create it),
+    else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    database = make_url(url).database
+    if database and not Path(database).expanduser().exists():
+        return Path(database)
+    return None
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (for messages and ``info()``)."""
     try:
