@@ -40,7 +40,7 @@ def run(args) -> int:
     methods = [canonical_name(m) for m in args.methods.split(",") if m.strip()]
     for ref in refs:
         image = read_image(ref.path, frame=ref.frame)
-        explain_and_write(image, model, engine, methods, Path(args.out) / Path(ref.path).stem, propose=True)
+        explain_and_write(image, model, engine, methods, Path(args.out) / Path(ref.path).stem, propose="default")
     for failure in found.failures:
         print(f"skipped {failure}", file=sys.stderr)
     return 0

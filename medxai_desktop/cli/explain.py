@@ -15,7 +15,9 @@ def register(sub) -> None:
                          help=f"comma-separated methods (default {DEFAULT_METHODS}); also gradcam, "
                               "hirescam, eigencam, scorecam, guided")
     explain.add_argument("--target", default="predicted", help="class name or index to explain, or 'predicted'")
-    explain.add_argument("--boxes", choices=["crosseai"], help="also propose CrossEAI boxes")
+    explain.add_argument("--boxes", choices=["default", "crosseai"],
+                         help="also propose boxes: 'default' with the model card's recommended proposal "
+                              "method (tune-boxes --write-card measures it), 'crosseai' with pure CrossEAI")
     for name, kind, text in [("--alpha", float, "weight of Guided Backprop in the fusion"),
                              ("--tau", float, "threshold as a fraction of the fused map's maximum"),
                              ("--sigma", float, "Gaussian smoothing of the guided map (model pixels)"),
@@ -36,10 +38,10 @@ def run(args) -> int:
     overrides = {k: getattr(args, k) for k in ("alpha", "tau", "sigma", "min_area", "top_k")
                  if getattr(args, k) is not None}
     return explain_and_write(image, model, ExplanationEngine(model), methods, Path(args.out), args.target,
-                             propose=args.boxes == "crosseai", overrides=overrides)
+                             propose=args.boxes or False, overrides=overrides)
 
 
-def explain_and_write(image, model, engine, methods, out: Path, target="predicted", propose: bool = False,
+def explain_and_write(image, model, engine, methods, out: Path, target="predicted", propose: bool | str = False,
                       overrides: dict | None = None) -> int:
     """Explain one image (core), write the maps, boxes and summary to ``out`` and print them."""
     from medxai_desktop.core.explain.outputs import write_explanations
@@ -57,7 +59,8 @@ def explain_and_write(image, model, engine, methods, out: Path, target="predicte
         print(f"  {name:<13} {explanation.seconds * 1000:8.1f} ms (+ shared pass "
               f"{result.shared_pass_seconds * 1000:.1f} ms)")
     if boxes is not None:
-        print(f"  crosseai boxes: {len(boxes)} " + " ".join(
+        method = boxes[0].method if boxes else "crosseai"
+        print(f"  {method} boxes: {len(boxes)} " + " ".join(
             f"[{p.box.x0:.0f},{p.box.y0:.0f},{p.box.x1:.0f},{p.box.y1:.0f} score {p.score:.2f}]" for p in boxes))
     print(f"wrote {out}")
     return 0

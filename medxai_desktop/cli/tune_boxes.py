@@ -45,8 +45,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from medxai_desktop.core.evaluation.box_tuning import (OBJECTIVES, card_family, other_layers_did_better, Grid, MapCache, parse_floats,
-                                                           tune, write_card_defaults,
+    from medxai_desktop.core.evaluation.box_tuning import (OBJECTIVES, Grid, MapCache, card_family,
+                                                           card_proposals, other_layers_did_better,
+                                                           parse_floats, tune, write_card_defaults,
                                                            write_tuning_outputs)
     from medxai_desktop.core.evaluation.localisation import references_from_files
     from medxai_desktop.core.models import load_model
@@ -99,7 +100,9 @@ def run(args) -> int:
                       "folds": args.folds, "seed": args.seed, "objective": args.objective,
                       "held_out": held_out[family], "chosen_from": family}
         target = None if args.write_card is True else args.write_card
-        written = write_card_defaults(args.model, chosen, provenance, target)
-        print(f"wrote the chosen defaults into {written} (crosseai)")
+        proposals, recommended = card_proposals(result, model.target_layer)
+        written = write_card_defaults(args.model, chosen, provenance, target,
+                                      {"proposals": proposals, "recommended_proposal": recommended})
+        print(f"wrote the chosen defaults into {written} (crosseai; recommended proposal method: {recommended})")
     print(f"wrote {files['json'].parent}")
     return 0

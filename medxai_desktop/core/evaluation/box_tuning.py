@@ -527,16 +527,18 @@ def card_defaults(chosen: dict) -> dict:
 
 
 def write_card_defaults(card_path: str | Path, chosen: dict, provenance: dict,
-                        out_path: str | Path | None = None) -> Path:
+                        out_path: str | Path | None = None, extra: dict | None = None) -> Path:
     """Write the chosen CrossEAI defaults into the card's ``crosseai`` entry (and how they were
     chosen into ``crosseai_tuning``) through ModelCard, keeping its canonical form. With
     ``out_path``, the card is left alone and a copy is written there, its checkpoint path made
-    relative to the copy's folder (the same checkpoint file, the same sha256)."""
+    relative to the copy's folder (the same checkpoint file, the same sha256). ``extra`` entries
+    (the other proposal methods' rules, the recommended one) are written beside."""
     from medxai_desktop.core.models.card import load_card
 
     card = load_card(card_path)
     card.metadata["crosseai"] = card_defaults(chosen)
     card.metadata["crosseai_tuning"] = provenance
+    card.metadata.update(extra or {})
     if out_path is None:
         return card.save(card_path)
     out_path = Path(out_path)
@@ -640,3 +642,18 @@ def other_layers_did_better(result: TuningResult, family: str) -> bool:
     """Whether CrossEAI over all tried layers scored higher held-out than the card's family."""
     held_out = {r["family"]: r for r in result.summary()}
     return family != "crosseai" and held_out["crosseai"]["overall_iou_mean"] > held_out[family]["overall_iou_mean"]
+
+
+def card_proposals(result: TuningResult, target_layer: str) -> tuple[dict, str]:
+    """(``proposals``, ``recommended_proposal``) of a model card: the box rule chosen on every
+    image for each CAM alone at the card's target layer (what ``explain --boxes default`` can
+    compute there), and the proposal method whose held-out mean accuracy over T(IoU) was best
+    among those and CrossEAI (``card_family``)."""
+    held_out = {r["family"]: r["overall_iou_mean"] for r in result.summary()}
+    proposals, scores = {}, {"crosseai": held_out.get(card_family(result, target_layer), float("-inf"))}
+    for family, chosen in result.chosen_all.items():
+        cam, _, layer = family.partition("@")
+        if layer == target_layer and cam != "gradcam++":
+            proposals[cam] = card_defaults(chosen)
+            scores[cam] = held_out.get(family, float("-inf"))
+    return proposals, max(scores, key=lambda name: (scores[name], name == "crosseai"))

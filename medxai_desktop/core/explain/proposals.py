@@ -1,5 +1,5 @@
-"""One image explained, with CrossEAI box proposals when asked: what ``medxai explain`` and
-``medxai demo`` compute before they write and print it."""
+"""One image explained, with box proposals when asked (CrossEAI, or the card's recommended
+proposal method): what ``medxai explain`` and ``medxai demo`` compute before they write and print it."""
 from __future__ import annotations
 
 import time
@@ -9,8 +9,10 @@ import numpy as np
 
 from medxai_desktop.core.boxes import BoxProposal
 
+from .box_step import boxes_from_map
 from .crosseai import CROSSEAI_METHODS, CrossEAIParams, crosseai_boxes, crosseai_map
 from .engine import ExplanationSet
+from .foreground import foreground_mask, masked
 
 
 @dataclass
@@ -21,17 +23,34 @@ class ExplainedImage:
     box_seconds: float | None = None
 
 
-def explain_and_propose(image, model, engine, methods, target="predicted", propose: bool = False,
+def recommended_proposal(model) -> str:
+    """The card's recommended proposal method (``tune-boxes --write-card`` measures it):
+    "crosseai" or a CAM whose box rule is in the card's ``proposals``."""
+    method = model.card.metadata.get("recommended_proposal") or "crosseai"
+    return method if method == "crosseai" or method in (model.card.metadata.get("proposals") or {}) else "crosseai"
+
+
+def explain_and_propose(image, model, engine, methods, target="predicted", propose: bool | str = False,
                         overrides: dict | None = None) -> ExplainedImage:
-    """Explain ``image`` with ``methods`` (plus CrossEAI's two when ``propose``); with
-    ``propose``, CrossEAI boxes from the card's parameters with ``overrides`` applied."""
-    if propose:
-        methods = list(methods) + [m for m in CROSSEAI_METHODS if m not in methods]
-    result = engine.explain(model.preprocess(image), methods, target=target)
-    if not propose:
+    """Explain ``image`` with ``methods`` plus what the proposals need. ``propose``: False (no
+    boxes), "crosseai" (or True: CrossEAI boxes from the card's parameters) or "default" (the
+    card's recommended proposal method, CrossEAI or one CAM with its tuned box rule); the
+    ``overrides`` apply to the rule either way."""
+    method = None if not propose else recommended_proposal(model) if propose == "default" else "crosseai"
+    needed = list(CROSSEAI_METHODS) if method == "crosseai" else [method] if method else []
+    result = engine.explain(model.preprocess(image), list(methods) + [m for m in needed if m not in methods],
+                            target=target)
+    if method is None:
         return ExplainedImage(result)
-    params = CrossEAIParams.from_dict(model.card.metadata.get("crosseai")).with_(**(overrides or {}))
+    rules = model.card.metadata.get("crosseai") if method == "crosseai" else model.card.metadata["proposals"][method]
+    params = CrossEAIParams.from_dict(rules).with_(**(overrides or {}))
     t0 = time.perf_counter()
-    boxes = crosseai_boxes(result, params, image_size=image.shape)
-    seconds = time.perf_counter() - t0
-    return ExplainedImage(result, boxes, crosseai_map(result, params), seconds)
+    if method == "crosseai":
+        boxes, heatmap = crosseai_boxes(result, params, image_size=image.shape), crosseai_map(result, params)
+    else:
+        heatmap = result[method].map
+        if params.foreground:
+            heatmap = masked(heatmap, foreground_mask(result.input_tensor, heatmap.shape))
+        boxes = boxes_from_map(heatmap, params.tau, params.min_area, params.top_k, image.shape,
+                               result.target_name, method, params.to_dict(), params.score)
+    return ExplainedImage(result, boxes, heatmap, time.perf_counter() - t0)
