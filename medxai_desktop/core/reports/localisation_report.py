@@ -9,7 +9,8 @@ tables, energy and pointing game, false positives, examples) and the CSV/JSON of
 Box methods (names as given to ``methods``):
   crosseai            CrossEAI with the given parameters (the model card's ``crosseai`` entry)
   crosseai-defaults   CrossEAI with the built-in defaults (added when the card's differ)
-  <cam>[@layer]       that CAM alone through the same box step (tau, min area, top-k, score)
+  <cam>[@layer]       that CAM alone through the same box step: its own rule from the card's
+                      ``proposals`` when tuned at that layer, else CrossEAI's (tau, min area, top-k, score)
   guided              the smoothed Guided Backprop map alone, same box step
   wang                Grad-CAM++ thresholded at Wang et al.'s 60/255 and 180/255 of the max
   fixed-box           one box per image at the mean training-box position (trivial baseline)
@@ -127,12 +128,21 @@ def parse_methods(names: Sequence[str], model, params: CrossEAIParams | None = N
             cam = canonical_name(cam)
             at = at or default_layer
             label = cam if at == default_layer else f"{cam}@{at}"
-            methods.append(BoxMethod(label, "cam", cam, at, params.with_(alpha=0.0)))
+            methods.append(BoxMethod(label, "cam", cam, at, _cam_rule(model.card, cam, at, params)))
     seen = set()
     unique = [m for m in methods if not (m.name in seen or seen.add(m.name))]
     if not unique:
         raise ValueError("no localisation method given")
     return unique
+
+
+def _cam_rule(card, cam: str, layer: str, params: CrossEAIParams) -> CrossEAIParams:
+    """A CAM's own tuned box rule from the card's ``proposals`` (tune-boxes --write-card) when
+    it was tuned at ``layer``; else CrossEAI's rule with alpha 0."""
+    rule = (card.metadata.get("proposals") or {}).get(cam) if card is not None else None
+    if rule and rule.get("layer", layer) == layer:
+        return CrossEAIParams.from_dict(rule).with_(alpha=0.0)
+    return params.with_(alpha=0.0)
 
 
 def _wanted_maps(methods: Sequence[BoxMethod]) -> tuple[dict[str, list[str]], bool]:
