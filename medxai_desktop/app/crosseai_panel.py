@@ -80,10 +80,15 @@ class CrossEAIPanel(QWidget):
         self.score = QComboBox()
         self.score.addItems(["mean", "max"])
         self.score.setToolTip("A box's score: mean or max of the fused map inside it")
+        self.foreground = QCheckBox("only inside the patient")
+        self.foreground.setToolTip("Zero the fused map outside the head or body before thresholding, "
+                                   "so no box lies on the background")
         form.addRow("top k", self.top_k)
         form.addRow("score", self.score)
+        form.addRow("", self.foreground)
         self.top_k.valueChanged.connect(lambda _=0: self._user_changed())
         self.score.currentTextChanged.connect(lambda _="": self._user_changed())
+        self.foreground.toggled.connect(lambda _=False: self._user_changed())
         layout.addWidget(params_box)
 
         self.summary = QLabel("No preview.")
@@ -108,13 +113,14 @@ class CrossEAIPanel(QWidget):
 
     def set_params(self, params: CrossEAIParams) -> None:
         """Show ``params`` without emitting a change per slider; emits one change at the end."""
-        widgets = [*self.sliders.values(), self.top_k, self.score]
+        widgets = [*self.sliders.values(), self.top_k, self.score, self.foreground]
         for widget in widgets:
             widget.blockSignals(True)
         for name, (low, high, scale, _, _) in SLIDERS.items():
             self.sliders[name].setValue(min(max(round(getattr(params, name) * scale), low), high))
         self.top_k.setValue(params.top_k)
         self.score.setCurrentText(params.score)
+        self.foreground.setChecked(params.foreground)
         for widget in widgets:
             widget.blockSignals(False)
         self._exact = params
@@ -124,7 +130,8 @@ class CrossEAIPanel(QWidget):
         if self._exact is not None:
             return self._exact
         values = {name: self.sliders[name].value() / scale for name, (_, _, scale, _, _) in SLIDERS.items()}
-        return CrossEAIParams(top_k=self.top_k.value(), score=self.score.currentText(), **values)
+        return CrossEAIParams(top_k=self.top_k.value(), score=self.score.currentText(),
+                              foreground=self.foreground.isChecked(), **values)
 
     def set_value(self, name: str, value: float) -> None:
         """Move one slider to ``value`` (in the parameter's units)."""
