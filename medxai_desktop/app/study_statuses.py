@@ -1,9 +1,11 @@
 """The review status and store id of every image listed in the study browser: read from the
 store when a study is listed (in the background), kept current as images are opened and edited,
-and shown as the browser's status marks. "Next unread" walks them."""
+and shown as the browser's status marks. "Next unread" walks them in browser order, or, once
+ordered by uncertainty (core.review.worklist, a model job), most uncertain first."""
 from __future__ import annotations
 
 from medxai_desktop.core.review.session import ReviewSession, ref_key
+from medxai_desktop.core.review.worklist import rank_by_uncertainty
 
 
 class StudyStatuses:
@@ -13,6 +15,8 @@ class StudyStatuses:
         self.window = window
         self.by_key: dict[tuple[str, int], str] = {}   # ref_key -> review status
         self.ids: dict[tuple[str, int], int] = {}      # ref_key -> the store's image id
+        self.uncertainty: dict[tuple[str, int], float | None] | None = None   # ordered, most uncertain first
+        self._ranking = None
 
     def set(self, ref, status: str | None) -> None:
         self.by_key[ref_key(ref)] = status
@@ -44,12 +48,49 @@ class StudyStatuses:
                 self.set(ref, status)
 
     def select_next_unread(self) -> bool:
-        """Select the next unread image after the current one (wrapping); False when none is left."""
+        """Select the next unread image: after the current one in browser order (wrapping), or
+        the most uncertain unread one once ordered; False when none is left."""
         browser = self.window.browser
         refs, index = browser.image_refs(), browser.current_index()
-        for step in range(1, len(refs)):
-            candidate = (index + step) % len(refs)
+        candidates = [(index + step) % len(refs) for step in range(1, len(refs))]
+        if self.uncertainty is not None:
+            rank = {key: n for n, key in enumerate(self.uncertainty)}
+            candidates.sort(key=lambda i: rank.get(ref_key(refs[i]), len(rank)))
+        for candidate in candidates:
             if ReviewSession.unread(self.by_key.get(ref_key(refs[candidate]))):
                 browser.select_index(candidate)
                 return True
         return False
+
+    # -- the worklist by uncertainty ----------------------------------------------------------------
+
+    def order_by_uncertainty(self, model) -> None:
+        """Predict every listed image (a model job with progress and cancel), then let "next
+        unread" follow the most uncertain first."""
+        window, refs = self.window, self.window.browser.image_refs()
+        if model is None or not refs:
+            window.error("ordering by uncertainty needs a model and listed images")
+            return
+        if self._ranking is not None and not self._ranking.done:
+            return
+        handle = window.jobs.submit("uncertainty worklist",
+                                    lambda progress, cancelled: rank_by_uncertainty(model, refs, progress, cancelled),
+                                    model=True, on_success=self._on_ranked, on_failure=window.error)
+        handle.progress.connect(window.panel.set_progress)
+        handle.finished.connect(lambda: window.panel.set_progress(0, "idle"))
+        self._ranking = handle
+        window.info(f"ordering {len(refs)} image(s) by the model's uncertainty...")
+
+    def clear_order(self) -> None:
+        if self._ranking is not None and not self._ranking.done:
+            self._ranking.cancel()
+        self.uncertainty = None
+
+    def _on_ranked(self, ranked) -> None:
+        self.uncertainty = {ref_key(u.ref): u.entropy for u in ranked}
+        unreadable = sum(u.entropy is None for u in ranked)
+        top = next((u for u in ranked if u.entropy is not None), None)
+        self.window.info(f"next unread follows the model's uncertainty (normalised entropy; highest "
+                         f"{top.entropy:.2f})" if top else "no listed image could be read")
+        if unreadable:
+            self.window.log.add(f"{unreadable} image(s) could not be read for the worklist", "warning")

@@ -116,9 +116,16 @@ def build_review_menu(window, review) -> dict[str, QAction]:
     blinded.toggled.connect(review.set_blinded)
     reveal = menu.addAction("Re&veal AI output")
     reveal.triggered.connect(lambda _=False: review.reveal())
+    menu.addSeparator()
+    worklist = menu.addAction("Next unread by model &uncertainty")
+    worklist.setCheckable(True)
+    worklist.setToolTip("Predict every listed image once; N then opens the unread image the model "
+                        "is least sure of (predictive entropy)")
+    worklist.toggled.connect(lambda on: review.statuses.order_by_uncertainty(window.model) if on
+                             else review.statuses.clear_order())
     for action_id, action in actions.items():
         window.shortcuts.bind(action_id, action)
-    return {**actions, "review.blinded": blinded, "review.reveal": reveal}
+    return {**actions, "review.blinded": blinded, "review.reveal": reveal, "review.uncertainty": worklist}
 
 
 def _review_actions(window, review) -> dict[str, QAction]:

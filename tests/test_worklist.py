@@ -1,0 +1,73 @@
+"""The worklist by uncertainty: entropy, the ranking, and N following it in the app."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from medxai_desktop.core.models.loaded_model import Prediction  # noqa: E402
+from medxai_desktop.core.resources import sample_study_dir  # noqa: E402
+from medxai_desktop.core.review.worklist import predictive_entropy, rank_by_uncertainty  # noqa: E402
+
+
+def test_entropy_is_zero_when_certain_and_one_when_uniform():
+    assert predictive_entropy({"a": 1.0, "b": 0.0, "c": 0.0}) == 0.0
+    assert predictive_entropy({"a": 0.25, "b": 0.25, "c": 0.25, "d": 0.25}) == pytest.approx(1.0)
+    half = predictive_entropy({"a": 0.5, "b": 0.5, "c": 0.0, "d": 0.0})
+    assert half == pytest.approx(math.log(2) / math.log(4))
+    assert predictive_entropy({"only": 1.0}) == 0.0
+
+
+@dataclass
+class _Ref:
+    path: Path
+    frame: int = 0
+
+
+class _Model:
+    """Probabilities from the image's mean brightness: darker is less certain."""
+
+    def preprocess(self, image):
+        return float(image.pixels.mean()) / 255
+
+    def predict(self, brightness):
+        p = min(max(brightness * 2, 0.26), 0.97)
+        rest = (1 - p) / 3
+        return Prediction(0, "a", {"a": p, "b": rest, "c": rest, "d": rest})
+
+
+def test_ranking_is_most_uncertain_first_and_unreadable_last(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    refs = [_Ref(p) for p in sorted(sample_study_dir().glob("*.jpg"))] + [_Ref(bad)]
+    seen = []
+    ranked = rank_by_uncertainty(_Model(), refs, progress=seen.append)
+    entropies = [u.entropy for u in ranked[:-1]]
+    assert entropies == sorted(entropies, reverse=True) and len(entropies) == 4
+    assert ranked[-1].ref.path == bad and ranked[-1].entropy is None and "broken.png" in ranked[-1].error
+    assert seen[-1].done == seen[-1].total == 5
+
+
+def test_next_unread_follows_the_uncertainty_order(qtbot, tmp_path):
+    pytest.importorskip("pytestqt")
+    from medxai_desktop.core.models import load_model
+    from medxai_desktop.core.resources import demo_model_card
+    from medxai_desktop.core.review.session import ref_key
+    from tests.app_helpers import make_window
+
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=load_model(demo_model_card(), device="cpu"))
+    statuses = window.review.statuses
+    window.review.actions["review.uncertainty"].setChecked(True)
+    qtbot.waitUntil(lambda: statuses.uncertainty is not None, timeout=60000)
+    order = list(statuses.uncertainty)
+    current = ref_key(window.ref)
+    expected = next(key for key in order if key != current)
+    window.review.next_unread()
+    qtbot.waitUntil(lambda: window.ref is not None and ref_key(window.ref) == expected, timeout=15000)
+    window.review.actions["review.uncertainty"].setChecked(False)
+    assert statuses.uncertainty is None and window.log.errors() == []
