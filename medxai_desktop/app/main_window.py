@@ -24,6 +24,7 @@ from .export_dialog import ExportDialog, ExportRequest, export_boxes
 from .image_canvas import PRESETS, ImageCanvas
 from .image_opener import ImageOpener, dropped_paths
 from .jobs import JobRunner
+from .learn_controller import LearnController
 from .log_panel import LogPanel
 from .notifications import Toast
 from .settings import AppSettings
@@ -51,6 +52,7 @@ class MainWindow(QMainWindow):
         self.session = ReviewSession()
         self.opener = ImageOpener(self)
         self.explainer = ExplainController(self)
+        self.learner = LearnController(self)
         self._build_widgets()
         build_menus(self)
         self.review = BoxReviewController(self)   # box editing, review status, CrossEAI preview

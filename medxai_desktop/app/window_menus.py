@@ -117,6 +117,10 @@ def build_review_menu(window, review) -> dict[str, QAction]:
     reveal = menu.addAction("Re&veal AI output")
     reveal.triggered.connect(lambda _=False: review.reveal())
     menu.addSeparator()
+    learn = menu.addAction("&Learn from reviewed boxes...")
+    learn.setToolTip("Fine-tune the open model on this database's reviewed boxes; the new version "
+                     "is written beside the old one")
+    learn.triggered.connect(lambda _=False: window.learner.choose_data())
     worklist = menu.addAction("Next unread by model &uncertainty")
     worklist.setCheckable(True)
     worklist.setToolTip("Predict every listed image once; N then opens the unread image the model "

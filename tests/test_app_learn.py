@@ -1,0 +1,82 @@
+"""Review > Learn from reviewed boxes: a background fine-tune on the open database's boxes, a new
+card version beside the old one, and the offer to switch to it."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from medxai_desktop.core.evaluation.localisation import read_reference_file  # noqa: E402
+from medxai_desktop.core.models import load_card, load_model  # noqa: E402
+from medxai_desktop.core.models.architectures import (Architecture, register_architecture,  # noqa: E402
+                                                      unregister_architecture)
+from medxai_desktop.core.models.fine_tune import next_version_dir  # noqa: E402
+from medxai_desktop.core.models.training import train  # noqa: E402
+from medxai_desktop.core.store import ReviewStore  # noqa: E402
+from tests.test_box_supervision import ARCH, config, tiny_cam_net, write_squares  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_architecture():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    register_architecture(Architecture(ARCH, tiny_cam_net, "features", "test network"))
+    yield
+    unregister_architecture(ARCH)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    images, boxes = write_squares(tmp_path / "squares", per_class=12)
+    parent = train(images, tmp_path / "model", config(epochs=1, box_weight=0.0)).card_path
+    store = ReviewStore(f"sqlite:///{tmp_path / 'reviews.sqlite3'}", cache_dir=tmp_path / "maps")
+    store.import_annotations(read_reference_file(boxes), reviewer="alice", source="boxes.csv")
+    return images, parent, store
+
+
+def _window(qtbot, store, parent):
+    from medxai_desktop.app.main_window import MainWindow
+
+    window = MainWindow(store, device="cpu")
+    qtbot.addWidget(window)
+    window.set_model(load_model(parent, device="cpu"), str(parent))
+    return window
+
+
+def test_learning_writes_a_new_version_and_offers_to_switch(qtbot, setup):
+    from PySide6.QtWidgets import QMessageBox
+
+    images, parent, store = setup
+    window = _window(qtbot, store, parent)
+    assert next_version_dir(parent) == parent.parent / "model_v2"
+    handle = window.learner.learn(images, epochs=1, batch_size=8, device="cpu")
+    assert handle is not None and window.learner.learn(images) is None     # one at a time
+    assert "already running" in window.log.errors()[-1]
+    qtbot.waitUntil(lambda: window.learner.offer is not None, timeout=120000)
+    card = load_card(parent.parent / "model_v2" / "model.json")
+    lineage = card.metadata["lineage"]
+    assert lineage["boxes"]["source"] == "database" and lineage["boxes"]["reviewers"] == ["alice"]
+    assert lineage["parent"] == "model.json" and card.metadata["box_weight"] == 0.5
+    assert load_card(parent).sha256 != card.sha256                     # the old version is left alone
+    window.learner.offer.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.explainer.model_source.endswith("model_v2/model.json"), timeout=30000)
+    assert window.model.card.sha256 == card.sha256
+
+
+def test_learning_is_refused_without_a_card_and_can_be_cancelled(qtbot, setup):
+    images, parent, store = setup
+    window = _window(qtbot, store, parent)
+    window.explainer.model_source = ""
+    assert window.learner.learn(images) is None and "from its card" in window.log.errors()[-1]
+    window.explainer.model_source = str(parent)
+    handle = window.learner.learn(images, epochs=3, batch_size=8, device="cpu")
+    handle.cancel()
+    qtbot.waitUntil(lambda: handle.done, timeout=120000)
+    assert window.learner.offer is None
+    assert any("learning from boxes cancelled" in m for _, m in window.log.entries)
