@@ -22,8 +22,16 @@ def test_demo_model_is_small_attributed_and_from_medxai_train(demo):
     assert demo.card.checkpoint_path.stat().st_size <= 25 * 1024 * 1024
     assert "CC BY 4.0" in demo.card.metadata["attribution"]
     assert demo.classes == ["glioma", "meningioma", "no_tumor", "pituitary"]
-    assert demo.card.metadata["validation"]["accuracy"] >= 0.85
-    assert demo.card.metadata["recipe"]["lr"] == 1e-3
+    meta = demo.card.metadata
+    assert meta["validation"]["accuracy"] >= 0.95 and meta["validation"]["macro_f1"] >= 0.93
+    assert meta["test"]["accuracy"] >= 0.95 and meta["test"]["n"] > 0   # a split it never chose on
+    assert meta["recipe"]["test_fraction"] > 0 and meta["recipe"]["schedule"] == "cosine"
+
+
+def test_demo_card_carries_the_tuned_proposals(demo):
+    meta = demo.card.metadata
+    assert meta["crosseai"]["layer"] and meta["crosseai_tuning"]["folds"] == 5
+    assert meta["recommended_proposal"] == "crosseai" or meta["recommended_proposal"] in meta["proposals"]
 
 
 def test_demo_model_reads_the_sample_study(demo):
@@ -34,6 +42,7 @@ def test_demo_model_reads_the_sample_study(demo):
     predicted = {ref.path.name: demo.predict(demo.preprocess(read_image(ref.path))).class_name
                  for ref in found.images}
     assert set(predicted) == set(truth)
+    # glioma_1842 (a validation slice) is called pituitary (p 0.59) by the v2 demo model: see docs/RESULTS.md
     assert sum(predicted[k] == truth[k] for k in truth) >= 3, predicted
 
 

@@ -46,7 +46,7 @@ def _result(held_out: dict) -> TuningResult:
 
 
 def test_the_recommended_method_is_the_best_held_out_at_the_card_layer():
-    result = _result({"crosseai": 0.10, "layercam@layer4": 0.12, "layercam@layer3": 0.30,
+    result = _result({"crosseai": 0.10, "crosseai@layer4": 0.11, "layercam@layer4": 0.12, "layercam@layer3": 0.30,
                       "xgradcam@layer4": 0.05, "gradcam++@layer4": 0.2})
     proposals, recommended = card_proposals(result, "layer4")
     assert recommended == "layercam" and set(proposals) == {"layercam", "xgradcam"}

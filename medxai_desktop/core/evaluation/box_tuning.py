@@ -653,7 +653,7 @@ def card_proposals(result: TuningResult, target_layer: str) -> tuple[dict, str]:
     proposals, scores = {}, {"crosseai": held_out.get(card_family(result, target_layer), float("-inf"))}
     for family, chosen in result.chosen_all.items():
         cam, _, layer = family.partition("@")
-        if layer == target_layer and cam != "gradcam++":
+        if layer == target_layer and cam not in ("gradcam++", "crosseai"):
             proposals[cam] = card_defaults(chosen)
             scores[cam] = held_out.get(family, float("-inf"))
     return proposals, max(scores, key=lambda name: (scores[name], name == "crosseai"))
