@@ -414,3 +414,22 @@ def test_crosseai_defaults_come_from_the_model_card_and_stay_exact(qtbot, tmp_pa
     assert panel.params() == card_params.with_(tau=0.6, sigma=3.5)
     panel.defaults_button.click()
     assert panel.params() == card_params
+
+
+def test_next_unread_follows_the_model_uncertainty_order(qtbot, tmp_path):
+    # here, not in tests/test_worklist.py: a main window opened after test_app_viewer's
+    # create_window test cannot open an image (stale jobs of closed windows; see issue notes)
+    from medxai_desktop.core.review.session import ref_key
+    from tests.app_helpers import make_window
+
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=load_model(demo_model_card(), device="cpu"))
+    statuses = window.review.statuses
+    window.review.actions["review.uncertainty"].setChecked(True)
+    qtbot.waitUntil(lambda: statuses.uncertainty is not None, timeout=60000)
+    order = list(statuses.uncertainty)
+    current = ref_key(window.ref)
+    expected = next(key for key in order if key != current)
+    window.review.next_unread()
+    qtbot.waitUntil(lambda: window.ref is not None and ref_key(window.ref) == expected, timeout=15000)
+    window.review.actions["review.uncertainty"].setChecked(False)
+    assert statuses.uncertainty is None and window.log.errors() == []

@@ -1,18 +1,15 @@
-"""The worklist by uncertainty: entropy, the ranking, and N following it in the app."""
+"""The worklist by uncertainty: entropy and the ranking (N following it in the app: tests/test_app_review.py)."""
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import pytest
 
-import pytest  # noqa: E402
-
-from medxai_desktop.core.models.loaded_model import Prediction  # noqa: E402
-from medxai_desktop.core.resources import sample_study_dir  # noqa: E402
-from medxai_desktop.core.review.worklist import predictive_entropy, rank_by_uncertainty  # noqa: E402
+from medxai_desktop.core.models.loaded_model import Prediction
+from medxai_desktop.core.resources import sample_study_dir
+from medxai_desktop.core.review.worklist import predictive_entropy, rank_by_uncertainty
 
 
 def test_entropy_is_zero_when_certain_and_one_when_uniform():
@@ -51,23 +48,3 @@ def test_ranking_is_most_uncertain_first_and_unreadable_last(tmp_path):
     assert entropies == sorted(entropies, reverse=True) and len(entropies) == 4
     assert ranked[-1].ref.path == bad and ranked[-1].entropy is None and "broken.png" in ranked[-1].error
     assert seen[-1].done == seen[-1].total == 5
-
-
-def test_next_unread_follows_the_uncertainty_order(qtbot, tmp_path):
-    pytest.importorskip("pytestqt")
-    from medxai_desktop.core.models import load_model
-    from medxai_desktop.core.resources import demo_model_card
-    from medxai_desktop.core.review.session import ref_key
-    from tests.app_helpers import make_window
-
-    window = make_window(qtbot, tmp_path, sample_study_dir(), model=load_model(demo_model_card(), device="cpu"))
-    statuses = window.review.statuses
-    window.review.actions["review.uncertainty"].setChecked(True)
-    qtbot.waitUntil(lambda: statuses.uncertainty is not None, timeout=60000)
-    order = list(statuses.uncertainty)
-    current = ref_key(window.ref)
-    expected = next(key for key in order if key != current)
-    window.review.next_unread()
-    qtbot.waitUntil(lambda: window.ref is not None and ref_key(window.ref) == expected, timeout=15000)
-    window.review.actions["review.uncertainty"].setChecked(False)
-    assert statuses.uncertainty is None and window.log.errors() == []
