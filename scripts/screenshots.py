@@ -44,9 +44,7 @@ def review_state(app, window, out: Path) -> None:
     window.panel.maps_list.setCurrentRow(0)
     window.crosseai_dock.raise_()
     panel = review.crosseai_panel
-    for name, value in (("alpha", 0.3), ("tau", 0.8), ("min_area", 0.002)):
-        panel.set_value(name, value)
-    panel.top_k.setValue(4)
+    panel.defaults_button.click()   # the model card's tuned rule, as a reader would start
     panel.preview_box.setChecked(True)
     wait_until(app, lambda: review.preview, timeout=120, what="the CrossEAI preview")
     app.processEvents()
@@ -119,7 +117,7 @@ def _point(x: float, y: float):
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
-    parser.add_argument("--image", default="glioma_1842.jpg", help="sample image to show")
+    parser.add_argument("--image", default="meningioma_1.jpg", help="sample image to show")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
