@@ -32,7 +32,7 @@ from medxai_desktop.core.models import load_card, load_model  # noqa: E402
 from medxai_desktop.core.models.box_supervision import BoxFile  # noqa: E402
 from medxai_desktop.core.models.datasets import find_labelled_images  # noqa: E402
 from medxai_desktop.core.models.fine_tune import fine_tune_config  # noqa: E402
-from medxai_desktop.core.models.training import _stratified_split, train  # noqa: E402
+from medxai_desktop.core.models.training import split_indices, train  # noqa: E402
 
 
 def training_boxes(card) -> list[dict]:
@@ -40,8 +40,7 @@ def training_boxes(card) -> list[dict]:
     recipe = card.metadata["recipe"]
     data = find_labelled_images(DATA / "images")
     labels = np.asarray(data.labels)
-    index, _ = _stratified_split(np.arange(len(labels)), labels, recipe["test_fraction"], recipe["seed"])
-    train_idx, _ = _stratified_split(index, labels, recipe["val_fraction"], recipe["seed"])
+    train_idx, _, _ = split_indices(labels, recipe["val_fraction"], recipe["test_fraction"], recipe["seed"])
     names = {str(Path(data.paths[i]).resolve()) for i in train_idx}
     with open(DATA / "boxes.csv", newline="") as handle:
         return [row for row in csv.DictReader(handle) if str((DATA / row["image"]).resolve()) in names]

@@ -28,7 +28,7 @@ DATA = REPO.parent / "shared" / "data" / "brain_mri" / "images"
 from medxai_desktop.core.imaging import read_image  # noqa: E402
 from medxai_desktop.core.models import load_model  # noqa: E402
 from medxai_desktop.core.models.datasets import find_labelled_images  # noqa: E402
-from medxai_desktop.core.models.training import _stratified_split  # noqa: E402
+from medxai_desktop.core.models.training import split_indices  # noqa: E402
 
 
 def square_512(gray: np.ndarray) -> np.ndarray:
@@ -63,7 +63,7 @@ def main() -> int:
     model = load_model(args.card, device="cpu")
     data = find_labelled_images(DATA)
     labels = np.asarray(data.labels)
-    _, test_idx = _stratified_split(np.arange(len(labels)), labels, args.test_fraction, args.seed)
+    _, _, test_idx = split_indices(labels, 0.2, args.test_fraction, args.seed)
     rng = np.random.default_rng(0)
     counts: dict[str, Counter] = {k: Counter() for k in ("no_tumor as is", "no_tumor, cue removed",
                                                          "tumour as is", "tumour, stretched like Br35H")}

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from medxai_desktop.core.models.datasets import find_labelled_images  # noqa: E402
-from medxai_desktop.core.models.training import _stratified_split  # noqa: E402
+from medxai_desktop.core.models.training import split_indices  # noqa: E402
 
 
 def main() -> int:
@@ -35,13 +35,10 @@ def main() -> int:
     labels = np.asarray(data.labels)
     # Same call as training (which decodes first; every image of these sets decodes, so the
     # order and the split are the same).
-    index = np.arange(len(labels))
-    if args.test_fraction > 0:
-        index, test = _stratified_split(index, labels, args.test_fraction, args.seed)
-    _, val = _stratified_split(index, labels, args.fraction, args.seed)
+    if args.which == "test" and args.test_fraction <= 0:
+        parser.error("--which test needs --test-fraction")
+    _, val, test = split_indices(labels, args.fraction, args.test_fraction, args.seed)
     if args.which == "test":
-        if args.test_fraction <= 0:
-            parser.error("--which test needs --test-fraction")
         val = test
     with open(args.out, "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -88,7 +88,7 @@ class BoxReviewController(QObject):
     @property
     def preview(self) -> list:
         """The CrossEAI preview's proposals (image pixels) of the open image."""
-        return self.crosseai.preview
+        return self.session.preview_boxes
 
     @property
     def store(self):

@@ -36,14 +36,6 @@ class CrossEAIController(QObject):
         panel.propose_requested.connect(self.propose)
         panel.defaults_requested.connect(self.apply_defaults)
 
-    @property
-    def preview(self) -> list:
-        return self.session.preview_boxes
-
-    @property
-    def fused(self):
-        return self.session.fused
-
     def image_changed(self) -> None:
         self._propose_pending = self._showing_fused = False
         if self.panel.preview_box.isChecked():

@@ -257,11 +257,7 @@ def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress, parent
     ``val_fraction`` of what remains (of all images when there is no test)."""
     images, labels, dataset = load_resized(
         dataset, tuple(config.input_size), progress=sub_progress(progress, "decode"))
-    index = np.arange(len(labels))
-    test_idx = index[:0]
-    if config.test_fraction > 0:
-        index, test_idx = _stratified_split(index, labels, config.test_fraction, config.seed)
-    train_idx, val_idx = _stratified_split(index, labels, config.val_fraction, config.seed)
+    train_idx, val_idx, test_idx = split_indices(labels, config.val_fraction, config.test_fraction, config.seed)
     train_x, train_y = images[train_idx], labels[train_idx]
     if config.normalisation == "imagenet":
         from .card import IMAGENET_MEAN, IMAGENET_STD
@@ -276,6 +272,18 @@ def _prepare_data(dataset: LabelledImages, config: TrainConfig, progress, parent
     splits = ((train_x, train_y), (images[val_idx], labels[val_idx]), (images[test_idx], labels[test_idx]))
     split_paths = ([dataset.paths[i] for i in train_idx], [dataset.paths[i] for i in val_idx])
     return dataset, splits, (mean_v, std_v), split_paths
+
+
+def split_indices(labels: np.ndarray, val_fraction: float, test_fraction: float = 0.0,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) indices of ``labels``, as ``train`` splits them: the test
+    split (``test_fraction``, stratified) first, then ``val_fraction`` of the rest."""
+    index = np.arange(len(labels))
+    test_idx = index[:0]
+    if test_fraction > 0:
+        index, test_idx = _stratified_split(index, labels, test_fraction, seed)
+    train_idx, val_idx = _stratified_split(index, labels, val_fraction, seed)
+    return train_idx, val_idx, test_idx
 
 
 def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
