@@ -9,7 +9,9 @@ to a fine-tune of CARD (core.models.fine_tune: the parent's splits, 5 epochs, bo
 n = 0 is the same fine-tune without boxes, the control. ``--select uncertainty`` takes the n
 slices the parent is least sure of (core.review.worklist), ``random`` a seeded sample. Each
 fine-tuned card is then scored by experiments/brain_localisation.sh's tune-boxes on the
-validation split's tumour slices (held-out folds) and its validation classification; rows go to
+validation split's tumour slices (held-out folds; a smaller grid than brain_localisation.sh:
+CrossEAI, Grad-CAM++ and LayerCAM at layer4 and layer3, no foreground mask, which was never
+chosen for the parent) and its validation classification; rows go to
 experiments/results/brain_fewshot.json.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +65,19 @@ def choose(rows: list[dict], n: int, how: str, card_path: Path) -> list[dict]:
     return [u.ref.row for u in ranked[:n]]
 
 
+def localise(card_path: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    py = REPO / ".venv" / "bin" / "python"
+    split = [str(py), str(REPO / "experiments" / "validation_split.py"), str(DATA / "images"),
+             str(out / "validation.csv"), "--test-fraction", "0.15"]
+    subprocess.run(split, check=True)
+    subprocess.run([str(REPO / ".venv" / "bin" / "medxai"), "tune-boxes", str(out / "validation.csv"),
+                    "--model", str(card_path), "--boxes", str(DATA / "boxes.csv"),
+                    "--layers", "layer4,layer3", "--cams", "gradcam++,layercam", "--top-k", "1,3",
+                    "--folds", "5", "--cache", str(out / "maps"), "--out", str(out / "tune"),
+                    "--write-card", str(out / "tuned_card.json")], check=True)
+
+
 def run(card_path: Path, n: int | str, how: str, epochs: int, out: Path) -> dict:
     card = load_card(card_path)
     rows = training_boxes(card)
@@ -78,12 +94,13 @@ def run(card_path: Path, n: int | str, how: str, epochs: int, out: Path) -> dict
             writer.writerows(chosen)
         boxes = BoxFile(folder / "boxes.csv", DATA)
     config = fine_tune_config(card_path, epochs=epochs, device="cpu", box_weight=0.5 if count else 0.0)
+    started = time.perf_counter()
     result = train(DATA / "images", folder / "model", config, boxes=boxes)
-    subprocess.run([str(REPO / "experiments" / "brain_localisation.sh"), str(result.card_path),
-                    str(folder / "localisation")], check=True)
+    train_s = time.perf_counter() - started
+    localise(result.card_path, folder / "localisation")
     held_out = json.loads((folder / "localisation" / "tune" / "tuning.json").read_text())["held_out_summary"]
     meta = load_card(result.card_path).metadata
-    row = {"name": name, "boxes": count, "select": how, "epochs": epochs,
+    row = {"name": name, "boxes": count, "select": how, "epochs": epochs, "train_s": round(train_s),
            "validation": meta["validation"], "held_out": held_out,
            "recommended": load_card(folder / "localisation" / "tuned_card.json").metadata.get("recommended_proposal")}
     rows_out = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
