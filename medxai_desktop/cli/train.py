@@ -50,6 +50,11 @@ def register(sub) -> None:
                        help="folder the --boxes file's image names are relative to (default: its folder)")
     boxes.add_argument("--box-weight", type=float, default=1.0,
                        help="weight of the CAM-in-box loss next to cross-entropy (default 1.0)")
+    boxes.add_argument("--box-method", choices=["cam", "head"], default="cam",
+                       help="cam: train the network with the CAM-in-box loss (default); head: keep the "
+                            "--init-checkpoint card's network frozen and train a localisation head on "
+                            "its features (the card's 'boxhead' proposal method; seconds to minutes)")
+    boxes.add_argument("--head-steps", type=int, default=800, help="with --box-method head: training steps")
     trainer.add_argument("--fp32", action="store_true", help="store the checkpoint in fp32 (default fp16)")
     trainer.add_argument("--attribution", help="data licence/attribution text for the card")
     trainer.add_argument("--device", default="auto")
@@ -57,6 +62,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.box_method == "head":
+        return run_box_head(args)
     from medxai_desktop.core.models.card import load_card
     from medxai_desktop.core.models.lineage import is_card_path
     from medxai_desktop.core.models.training import TrainConfig, train
@@ -101,6 +108,30 @@ def run(args) -> int:
         f1 = ", ".join(f"{c['class']} {c['f1']:.3f}" for c in test["per_class"])
         print(f"test split ({test['n']} images, never used to choose): accuracy {test['accuracy']:.4f}, "
               f"macro-F1 {test['macro_f1']:.4f}; F1 {f1}")
+    return 0
+
+
+def run_box_head(args) -> int:
+    """`medxai train --box-method head`: a box head on the --init-checkpoint card's frozen model."""
+    from medxai_desktop.core.models.box_head_training import HeadRecipe, learn_box_head
+    from medxai_desktop.core.models.lineage import is_card_path
+
+    from .common import UsageError, progress_bar
+
+    if not is_card_path(args.init_checkpoint):
+        raise UsageError("--box-method head trains a head on a model card's model: give --init-checkpoint CARD.json")
+    source = box_source(args)
+    if source is None:
+        raise UsageError("--box-method head learns from reference boxes: add --boxes FILE or --from-db")
+    learned = learn_box_head(args.init_checkpoint, args.data, source, args.out,
+                             HeadRecipe(steps=args.head_steps, seed=args.seed), root=args.root,
+                             device=args.device, progress=progress_bar())
+    for skipped in learned.training.skipped:
+        print(f"skipped {skipped}", file=sys.stderr)
+    print(f"box head trained on {learned.training.images} image(s) in {learned.training.seconds:.0f} s "
+          f"(final loss {learned.training.final_loss:.4f}) -> {learned.card_path}")
+    print(_boxes_summary(learned.boxes))
+    print("its box rule is a default until measured: medxai tune-boxes ... --cams boxhead --write-card")
     return 0
 
 

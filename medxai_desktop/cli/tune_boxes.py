@@ -45,9 +45,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from medxai_desktop.core.evaluation.box_tuning import (OBJECTIVES, Grid, MapCache, card_family,
-                                                           card_proposals, other_layers_did_better,
-                                                           parse_floats, tune, write_card_defaults,
+    from medxai_desktop.core.evaluation.box_tuning import (OBJECTIVES, Grid, MapCache, card_proposals,
+                                                           parse_floats, recorded_crosseai_score, tune,
+                                                           tuned_crosseai, write_card_proposals,
                                                            write_tuning_outputs)
     from medxai_desktop.core.evaluation.localisation import references_from_files
     from medxai_desktop.core.models import load_model
@@ -86,6 +86,29 @@ def run(args) -> int:
     for row in result.max_box_acc:
         print(f"{'':<82}{row['family']:<40} " + " ".join(
             f"{row[k]:6.3f}" for k in ("maxboxacc_0.3", "maxboxacc_0.5", "maxboxacc_0.7", "maxboxacc_v2")))
+    if tuned_crosseai(result):
+        _crosseai_chosen(args, result, model, boxes)
+    elif args.write_card:
+        recorded = recorded_crosseai_score(model.card)
+        proposals, recommended = card_proposals(result, model.target_layer, recorded)
+        written = write_card_proposals(args.model, target_card(args), proposals, recommended)
+        print(f"CrossEAI was not tuned in this run; compared with its recorded held-out score "
+              f"{'none' if recorded is None else f'{recorded:.3f}'}")
+        print(f"wrote the box rules into {written} (recommended proposal method: {recommended})")
+    print(f"wrote {files['json'].parent}")
+    return 0
+
+
+def target_card(args):
+    return None if args.write_card is True else args.write_card
+
+
+def _crosseai_chosen(args, result, model, boxes) -> None:
+    """Print CrossEAI's parameters chosen on all images and, with --write-card, write them and
+    the other methods' rules into the card."""
+    from medxai_desktop.core.evaluation.box_tuning import (card_family, card_proposals,
+                                                           other_layers_did_better, write_card_defaults)
+
     family = card_family(result, model.target_layer)
     chosen = result.chosen_all[family]
     held_out = {r["family"]: r for r in result.summary()}
@@ -99,10 +122,7 @@ def run(args) -> int:
         provenance = {"data": str(args.data), "boxes": str(boxes), "images": result.n_images,
                       "folds": args.folds, "seed": args.seed, "objective": args.objective,
                       "held_out": held_out[family], "chosen_from": family}
-        target = None if args.write_card is True else args.write_card
         proposals, recommended = card_proposals(result, model.target_layer)
-        written = write_card_defaults(args.model, chosen, provenance, target,
+        written = write_card_defaults(args.model, chosen, provenance, target_card(args),
                                       {"proposals": proposals, "recommended_proposal": recommended})
         print(f"wrote the chosen defaults into {written} (crosseai; recommended proposal method: {recommended})")
-    print(f"wrote {files['json'].parent}")
-    return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,7 +101,8 @@ def _model_identity(model) -> dict:
     # Not the card hash: writing tuned box defaults into the card must not invalidate maps.
     return {"arch": card.arch, "classes": list(card.classes), "input_size": list(card.input_size),
             "mean": list(card.mean), "std": list(card.std),
-            "checkpoint": model.checkpoint_sha256 or card.metadata.get("seed")}
+            "checkpoint": model.checkpoint_sha256 or card.metadata.get("seed"),
+            **({"box_head": model.box_head_sha256} if getattr(model, "box_head", None) is not None else {})}
 
 
 class MapCache:
@@ -533,18 +535,34 @@ def write_card_defaults(card_path: str | Path, chosen: dict, provenance: dict,
     ``out_path``, the card is left alone and a copy is written there, its checkpoint path made
     relative to the copy's folder (the same checkpoint file, the same sha256). ``extra`` entries
     (the other proposal methods' rules, the recommended one) are written beside."""
+    return _write_card(card_path, out_path, {"crosseai": card_defaults(chosen), "crosseai_tuning": provenance,
+                                             **(extra or {})})
+
+
+def write_card_proposals(card_path: str | Path, out_path: str | Path | None, proposals: dict,
+                         recommended: str) -> Path:
+    """Write measured box rules (``proposals``, merged into the card's) and the recommended
+    method into the card (or a copy at ``out_path``), leaving its CrossEAI entry as it is."""
+    from medxai_desktop.core.models.card import load_card
+
+    merged = {**(load_card(card_path).metadata.get("proposals") or {}), **proposals}
+    return _write_card(card_path, out_path, {"proposals": merged, "recommended_proposal": recommended})
+
+
+def _write_card(card_path: str | Path, out_path: str | Path | None, entries: dict) -> Path:
     from medxai_desktop.core.models.card import load_card
 
     card = load_card(card_path)
-    card.metadata["crosseai"] = card_defaults(chosen)
-    card.metadata["crosseai_tuning"] = provenance
-    card.metadata.update(extra or {})
+    card.metadata.update(entries)
     if out_path is None:
         return card.save(card_path)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if card.checkpoint is not None:
         card.checkpoint = os.path.relpath(card.checkpoint_path, out_path.parent.resolve())
+    head = (card.metadata.get("box_head") or {}).get("file")
+    if head and out_path.parent.resolve() != Path(card_path).resolve().parent:
+        shutil.copyfile(Path(card_path).resolve().parent / head, out_path.parent / head)  # kept beside its card
     return card.save(out_path)
 
 
@@ -630,6 +648,17 @@ def parse_floats(text: str | Iterable[float]) -> tuple[float, ...]:
         raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def tuned_crosseai(result: TuningResult) -> bool:
+    """Whether this run tuned CrossEAI (Grad-CAM++ and the guided map) at all."""
+    return "crosseai" in result.chosen_all
+
+
+def recorded_crosseai_score(card) -> float | None:
+    """The held-out mean accuracy over T(IoU) that the card's CrossEAI tuning recorded."""
+    held_out = (card.metadata.get("crosseai_tuning") or {}).get("held_out") or {}
+    return held_out.get("overall_iou_mean")
+
+
 def card_family(result: TuningResult, target_layer: str) -> str:
     """The tuned family whose parameters go into the card: the app and ``explain --boxes``
     compute Grad-CAM++ at the card's target layer, so CrossEAI at that layer when it was tried,
@@ -644,13 +673,16 @@ def other_layers_did_better(result: TuningResult, family: str) -> bool:
     return family != "crosseai" and held_out["crosseai"]["overall_iou_mean"] > held_out[family]["overall_iou_mean"]
 
 
-def card_proposals(result: TuningResult, target_layer: str) -> tuple[dict, str]:
+def card_proposals(result: TuningResult, target_layer: str,
+                   recorded_crosseai: float | None = None) -> tuple[dict, str]:
     """(``proposals``, ``recommended_proposal``) of a model card: the box rule chosen on every
     image for each CAM alone at the card's target layer (what ``explain --boxes default`` can
     compute there), and the proposal method whose held-out mean accuracy over T(IoU) was best
-    among those and CrossEAI (``card_family``)."""
+    among those and CrossEAI (``card_family``; when this run did not tune CrossEAI, the held-out
+    score ``recorded_crosseai`` that the card recorded when it was tuned)."""
     held_out = {r["family"]: r["overall_iou_mean"] for r in result.summary()}
-    proposals, scores = {}, {"crosseai": held_out.get(card_family(result, target_layer), float("-inf"))}
+    fallback = float("-inf") if recorded_crosseai is None else recorded_crosseai
+    proposals, scores = {}, {"crosseai": held_out.get(card_family(result, target_layer), fallback)}
     for family, chosen in result.chosen_all.items():
         cam, _, layer = family.partition("@")
         if layer == target_layer and cam not in ("gradcam++", "crosseai"):

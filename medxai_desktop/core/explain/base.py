@@ -35,6 +35,7 @@ class PassContext:
     progress: ProgressFn | None = None
     cancelled: CancelFn | None = None
     cache: dict = field(default_factory=dict)
+    model: object | None = None                  # the LoadedModel (its box head, card)
 
     @property
     def score(self) -> torch.Tensor:

@@ -114,7 +114,7 @@ class ExplanationEngine:
         shared_seconds = time.perf_counter() - start
 
         ctx = PassContext(split, x, activations, extras, logits, index, gradients, input_gradient,
-                          progress, cancelled)
+                          progress, cancelled, model=self.model)
         probabilities = torch.softmax(logits[0].float(), dim=0).cpu().numpy()
         classes = self.model.classes
         predicted = int(np.argmax(probabilities))

@@ -5,6 +5,7 @@ from medxai_desktop.core import registry_hooks
 
 from .ablation_cam import AblationCAM
 from .base import Explainer
+from .box_head_map import BoxHeadMap
 from .eigen_cams import EigenCAM, EigenGradCAM
 from .gradient_cams import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
 from .guided_backprop import GuidedBackprop
@@ -36,7 +37,7 @@ def _load_plugins() -> None:
 
 
 for _cls in (GradCAM, GradCAMPlusPlus, XGradCAM, EigenCAM, EigenGradCAM, LayerCAM, HiResCAM,
-             AblationCAM, ScoreCAM, GuidedBackprop):
+             AblationCAM, ScoreCAM, GuidedBackprop, BoxHeadMap):
     register_explainer(_cls)
 _BUILT_IN = frozenset(_EXPLAINERS)
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .architectures import get_architecture
+from .box_head import load_box_head
 from .card import IMAGENET_MEAN, IMAGENET_STD, ModelCard, ModelCardError, load_card, sha256_of_file
 from .checkpoint import CheckpointError, load_into, read_state_dict
 from .device import select_device
@@ -28,10 +29,15 @@ class LoadedModel:
     module: torch.nn.Module
     device: torch.device
     checkpoint_sha256: str | None
+    box_head: torch.nn.Module | None = None   # the card's learned localisation head, if any
 
     @property
     def classes(self) -> list[str]:
         return self.card.classes
+
+    @property
+    def box_head_sha256(self) -> str | None:
+        return (self.card.metadata.get("box_head") or {}).get("sha256") if self.box_head is not None else None
 
     @property
     def target_layer(self) -> str:
@@ -73,6 +79,7 @@ class LoadedModel:
             "classes": list(self.classes),
             "card_sha256": self.card.card_hash,
             "checkpoint_sha256": self.checkpoint_sha256,
+            **({"box_head_sha256": self.box_head_sha256} if self.box_head is not None else {}),
             "card_path": str(self.card.path) if self.card.path else None,
             "device": str(self.device),
         }
@@ -100,7 +107,9 @@ def load_model(card_or_path: ModelCard | str | Path, device: str | torch.device 
     ckpt, digest = card_checkpoint(card, verify_hash)
     module = arch.build(len(card.classes))
     load_into(module, read_state_dict(ckpt), ckpt)
-    return _finish(module, card, device, digest)
+    model = _finish(module, card, device, digest)
+    model.box_head = load_box_head(card, model.device)
+    return model
 
 
 def card_checkpoint(card: ModelCard, verify_hash: bool = True) -> tuple[Path, str]:
