@@ -55,7 +55,7 @@ def test_learning_writes_a_new_version_and_offers_to_switch(qtbot, setup):
     images, parent, store = setup
     window = _window(qtbot, store, parent)
     assert next_version_dir(parent) == parent.parent / "model_v2"
-    handle = window.learner.learn(images, epochs=1, batch_size=8, device="cpu")
+    handle = window.learner.learn(images, method="cam", epochs=1, batch_size=8, device="cpu")
     assert handle is not None and window.learner.learn(images) is None     # one at a time
     assert "already running" in window.log.errors()[-1]
     qtbot.waitUntil(lambda: window.learner.offer is not None, timeout=120000)
@@ -75,8 +75,26 @@ def test_learning_is_refused_without_a_card_and_can_be_cancelled(qtbot, setup):
     window.explainer.model_source = ""
     assert window.learner.learn(images) is None and "from its card" in window.log.errors()[-1]
     window.explainer.model_source = str(parent)
-    handle = window.learner.learn(images, epochs=3, batch_size=8, device="cpu")
+    handle = window.learner.learn(images, method="cam", epochs=3, batch_size=8, device="cpu")
     handle.cancel()
     qtbot.waitUntil(lambda: handle.done, timeout=120000)
     assert window.learner.offer is None
     assert any("learning from boxes cancelled" in m for _, m in window.log.entries)
+
+
+def test_learning_a_box_head_keeps_the_classifier_and_offers_the_new_version(qtbot, setup):
+    from PySide6.QtWidgets import QMessageBox
+
+    images, parent, store = setup
+    window = _window(qtbot, store, parent)
+    handle = window.learner.learn(images, steps=30, batch_size=8)    # the default way: a box head
+    assert handle is not None
+    qtbot.waitUntil(lambda: window.learner.offer is not None, timeout=120000)
+    assert "box head" in window.learner.offer.text()
+    card = load_card(parent.parent / "model_v2" / "model.json")
+    assert card.metadata["lineage"]["method"] == "box_head"
+    assert card.metadata["lineage"]["boxes"]["reviewers"] == ["alice"]
+    assert card.sha256 == load_card(parent).sha256 and "boxhead" in card.metadata["proposal_methods"]
+    window.learner.offer.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.explainer.model_source.endswith("model_v2/model.json"), timeout=30000)
+    assert window.model.box_head is not None

@@ -1,6 +1,7 @@
-"""Review > Learn from reviewed boxes: fine-tune the open model on the open database's reviewed
-boxes (core.models.fine_tune) as a background job with progress and cancel; the new card is
-written beside the old one, and a non-modal question offers to switch to it."""
+"""Review > Learn from reviewed boxes: learn from the open database's reviewed boxes
+(core.models.fine_tune.learn_from_store: a box head on the open model, or with method="cam" a
+CAM-in-box fine-tune) as a background job with progress and cancel; the new card is written
+beside the old one, and a non-modal question offers to switch to it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,10 +59,14 @@ class LearnController:
 
         card = load_card(result.card_path)
         boxes = card.metadata["lineage"]["boxes"] or {}
-        best = result.history[result.best_epoch - 1]
-        text = (f"New model version {result.card_path.parent.name}: {boxes.get('training_images_with_boxes', 0)} "
-                f"boxed training image(s); validation accuracy {best.val_accuracy:.3f}, macro-F1 "
-                f"{best.val_macro_f1:.3f}.")
+        text = f"New model version {result.card_path.parent.name}: {boxes.get('training_images_with_boxes', 0)} " \
+               f"boxed training image(s); "
+        if hasattr(result, "history"):
+            best = result.history[result.best_epoch - 1]
+            text += f"validation accuracy {best.val_accuracy:.3f}, macro-F1 {best.val_macro_f1:.3f}."
+        else:
+            text += (f"a box head on the unchanged classifier ({result.training.seconds:.0f} s); its "
+                     f"proposals are 'Box head (learned)'.")
         self.window.info(text)
         self.offer = QMessageBox(QMessageBox.Icon.Question, "Learn from reviewed boxes",
                                  text + "\nSwitch to the new version?",

@@ -118,8 +118,8 @@ def build_review_menu(window, review) -> dict[str, QAction]:
     reveal.triggered.connect(lambda _=False: review.reveal())
     menu.addSeparator()
     learn = menu.addAction("&Learn from reviewed boxes...")
-    learn.setToolTip("Fine-tune the open model on this database's reviewed boxes; the new version "
-                     "is written beside the old one")
+    learn.setToolTip("Train a box head on the open model from this database's reviewed boxes (the "
+                     "classifier stays as it is); the new version is written beside the old one")
     learn.triggered.connect(lambda _=False: window.learner.choose_data())
     worklist = menu.addAction("Next unread by model &uncertainty")
     worklist.setCheckable(True)

@@ -40,12 +40,22 @@ def next_version_dir(parent_card: str | Path) -> Path:
 
 def learn_from_store(store, data: str | Path, parent_card: str | Path, out_dir: str | Path | None = None,
                      progress: ProgressFn | None = None, cancelled: CancelFn | None = None,
-                     **changes) -> TrainResult:
-    """Fine-tune ``parent_card`` on ``data`` (labelled images) with the store's reference boxes
-    of those images as extra supervision; the new card is written to ``out_dir`` (default
-    ``next_version_dir``)."""
+                     method: str = "head", **changes):
+    """Learn from the store's reference boxes of ``data``'s images (labelled images) and write
+    the new card to ``out_dir`` (default ``next_version_dir``). ``method`` "head": a box head
+    on ``parent_card``'s frozen model (``changes`` go to its HeadRecipe; returns a HeadCard);
+    "cam": fine-tune the network with the CAM-in-box loss (``changes`` go to its TrainConfig;
+    returns a TrainResult)."""
     from .box_supervision import StoreBoxes
 
     out = Path(out_dir) if out_dir is not None else next_version_dir(parent_card)
+    if method == "head":
+        from .box_head_training import HeadRecipe, learn_box_head
+
+        return learn_box_head(parent_card, data, StoreBoxes(store=store), out, HeadRecipe(**changes),
+                              device=(load_card(parent_card).metadata.get("recipe") or {}).get("device", "auto"),
+                              progress=progress, cancelled=cancelled)
+    if method != "cam":
+        raise ValueError(f"unknown way to learn from boxes {method!r} (head or cam)")
     return train(data, out, fine_tune_config(parent_card, **changes), progress=progress,
                  stop=cancelled, boxes=StoreBoxes(store=store))
