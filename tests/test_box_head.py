@@ -161,3 +161,22 @@ def test_cli_trains_a_head_and_a_box_file_that_does_not_fit_stops_with_one_line(
     assert not (tmp_path / "bad").exists()
     code = medxai(["train", str(images), "--boxes", str(boxes), "--box-method", "head", "--out", str(tmp_path / "x")])
     assert code == 2 and "init-checkpoint" in capsys.readouterr().err
+
+
+def test_the_localisation_report_compares_the_versions_on_the_same_images(parent, learned, tmp_path, capsys):
+    images, boxes, parent_card = parent
+    card = load_card(learned.card_path)
+    card.metadata["recommended_proposal"] = "boxhead"
+    tuned = card.save(learned.card_path.parent / "tuned.json")
+    code = medxai(["report", "localization", "--model", str(tuned), "--compare-with", str(parent_card),
+                   "--boxes", str(boxes), "--data", str(images), "--device", "cpu", "--examples", "1",
+                   "--out", str(tmp_path / "cmp")])
+    out = capsys.readouterr().out
+    assert code == 0 and "comparison.html" in out
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["rows"]
+    proposes = {r["version"]: r for r in rows if r["proposes"]}
+    assert set(proposes) == {"tuned", "parent"}
+    assert proposes["tuned"]["method"] == "boxhead" and proposes["parent"]["method"] == "crosseai"
+    assert proposes["tuned"]["images"] == proposes["parent"]["images"] == 64
+    assert proposes["tuned"]["overall_iou"] > proposes["parent"]["overall_iou"]
+    assert (tmp_path / "cmp" / "tuned" / "report.html").exists() and (tmp_path / "cmp" / "parent" / "report.html").exists()

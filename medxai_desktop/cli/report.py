@@ -31,6 +31,11 @@ def register(sub) -> None:
                                                 "guided, wang, fixed-box)")
     localization.add_argument("--target-class", help="class explained for reference labels the model "
                                                      "does not have (a class name, or 'predicted')")
+    localization.add_argument("--compare-with", action="append", metavar="CARD.json",
+                              help="another version of the model (e.g. the parent of a box-trained card): "
+                                   "each version's report in OUT/<name>/ and OUT/comparison.html with "
+                                   "their rows side by side; repeatable (default methods: recommended, "
+                                   "crosseai, fixed-box; 'recommended' is each card's own)")
     localization.add_argument("--cache", help="map cache folder (default OUT/maps); a re-run resumes")
     localization.add_argument("--examples", type=int, default=8, help="example images in the report")
     localization.add_argument("--out", required=True)
@@ -55,6 +60,8 @@ def run_localization(args) -> int:
     from medxai_desktop.core.reports.localisation_report import (DEFAULT_METHODS, build_localisation_report,
                                                                  build_store_localisation_report)
 
+    if args.compare_with:
+        return run_comparison(args)
     methods = [m for m in (args.methods or ",".join(DEFAULT_METHODS)).split(",") if m.strip()]
     model = load_model_from_args(args) if (args.model or args.arch) else None
     options = dict(cache_dir=args.cache, fallback_target=args.target_class, examples=args.examples,
@@ -79,6 +86,33 @@ def run_localization(args) -> int:
         print(f"{row['method']:<24} {row['predicted_per_image']:9.2f} {row['mean_iou']:9.3f} "
               + " ".join(f"{row[f'acc_iou_{t}']:6.3f}" for t in (0.1, 0.3, 0.5, 0.7))
               + f" {row['afp_iou_0.5']:8.2f}")
+    print(f"wrote {result.files['html']}")
+    return 0
+
+
+def run_comparison(args) -> int:
+    """`report localization --model CARD --compare-with OTHER ...`: versions side by side."""
+    from medxai_desktop.core.evaluation.localisation import references_from_files
+    from medxai_desktop.core.evaluation.model_evaluation import model_name
+    from medxai_desktop.core.models import load_model
+    from medxai_desktop.core.reports.version_comparison import compare_versions
+
+    if not args.model or not (args.boxes or args.data):
+        raise UsageError("--compare-with compares model cards on reference boxes: give --model CARD.json "
+                         "and --boxes FILE (or --data with its boxes.csv)")
+    versions, names = [], []
+    for card in [args.model, *args.compare_with]:
+        names.append(model_name(card, names))
+        versions.append((names[-1], load_model(card, device=args.device)))
+    references, fractions = references_from_files(args.boxes or default_boxes(args.data), args.images, args.data)
+    methods = (args.methods or "recommended,crosseai,fixed-box").split(",")
+    result = compare_versions(references, args.out, versions, methods, cache_dir=args.cache,
+                              fallback_target=args.target_class, fixed_fractions=fractions,
+                              progress=progress_bar())
+    print(f"{result.images} images; mean accuracy over T(IoU) 0.1-0.7 ('*': the version's recommended method)")
+    for row in result.rows:
+        print(f"{row['version']:<24} {row['method'] + ('*' if row['proposes'] else ''):<24} "
+              f"{row['overall_iou']:.3f}  mean IoU {row['mean_iou']:.3f}  boxes/img {row['predicted_per_image']:.2f}")
     print(f"wrote {result.files['html']}")
     return 0
 
