@@ -2,8 +2,8 @@
 
     .venv/bin/python experiments/ship_demo_model.py out/experiments/brain-resnet18/model.json
 
-Checks the checkpoint's hash and size (<= 25 MB), renames the checkpoint, and adds the data
-attribution and a not-for-clinical-use notice to the card.
+Checks the checkpoint's hash and size (<= 25 MB), renames the checkpoint (and the card's box
+head, if it has one), and adds the data attribution and a not-for-clinical-use notice to the card.
 """
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def main(card_path: str) -> int:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint, target / f"{NAME}.pt")
     card.checkpoint = f"{NAME}.pt"
+    head = card.metadata.get("box_head")
+    if head:  # the learned box head goes beside the card under the model's name
+        source = Path(card_path).resolve().parent / head["file"]
+        if sha256_of_file(source) != head["sha256"]:
+            raise SystemExit(f"{source}: sha256 does not match its card's box_head entry")
+        shutil.copyfile(source, target / f"{NAME}.box_head.pt")
+        head["file"] = f"{NAME}.box_head.pt"
     card.metadata.update(
         name="Brain MRI tumour classifier (demo)",
         attribution=ATTRIBUTION,

@@ -55,6 +55,12 @@ def open_window(qtbot, db, model=None, reviewer="alice"):
     return window
 
 
+def use_crosseai(panel) -> None:
+    """Propose with CrossEAI (the demo card recommends its box head)."""
+    panel.method.setCurrentIndex(panel.method.findData("crosseai"))
+    assert panel.current_method() == "crosseai"
+
+
 def wait_review(qtbot, window, index=0):
     qtbot.waitUntil(lambda: window.image is not None and window.browser.current_index() == index
                     and window.ref == window.browser.image_refs()[index] and window.review.loaded,
@@ -127,8 +133,11 @@ def test_propose_edit_undo_verdicts_and_reopen(qtbot, tmp_path, demo_model):
                     timeout=30000)
     assert not canvas.overlay_item.pixmap().isNull() and canvas.overlay_item.isVisible()
 
-    # CrossEAI: the card's defaults, then live preview computes Guided Backprop once
+    # the card's recommended proposal method is selected with its rule; CrossEAI is one choice away
     panel = review.crosseai_panel
+    assert panel.current_method() == demo_model.card.metadata["recommended_proposal"]
+    use_crosseai(panel)
+    # CrossEAI: the card's defaults, then live preview computes Guided Backprop once
     assert panel.params() == CrossEAIParams.from_dict(demo_model.card.metadata.get("crosseai"))
     # the settings below, not the card's tuned ones (which change with each demo model)
     panel.set_params(CrossEAIParams(alpha=0.5, tau=0.7, sigma=CrossEAIParams().sigma, min_area=0.002, top_k=3))
@@ -323,6 +332,7 @@ def test_blinded_review_hides_ai_output_until_own_box_or_reveal(qtbot, tmp_path,
     assert review.blinded and review.ai_hidden() and review.panel.reveal_button.isVisibleTo(review.panel)
 
     # AI output is computed and stored, but not shown
+    use_crosseai(review.crosseai_panel)
     review.crosseai_panel.set_value("tau", 0.7)
     review.crosseai_panel.propose_button.click()     # computes the maps first, then proposes
     qtbot.waitUntil(lambda: len(review.views) >= 2, timeout=30000)
@@ -433,3 +443,30 @@ def test_next_unread_follows_the_model_uncertainty_order(qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.ref is not None and ref_key(window.ref) == expected, timeout=15000)
     window.review.actions["review.uncertainty"].setChecked(False)
     assert statuses.uncertainty is None and window.log.errors() == []
+
+
+def test_the_cards_box_head_proposes_through_the_same_panel(qtbot, tmp_path, demo_model):
+    from medxai_desktop.core.explain.proposals import explain_and_propose
+
+    if demo_model.box_head is None:
+        pytest.skip("the demo model has no box head")
+    window = open_window(qtbot, tmp_path / "reviews.sqlite3", demo_model)
+    review = window.review
+    panel = review.crosseai_panel
+    assert [panel.method.itemData(i) for i in range(panel.method.count())] == ["crosseai", "boxhead"]
+    assert panel.current_method() == "boxhead" and panel.method.currentText() == "Box head (learned)"
+    rule = CrossEAIParams.from_dict(demo_model.card.metadata["proposals"]["boxhead"])
+    assert panel.params() == rule and not panel.sliders["alpha"].isEnabled()
+    panel.preview_box.setChecked(True)                 # computes the head's map only, once
+    qtbot.waitUntil(lambda: len(review.editor.previews) >= 1, timeout=30000)
+    assert set(window.explanations) == {"boxhead"}
+    expected = explain_and_propose(window.image, demo_model, ExplanationEngine(demo_model), [], propose="default")
+    assert [p.box for p in review.preview] == pytest.approx([p.box for p in expected.boxes])
+    panel.propose_button.click()
+    qtbot.waitUntil(lambda: len(review.views) == len(expected.boxes), timeout=10000)
+    views = window.store.latest_boxes(window.image_id)
+    assert {v.method for v in views} == {"boxhead"}
+    qtbot.waitUntil(lambda: any("Box head (learned) proposal(s) stored" in m for _, m in window.log.entries))
+    use_crosseai(panel)                                # the fusion's own rule comes back
+    assert panel.params() == CrossEAIParams.from_dict(demo_model.card.metadata["crosseai"])
+    assert panel.sliders["alpha"].isEnabled()

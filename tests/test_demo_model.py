@@ -51,3 +51,22 @@ def test_demo_command_uses_the_bundled_model(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "UNTRAINED" not in captured.err
     assert len(list(tmp_path.glob("*/boxes.json"))) == 4
+
+
+def test_demo_models_default_proposals_find_the_sample_tumours(demo):
+    """The card's recommended proposal method (its box head, learned from the training split's
+    boxes) on the sample study's three tumour slices, explaining the reference label."""
+    from medxai_desktop.core.boxes import Box
+    from medxai_desktop.core.explain import ExplanationEngine
+    from medxai_desktop.core.explain.proposals import explain_and_propose
+
+    engine, found = ExplanationEngine(demo), {}
+    with open(sample_study_dir() / "boxes.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            image = read_image(sample_study_dir() / row["image"])
+            proposals = explain_and_propose(image, demo, engine, [], target=row["label"], propose="default").boxes
+            reference = Box.from_xywh(*(float(row[k]) for k in "xywh"))
+            found[row["image"]] = max((p.box.iou(reference) for p in proposals), default=0.0)
+    # v3 demo card (box head): meningioma_1 0.57, pituitary_1000 0.65; glioma_1842 (a validation
+    # slice the classifier also gets wrong) 0.0
+    assert sum(iou >= 0.5 for iou in found.values()) >= 2, found

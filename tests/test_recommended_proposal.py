@@ -15,6 +15,8 @@ def _card_copy(tmp_path, **metadata):
     data = json.loads(source.read_text())
     data.update(metadata)
     shutil.copy(source.parent / data["checkpoint"], tmp_path / data["checkpoint"])
+    if data.get("box_head"):   # the head lives beside its card
+        shutil.copy(source.parent / data["box_head"]["file"], tmp_path / data["box_head"]["file"])
     card = tmp_path / "model.json"
     card.write_text(json.dumps(data))
     return card
@@ -34,6 +36,20 @@ def test_explain_boxes_default_uses_the_recommended_method(tmp_path, capsys, box
     assert f"  {method} boxes:" in out
     if method == "layercam":
         assert "layercam" in out.split("boxes:")[0] and out.count("[") <= 2
+
+
+def test_the_demo_card_proposes_with_its_box_head_by_default(tmp_path, capsys):
+    from medxai_desktop.cli import main
+    from medxai_desktop.core.models import load_card
+
+    card = load_card(demo_model_card())
+    if not card.metadata.get("box_head"):
+        pytest.skip("the demo model has no box head")
+    assert card.metadata["recommended_proposal"] == "boxhead"
+    image = sample_study_dir() / "meningioma_1.jpg"
+    assert main(["explain", str(image), "--model", str(card.path), "--methods", "gradcam",
+                 "--boxes", "default", "--out", str(tmp_path / "out")]) == 0
+    assert "  boxhead boxes:" in capsys.readouterr().out
 
 
 def _result(held_out: dict) -> TuningResult:

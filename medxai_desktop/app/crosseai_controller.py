@@ -1,9 +1,11 @@
 """The CrossEAI panel's controller: the live preview and "Propose boxes", over the review session.
 
-The preview re-thresholds the Guided Backprop and Grad-CAM++ maps already computed for the open
-image (``ReviewSession.preview``: numpy/scipy on a 224 x 224 map, milliseconds; the smoothed
-guided map is cached per sigma). The maps are computed once, on the model worker, as a normal
-explanation that is also recorded in the store.
+The preview re-thresholds the maps already computed for the open image: CrossEAI's Guided
+Backprop and Grad-CAM++, or the map of the model's learned box head when the panel proposes with
+it (``ReviewSession.preview``: numpy/scipy on a 224 x 224 map, milliseconds; the smoothed guided
+map is cached per sigma). The maps are computed once, on the model worker, as a normal
+explanation that is also recorded in the store. A newly loaded model selects its card's
+recommended proposal method and that method's box rule.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import time
 from PySide6.QtCore import QObject
 
 from medxai_desktop.core.explain.crosseai import CrossEAIParams
-from medxai_desktop.core.review.session import CROSSEAI_MAPS
+from medxai_desktop.core.explain.proposals import recommended_proposal
+from medxai_desktop.core.explain.registry import get_explainer
+from medxai_desktop.core.review.session import proposal_maps
 
 from .crosseai_panel import CrossEAIPanel
 
@@ -35,6 +39,7 @@ class CrossEAIController(QObject):
         panel.preview_toggled.connect(self.on_preview_toggled)
         panel.propose_requested.connect(self.propose)
         panel.defaults_requested.connect(self.apply_defaults)
+        panel.method_changed.connect(self.on_method_changed)
 
     def image_changed(self) -> None:
         self._propose_pending = self._showing_fused = False
@@ -43,21 +48,39 @@ class CrossEAIController(QObject):
 
     # -- parameters -------------------------------------------------------------------------------
 
+    @property
+    def method(self) -> str:
+        return self.panel.current_method()
+
     def sync_model(self) -> None:
-        """A newly loaded model brings its card's CrossEAI values."""
+        """A newly loaded model brings its proposal methods, its recommended one selected, and
+        that method's box rule from its card."""
         model = self.window.model
         if model is not self._defaults_model:
             self._defaults_model = model
             if model is not None:
+                methods = ["crosseai"] + (["boxhead"] if model.box_head is not None else [])
+                recommended = recommended_proposal(model)
+                self.panel.set_methods([(m, "CrossEAI" if m == "crosseai" else get_explainer(m).label)
+                                        for m in methods], recommended if recommended in methods else "crosseai")
                 self.panel.set_params(self.default_params())
 
+    def on_method_changed(self, _method: str) -> None:
+        self.apply_defaults()
+        if self.panel.preview_box.isChecked():
+            self.on_preview_toggled(True)
+
     def default_params(self) -> CrossEAIParams:
-        """The model card's ``crosseai`` values over the built-in defaults."""
-        model = self.window.model
+        """The model card's rule for the panel's method (``crosseai``, or its entry in
+        ``proposals``) over the built-in defaults."""
+        model, method = self.window.model, self.method
+        meta = model.card.metadata if model is not None else {}
         try:
-            return CrossEAIParams.from_dict(model.card.metadata.get("crosseai") if model else None)
+            if method == "crosseai":
+                return CrossEAIParams.from_dict(meta.get("crosseai"))
+            return CrossEAIParams.from_dict((meta.get("proposals") or {}).get(method)).with_(alpha=0.0)
         except (TypeError, ValueError) as exc:
-            self.review.notify(f"the model card's crosseai values are not usable ({exc}); using defaults",
+            self.review.notify(f"the model card's {method} values are not usable ({exc}); using defaults",
                                "error")
             return CrossEAIParams()
 
@@ -66,13 +89,13 @@ class CrossEAIController(QObject):
 
     # -- the maps ---------------------------------------------------------------------------------
 
-    def cached_maps(self):
-        """(Grad-CAM++, Guided Backprop) explanations of the open image, or None."""
-        return self.session.cached_maps()
+    def cached_maps(self) -> bool:
+        """Whether the open image's maps of the panel's method are computed."""
+        return self.session.has_maps(self.method)
 
     def request_maps(self) -> bool:
-        """True when both maps are there; else start computing the missing ones (once)."""
-        if self.cached_maps() is not None:
+        """True when the method's maps are there; else start computing the missing ones (once)."""
+        if self.cached_maps():
             return True
         window = self.window
         if window.model is None or window.image is None:
@@ -82,8 +105,8 @@ class CrossEAIController(QObject):
             self.panel.set_summary("Waiting for the running explanation...")
             return False
         have = self.session.explanations()
-        missing = [m for m in CROSSEAI_MAPS if have is None or m not in have.explanations]
-        self.panel.set_summary("Computing Guided Backprop and Grad-CAM++ (once)...")
+        missing = [m for m in proposal_maps(self.method) if have is None or m not in have.explanations]
+        self.panel.set_summary(f"Computing {' and '.join(get_explainer(m).label for m in missing)} (once)...")
         window.run_explanations(missing)
         return False
 
@@ -91,7 +114,7 @@ class CrossEAIController(QObject):
         """The window has new maps for the open image."""
         if not (self._propose_pending or self.panel.preview_box.isChecked()):
             return
-        if self.cached_maps() is None:
+        if not self.cached_maps():
             self.request_maps()     # the explanation that ran was not (all) ours
         elif self._propose_pending:
             self.propose()
@@ -107,13 +130,12 @@ class CrossEAIController(QObject):
 
     def compute_boxes(self, params: CrossEAIParams):
         """(proposals in image pixels, fused map) from the cached maps; no model call."""
-        return self.session.preview(params)
+        return self.session.preview(params, method=self.method)
 
     def update_preview(self) -> None:
         self.sync_model()
         panel, editor = self.panel, self.review.editor
-        maps = self.cached_maps()
-        if not panel.preview_box.isChecked() or maps is None or self.window.image is None:
+        if not panel.preview_box.isChecked() or not self.cached_maps() or self.window.image is None:
             self.session.clear_preview()
             editor.set_preview([])
             self._restore_overlay()
@@ -130,7 +152,7 @@ class CrossEAIController(QObject):
         else:
             self._restore_overlay()
         scores = ", ".join(f"{p.score:.2f}" for p in proposals)
-        panel.set_summary(f"{len(proposals)} box(es) for <b>{maps[0].target_name}</b>"
+        panel.set_summary(f"{len(proposals)} box(es) for <b>{self.session.explanations().target_name}</b>"
                           f"{' (scores ' + scores + ')' if scores else ''}; {seconds * 1000:.0f} ms")
 
     def _restore_overlay(self) -> None:
@@ -141,13 +163,13 @@ class CrossEAIController(QObject):
     # -- storing proposals ------------------------------------------------------------------------
 
     def propose(self) -> None:
-        """Store the boxes of the current settings as proposals of a 'crosseai' run."""
+        """Store the boxes of the current settings as proposals of a run of the panel's method."""
         window, store, session = self.window, self.window.store, self.session
         self.sync_model()
         if store is None or session.image_id is None or window.model is None:
             self.review.notify("proposing boxes needs a model, an open image and a review store", "error")
             return
-        if self.cached_maps() is None:
+        if not self.cached_maps():
             self._propose_pending = True
             self.request_maps()
             return
@@ -163,16 +185,17 @@ class CrossEAIController(QObject):
     def _store_proposals(self, proposals, seconds: float) -> None:
         window, store, session = self.window, self.window.store, self.session
         token, model, image_id, name = window.token, window.model, session.image_id, session.ref.path.name
-        run_parameters = dict(proposals[0].parameters)
+        run_parameters, method = dict(proposals[0].parameters), self.method
+        label = self.panel.method.currentText()
 
         def job(progress, cancelled):
             model_id = store.add_model(model)
-            run_id = store.record_run(model_id, "crosseai", run_parameters, device=str(model.device),
+            run_id = store.record_run(model_id, method, run_parameters, device=str(model.device),
                                       seconds=seconds)
             return store.add_proposals(image_id, run_id, proposals)
 
         def stored(box_ids) -> None:
-            window.info(f"{len(box_ids)} CrossEAI proposal(s) stored for {name}")
+            window.info(f"{len(box_ids)} {label} proposal(s) stored for {name}")
             if token == window.token:
                 self.panel.preview_box.setChecked(False)
                 self.review.reload()

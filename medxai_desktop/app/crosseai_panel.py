@@ -39,14 +39,25 @@ class CrossEAIPanel(QWidget):
     fused_toggled = Signal(bool)
     propose_requested = Signal()
     defaults_requested = Signal()
+    method_changed = Signal(str)         # the proposal method's name (crosseai, boxhead, ...)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         layout = QVBoxLayout(self)
-        intro = QLabel("Boxes from Guided Backprop fused with Grad-CAM++ (CrossEAI). Sliders "
-                       "re-threshold the cached maps; the model is not run again.")
+        intro = QLabel("Boxes from Guided Backprop fused with Grad-CAM++ (CrossEAI), or from the "
+                       "model's learned box head. Sliders re-threshold the cached maps; the model is "
+                       "not run again.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
+        methods = QFormLayout()
+        self.method = QComboBox()
+        self.method.setToolTip("Where the boxes come from: CrossEAI, or the model's box head learned "
+                               "from reviewed boxes (when its card has one); the card's recommended "
+                               "method is chosen when a model is loaded")
+        methods.addRow("Propose with", self.method)
+        layout.addLayout(methods)
+        self.method.currentIndexChanged.connect(lambda _=0: (self._enable_fusion(),
+                                                             self.method_changed.emit(self.current_method())))
 
         switches = QHBoxLayout()
         self.preview_box = QCheckBox("Live preview")
@@ -137,6 +148,25 @@ class CrossEAIPanel(QWidget):
         """Move one slider to ``value`` (in the parameter's units)."""
         low, high, scale, _, _ = SLIDERS[name]
         self.sliders[name].setValue(min(max(round(value * scale), low), high))
+
+    def set_methods(self, methods: list[tuple[str, str]], current: str) -> None:
+        """The proposal methods offered, (name, label) each, with ``current`` selected; the
+        fusion's sliders (alpha, sigma) only apply to CrossEAI."""
+        self.method.blockSignals(True)
+        self.method.clear()
+        for name, label in methods:
+            self.method.addItem(label, name)
+        self.method.setCurrentIndex(max(0, self.method.findData(current)))
+        self.method.blockSignals(False)
+        self._enable_fusion()
+
+    def current_method(self) -> str:
+        return self.method.currentData() or "crosseai"
+
+    def _enable_fusion(self) -> None:
+        fused = self.current_method() == "crosseai"
+        for name in ("alpha", "sigma"):
+            self.sliders[name].setEnabled(fused)
 
     def set_summary(self, text: str) -> None:
         self.summary.setText(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from scipy.special import expit
 
 from .base import Explainer, PassContext
 
@@ -33,5 +34,5 @@ class BoxHeadMap(Explainer):
 
     def to_map(self, raw: torch.Tensor | np.ndarray, size: tuple[int, int]) -> np.ndarray:
         logits = raw.detach().cpu().numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
-        probability = 1 / (1 + np.exp(-logits.astype(np.float32)))
+        probability = expit(logits.astype(np.float32))
         return np.clip(cv2.resize(probability, (size[1], size[0])), 0, 1).astype(np.float32)

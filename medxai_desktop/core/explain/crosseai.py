@@ -135,3 +135,15 @@ class CrossEAIPreview:
         proposals = boxes_from_map(fused, params.tau, params.min_area, params.top_k, tuple(image_size[:2]),
                                    gradcampp.target_name, "crosseai", parameters, params.score)
         return proposals, fused
+
+
+def single_map_boxes(explanation, params: CrossEAIParams, image_size: tuple[int, int],
+                     input_tensor=None) -> tuple[list[BoxProposal], np.ndarray]:
+    """(proposals, map) of one explanation's own map through the same box step (a CAM alone,
+    the learned box head): CrossEAI's rule without the fusion."""
+    heatmap = explanation.map
+    if params.foreground and input_tensor is not None:
+        heatmap = masked(heatmap, foreground_mask(input_tensor, heatmap.shape))
+    parameters = dict(params.to_dict(), maps={explanation.method: explanation.cache_key})
+    return boxes_from_map(heatmap, params.tau, params.min_area, params.top_k, tuple(image_size[:2]),
+                          explanation.target_name, explanation.method, parameters, params.score), heatmap

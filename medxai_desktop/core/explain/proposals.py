@@ -9,10 +9,8 @@ import numpy as np
 
 from medxai_desktop.core.boxes import BoxProposal
 
-from .box_step import boxes_from_map
-from .crosseai import CROSSEAI_METHODS, CrossEAIParams, crosseai_boxes, crosseai_map
+from .crosseai import CROSSEAI_METHODS, CrossEAIParams, crosseai_boxes, crosseai_map, single_map_boxes
 from .engine import ExplanationSet
-from .foreground import foreground_mask, masked
 
 
 @dataclass
@@ -48,9 +46,5 @@ def explain_and_propose(image, model, engine, methods, target="predicted", propo
     if method == "crosseai":
         boxes, heatmap = crosseai_boxes(result, params, image_size=image.shape), crosseai_map(result, params)
     else:
-        heatmap = result[method].map
-        if params.foreground:
-            heatmap = masked(heatmap, foreground_mask(result.input_tensor, heatmap.shape))
-        boxes = boxes_from_map(heatmap, params.tau, params.min_area, params.top_k, image.shape,
-                               result.target_name, method, params.to_dict(), params.score)
+        boxes, heatmap = single_map_boxes(result[method], params, image.shape, result.input_tensor)
     return ExplainedImage(result, boxes, heatmap, time.perf_counter() - t0)

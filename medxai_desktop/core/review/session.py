@@ -13,10 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from medxai_desktop.core.explain.crosseai import CrossEAIPreview
+from medxai_desktop.core.explain.crosseai import CrossEAIPreview, single_map_boxes
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 CROSSEAI_MAPS = ("gradcam++", "guided")
+
+
+def proposal_maps(method: str) -> tuple[str, ...]:
+    """The explanations a proposal method's boxes come from: CrossEAI fuses two maps, any other
+    method (a CAM, the learned box head) thresholds its own map."""
+    return CROSSEAI_MAPS if method == "crosseai" else (method,)
 
 
 def ref_key(ref) -> tuple[str, int]:
@@ -175,15 +181,24 @@ class ReviewSession:
         self.preview_boxes, self.fused = [], None
         self.events.emit("preview", self.preview_boxes, self.fused)
 
-    def preview(self, params, target_index: int | None = None):
-        """(proposals in image pixels, fused map) from the cached maps; no model call. The
+    def has_maps(self, method: str = "crosseai", target_index: int | None = None) -> bool:
+        """Whether the open image's maps that ``method``'s boxes come from are computed."""
+        result = self.explanations(target_index)
+        return result is not None and all(m in result.explanations for m in proposal_maps(method))
+
+    def preview(self, params, target_index: int | None = None, method: str = "crosseai"):
+        """(proposals in image pixels, the map they come from) from the cached maps of
+        ``method`` (CrossEAI, or one map's own: a CAM, the box head); no model call. The
         smoothed guided map is cached per sigma, so re-thresholding recomputes nothing."""
-        maps = self.cached_maps(target_index)
-        if maps is None or self.image is None:
+        if self.image is None or not self.has_maps(method, target_index):
             self.clear_preview()
             return self.preview_boxes, self.fused
-        proposals, fused = self._crosseai.boxes(*maps, params, self.image.shape,
-                                                self.explanations(target_index).input_tensor)
+        result = self.explanations(target_index)
+        if method == "crosseai":
+            proposals, fused = self._crosseai.boxes(*self.cached_maps(target_index), params, self.image.shape,
+                                                    result.input_tensor)
+        else:
+            proposals, fused = single_map_boxes(result[method], params, self.image.shape, result.input_tensor)
         self.preview_boxes, self.fused = proposals, fused
         self.events.emit("preview", proposals, fused)
         return proposals, fused
