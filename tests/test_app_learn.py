@@ -7,28 +7,18 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 from medxai_desktop.core.evaluation.localisation import read_reference_file  # noqa: E402
 from medxai_desktop.core.models import load_card, load_model  # noqa: E402
-from medxai_desktop.core.models.architectures import (Architecture, register_architecture,  # noqa: E402
-                                                      unregister_architecture)
 from medxai_desktop.core.models.fine_tune import next_version_dir  # noqa: E402
 from medxai_desktop.core.models.training import train  # noqa: E402
 from medxai_desktop.core.store import ReviewStore  # noqa: E402
-from tests.test_box_supervision import ARCH, config, tiny_cam_net, write_squares  # noqa: E402
+from tests.test_box_supervision import config, tiny_architecture, write_squares  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tiny_architecture():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    register_architecture(Architecture(ARCH, tiny_cam_net, "features", "test network"))
-    yield
-    unregister_architecture(ARCH)
-    torch.set_num_threads(threads)
+setting = pytest.fixture(scope="module", autouse=True)(tiny_architecture)
 
 
 @pytest.fixture

@@ -18,27 +18,18 @@ from medxai_desktop.core.explain import ExplanationEngine
 from medxai_desktop.core.explain.box_head_map import NoBoxHead
 from medxai_desktop.core.explain.proposals import explain_and_propose
 from medxai_desktop.core.models import load_card, load_model, sha256_of_file
-from medxai_desktop.core.models.architectures import (Architecture, register_architecture,
-                                                      unregister_architecture)
 from medxai_desktop.core.models.box_head import BoxHead, load_box_head
 from medxai_desktop.core.models.box_head_training import HeadRecipe, learn_box_head
 from medxai_desktop.core.models.box_supervision import BoxFile
 from medxai_desktop.core.models.card import ModelCardError
 from medxai_desktop.core.models.checkpoint import CheckpointError
 from medxai_desktop.core.models.training import train
-from tests.test_box_supervision import ARCH, CLASSES, SIZE, config, square_image, tiny_cam_net, write_squares
+from tests.test_box_supervision import SIZE, config, square_image, tiny_architecture, write_squares
 
 RECIPE = HeadRecipe(width=16, steps=300, batch_size=16, lr=5e-3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def setting():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    register_architecture(Architecture(ARCH, tiny_cam_net, "features", "test network"))
-    yield
-    unregister_architecture(ARCH)
-    torch.set_num_threads(threads)
+setting = pytest.fixture(scope="module", autouse=True)(tiny_architecture)
 
 
 @pytest.fixture(scope="module")

@@ -48,14 +48,18 @@ def tiny_cam_net(num_classes: int) -> nn.Module:
     return net
 
 
-@pytest.fixture(scope="module", autouse=True)
-def setting():
+def tiny_architecture():
+    """The tiny network registered and torch on one thread while a test module runs (use as a
+    module-scoped autouse fixture)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a shared 2-core machine (see test_training)
     register_architecture(Architecture(ARCH, tiny_cam_net, "features", "test network"))
     yield
     unregister_architecture(ARCH)
     torch.set_num_threads(threads)
+
+
+setting = pytest.fixture(scope="module", autouse=True)(tiny_architecture)
 
 
 def square_image(label: int, rng: np.random.Generator) -> tuple[np.ndarray, Box]:

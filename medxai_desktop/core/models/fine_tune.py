@@ -11,7 +11,7 @@ from pathlib import Path
 from medxai_desktop.core.jobs import CancelFn, ProgressFn
 
 from .card import load_card
-from .training import TrainConfig, TrainResult, train
+from .training import TrainConfig, train
 
 # A short, gentle fine-tune: the parent is already trained; the boxes move its maps.
 FINE_TUNE = dict(epochs=5, lr=0.01, schedule="cosine", warmup_epochs=0.0, box_weight=0.5)
