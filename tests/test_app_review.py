@@ -430,6 +430,7 @@ def test_next_unread_follows_the_model_uncertainty_order(qtbot, tmp_path):
     # here, not in tests/test_worklist.py: a main window opened after test_app_viewer's
     # create_window test cannot open an image (stale jobs of closed windows; see issue notes)
     from medxai_desktop.core.review.session import ref_key
+    from medxai_desktop.core.review.worklist import rank_by_uncertainty
     from tests.app_helpers import make_window
 
     window = make_window(qtbot, tmp_path, sample_study_dir(), model=load_model(demo_model_card(), device="cpu"))
@@ -441,7 +442,14 @@ def test_next_unread_follows_the_model_uncertainty_order(qtbot, tmp_path):
     expected = next(key for key in order if key != current)
     window.review.next_unread()
     qtbot.waitUntil(lambda: window.ref is not None and ref_key(window.ref) == expected, timeout=15000)
-    window.review.actions["review.uncertainty"].setChecked(False)
+    # the order by uncertainty and proposal disagreement replaces it: one order at a time
+    window.review.actions["review.disagreement"].setChecked(True)
+    assert not window.review.actions["review.uncertainty"].isChecked()
+    qtbot.waitUntil(lambda: statuses.uncertainty is not None, timeout=60000)
+    assert any("proposal disagreement" in m for _, m in window.log.entries)
+    ranked = rank_by_uncertainty(window.model, window.browser.image_refs(), disagreement=True)
+    assert list(statuses.uncertainty) == [ref_key(u.ref) for u in ranked]
+    window.review.actions["review.disagreement"].setChecked(False)
     assert statuses.uncertainty is None and window.log.errors() == []
 
 

@@ -48,3 +48,36 @@ def test_ranking_is_most_uncertain_first_and_unreadable_last(tmp_path):
     assert entropies == sorted(entropies, reverse=True) and len(entropies) == 4
     assert ranked[-1].ref.path == bad and ranked[-1].entropy is None and "broken.png" in ranked[-1].error
     assert seen[-1].done == seen[-1].total == 5
+
+
+def test_disagreement_is_one_minus_the_iou_of_the_top_boxes():
+    from medxai_desktop.core.boxes import Box, BoxProposal
+    from medxai_desktop.core.review.worklist import top_box_disagreement
+
+    a = [BoxProposal(Box(0, 0, 10, 10), 0.2, "x", "m"), BoxProposal(Box(0, 0, 20, 20), 0.9, "x", "m")]
+    b = [BoxProposal(Box(10, 0, 30, 20), 0.5, "x", "n")]
+    assert top_box_disagreement(a, b) == pytest.approx(1 - 200 / 600)   # the 0.9 box against b's
+    assert top_box_disagreement(a, a[1:]) == 0.0
+    assert top_box_disagreement(a, []) == 1.0 and top_box_disagreement([], b) == 1.0
+
+
+def test_ranking_by_proposal_disagreement_with_the_demo_model():
+    from medxai_desktop.core.errors import MedXAIError
+    from medxai_desktop.core.models import load_model
+    from medxai_desktop.core.resources import demo_model_card
+    from medxai_desktop.core.review.worklist import disagreement_methods
+
+    model = load_model(demo_model_card(), device="cpu")
+    assert disagreement_methods(model) == (model.card.metadata["recommended_proposal"], "crosseai")
+    refs = [_Ref(p) for p in sorted(sample_study_dir().glob("*.jpg"))]
+    ranked = rank_by_uncertainty(model, refs, disagreement=True)
+    assert all(0 <= u.disagreement <= 1 and u.score == pytest.approx((u.entropy + u.disagreement) / 2)
+               for u in ranked)
+    assert [u.score for u in ranked] == sorted((u.score for u in ranked), reverse=True)
+    assert len({u.disagreement for u in ranked}) > 1
+    model.card.metadata.update(recommended_proposal="crosseai", proposals={"layercam": {}, "xgradcam": {}})
+    assert disagreement_methods(model) == ("crosseai", "layercam")
+    model.card.metadata["proposals"] = {}
+    assert disagreement_methods(model) is None
+    with pytest.raises(MedXAIError, match="one proposal method"):
+        rank_by_uncertainty(model, refs, disagreement=True)

@@ -64,9 +64,10 @@ class StudyStatuses:
 
     # -- the worklist by uncertainty ----------------------------------------------------------------
 
-    def order_by_uncertainty(self, model) -> None:
+    def order_by_uncertainty(self, model, disagreement: bool = False) -> None:
         """Predict every listed image (a model job with progress and cancel), then let "next
-        unread" follow the most uncertain first."""
+        unread" follow the most uncertain first; with ``disagreement`` the uncertainty is the
+        mean of the entropy and the disagreement of the model's proposal methods."""
         window, refs = self.window, self.window.browser.image_refs()
         if model is None or not refs:
             window.error("ordering by uncertainty needs a model and listed images")
@@ -74,7 +75,8 @@ class StudyStatuses:
         if self._ranking is not None and not self._ranking.done:
             return
         handle = window.jobs.submit("uncertainty worklist",
-                                    lambda progress, cancelled: rank_by_uncertainty(model, refs, progress, cancelled),
+                                    lambda progress, cancelled: rank_by_uncertainty(model, refs, progress, cancelled,
+                                                                                    disagreement),
                                     model=True, on_success=self._on_ranked, on_failure=window.error)
         handle.progress.connect(window.panel.set_progress)
         handle.finished.connect(lambda: window.panel.set_progress(0, "idle"))
@@ -87,10 +89,12 @@ class StudyStatuses:
         self.uncertainty = None
 
     def _on_ranked(self, ranked) -> None:
-        self.uncertainty = {ref_key(u.ref): u.entropy for u in ranked}
-        unreadable = sum(u.entropy is None for u in ranked)
-        top = next((u for u in ranked if u.entropy is not None), None)
-        self.window.info(f"next unread follows the model's uncertainty (normalised entropy; highest "
-                         f"{top.entropy:.2f})" if top else "no listed image could be read")
+        self.uncertainty = {ref_key(u.ref): u.score for u in ranked}
+        unreadable = sum(u.score is None for u in ranked)
+        top = next((u for u in ranked if u.score is not None), None)
+        what = "normalised entropy" if top is None or top.disagreement is None else \
+            "mean of normalised entropy and proposal disagreement"
+        self.window.info(f"next unread follows the model's uncertainty ({what}; highest {top.score:.2f})"
+                         if top else "no listed image could be read")
         if unreadable:
             self.window.log.add(f"{unreadable} image(s) could not be read for the worklist", "warning")

@@ -125,11 +125,32 @@ def build_review_menu(window, review) -> dict[str, QAction]:
     worklist.setCheckable(True)
     worklist.setToolTip("Predict every listed image once; N then opens the unread image the model "
                         "is least sure of (predictive entropy)")
-    worklist.toggled.connect(lambda on: review.statuses.order_by_uncertainty(window.model) if on
-                             else review.statuses.clear_order())
+    disagreement = menu.addAction("Next unread by uncertainty and proposal &disagreement")
+    disagreement.setCheckable(True)
+    disagreement.setToolTip("Predict and propose boxes on every listed image once (slower); N then opens "
+                            "the unread image where the model is least sure or its proposal methods "
+                            "disagree most about where the lesion is")
+    _exclusive_orders(review, window, worklist, disagreement)
     for action_id, action in actions.items():
         window.shortcuts.bind(action_id, action)
-    return {**actions, "review.blinded": blinded, "review.reveal": reveal, "review.uncertainty": worklist}
+    return {**actions, "review.blinded": blinded, "review.reveal": reveal, "review.uncertainty": worklist,
+            "review.disagreement": disagreement}
+
+
+def _exclusive_orders(review, window, entropy: QAction, disagreement: QAction) -> None:
+    """The two worklist orders: at most one on; turning one on turns the other off."""
+    def toggled(action: QAction, other: QAction, on: bool) -> None:
+        if on:
+            other.blockSignals(True)
+            other.setChecked(False)
+            other.blockSignals(False)
+            review.statuses.clear_order()
+            review.statuses.order_by_uncertainty(window.model, disagreement=action is disagreement)
+        else:
+            review.statuses.clear_order()
+
+    entropy.toggled.connect(lambda on: toggled(entropy, disagreement, on))
+    disagreement.toggled.connect(lambda on: toggled(disagreement, entropy, on))
 
 
 def _review_actions(window, review) -> dict[str, QAction]:

@@ -28,6 +28,26 @@ def recommended_proposal(model) -> str:
     return method if method == "crosseai" or method in (model.card.metadata.get("proposals") or {}) else "crosseai"
 
 
+def needed_maps(method: str | None) -> list[str]:
+    """The explanations a proposal method's boxes come from."""
+    return list(CROSSEAI_METHODS) if method == "crosseai" else [method] if method else []
+
+
+def method_rule(model, method: str, overrides: dict | None = None) -> CrossEAIParams:
+    """The card's box rule of ``method`` (its ``crosseai`` entry, or its entry in ``proposals``)."""
+    rules = model.card.metadata.get("crosseai") if method == "crosseai" else model.card.metadata["proposals"][method]
+    return CrossEAIParams.from_dict(rules).with_(**(overrides or {}))
+
+
+def method_boxes(result: ExplanationSet, model, method: str, image_size, overrides: dict | None = None):
+    """(boxes in the pixels of an image of ``image_size``, the map they come from) of ``method``
+    with the card's rule, from an ExplanationSet that holds ``needed_maps(method)``."""
+    params = method_rule(model, method, overrides)
+    if method == "crosseai":
+        return crosseai_boxes(result, params, image_size=image_size), crosseai_map(result, params)
+    return single_map_boxes(result[method], params, image_size, result.input_tensor)
+
+
 def explain_and_propose(image, model, engine, methods, target="predicted", propose: bool | str = False,
                         overrides: dict | None = None) -> ExplainedImage:
     """Explain ``image`` with ``methods`` plus what the proposals need. ``propose``: False (no
@@ -35,16 +55,11 @@ def explain_and_propose(image, model, engine, methods, target="predicted", propo
     card's recommended proposal method, CrossEAI or one CAM with its tuned box rule); the
     ``overrides`` apply to the rule either way."""
     method = None if not propose else recommended_proposal(model) if propose == "default" else "crosseai"
-    needed = list(CROSSEAI_METHODS) if method == "crosseai" else [method] if method else []
+    needed = needed_maps(method)
     result = engine.explain(model.preprocess(image), list(methods) + [m for m in needed if m not in methods],
                             target=target)
     if method is None:
         return ExplainedImage(result)
-    rules = model.card.metadata.get("crosseai") if method == "crosseai" else model.card.metadata["proposals"][method]
-    params = CrossEAIParams.from_dict(rules).with_(**(overrides or {}))
     t0 = time.perf_counter()
-    if method == "crosseai":
-        boxes, heatmap = crosseai_boxes(result, params, image_size=image.shape), crosseai_map(result, params)
-    else:
-        boxes, heatmap = single_map_boxes(result[method], params, image.shape, result.input_tensor)
+    boxes, heatmap = method_boxes(result, model, method, image.shape, overrides)
     return ExplainedImage(result, boxes, heatmap, time.perf_counter() - t0)
