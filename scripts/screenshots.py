@@ -29,9 +29,10 @@ def wait_until(app, condition, timeout=60.0, what="condition"):
 
 
 def review_state(app, window, out: Path) -> None:
-    """crosseai_preview.png: the live CrossEAI preview (fused map, dash-dot boxes); review.png: the
-    proposals stored, one resized by its handles onto the reference box of the sample study
-    (ghost of the proposal + IoU), one rejected, one accepted, one left as proposed."""
+    """crosseai_preview.png: the live preview of the card's recommended proposal method (the demo
+    card's box head; CrossEAI for a card without one) with the card's rule: its map, dash-dot
+    boxes; review.png: the proposals stored, the best resized by its handles onto the reference
+    box of the sample study (ghost of the proposal + IoU), the next rejected and accepted, if any."""
     import csv
 
     from PySide6.QtCore import Qt
