@@ -269,6 +269,8 @@ def run_self_test(out_dir: str | Path | None = None, device: str = "auto",
     labels, expert = _labels(study), _expert_boxes(study)
     engine = ExplanationEngine(model)
     methods = list(PAPER_METHODS) + [m for m in CROSSEAI_METHODS if m not in PAPER_METHODS]
+    if model.box_head is not None:   # the card's learned box head, loaded from beside the card
+        methods.append("boxhead")
     params = CrossEAIParams.from_dict(model.card.metadata.get("crosseai"))
     report = HtmlReport("MedXAI Desktop self-test",
                         f"{model.card.arch} demo model on the bundled sample study, {model.device}")
