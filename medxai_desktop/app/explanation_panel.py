@@ -104,6 +104,15 @@ class ExplanationPanel(QWidget):
         for name, box in self.method_boxes.items():
             box.setChecked(name in methods)
 
+    def set_unavailable(self, reasons: dict[str, str]) -> None:
+        """Disable (and uncheck) the methods the open model cannot compute, each with its reason."""
+        for name, box in self.method_boxes.items():
+            reason = reasons.get(name)
+            box.setEnabled(reason is None)
+            box.setToolTip(reason or name + ("  (compared in the paper)" if name in PAPER_METHODS else ""))
+            if reason is not None:
+                box.setChecked(False)
+
     def set_model_text(self, text: str) -> None:
         self.model_label.setText(text)
 
