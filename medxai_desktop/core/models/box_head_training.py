@@ -53,7 +53,7 @@ class HeadTraining:
 @dataclass
 class BoxedFeatures:
     features: list[torch.Tensor]   # per head layer: S x C x h x w (fp16)
-    masks: torch.Tensor            # S x 1 x H x W coverage in [0, 1] at the input size
+    masks: torch.Tensor            # S x 1 x h2 x w2 coverage in [0, 1] at twice the finest feature size
     images: int
     skipped: list[str]
 
@@ -87,7 +87,7 @@ def boxed_features(model, references: ReferenceBoxes, layers, flip: bool = True,
             for variant, variant_masks in ([(x, m), (x.flip(-1), m.flip(-1))] if flip else [(x, m)]):
                 for i, f in enumerate(backbone_features(model.module, layers, variant)):
                     features[i].append(f.to("cpu", torch.float16))
-                mask_parts.append(variant_masks)
+                mask_parts.append(F.interpolate(variant_masks, size=loss_size(features[0][-1]), mode="area"))
             images += len(kept)
         report(progress, min(start + batch, len(boxed)), len(boxed), "features")
     if not images:
@@ -95,12 +95,17 @@ def boxed_features(model, references: ReferenceBoxes, layers, flip: bool = True,
     return BoxedFeatures([torch.cat(f) for f in features], torch.cat(mask_parts), images, skipped)
 
 
+def loss_size(finest: torch.Tensor) -> tuple[int, int]:
+    """Where the loss compares: twice the finest feature map's (and the logits') resolution."""
+    return finest.shape[-2] * 2, finest.shape[-1] * 2
+
+
 def head_loss(logits: torch.Tensor, masks: torch.Tensor, dice_weight: float) -> torch.Tensor:
-    """BCE + ``dice_weight`` x soft Dice of ``logits`` (N x 1 x h x w) against ``masks`` at twice
-    the logits' resolution."""
-    size = (logits.shape[-2] * 2, logits.shape[-1] * 2)
+    """BCE + ``dice_weight`` x soft Dice of ``logits`` (N x 1 x h x w) against ``masks`` (box
+    coverage) at twice the logits' resolution."""
+    size = loss_size(logits)
     up = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-    target = F.interpolate(masks, size=size, mode="area")
+    target = masks if masks.shape[-2:] == size else F.interpolate(masks, size=size, mode="area")
     bce = F.binary_cross_entropy_with_logits(up, target)
     p = torch.sigmoid(up).flatten(1)
     t = target.flatten(1)
@@ -115,8 +120,9 @@ def train_box_head(model, references: ReferenceBoxes, recipe: HeadRecipe = HeadR
     started = time.perf_counter()
     layers = list(layers or default_layers(model.card.arch, model.target_layer))
     generator = torch.Generator().manual_seed(recipe.seed)
-    torch.manual_seed(recipe.seed)
-    head = BoxHead.for_model(model.module, layers, model.card.input_size, recipe.width)
+    with torch.random.fork_rng(devices=[]):   # seeded initial weights; the caller's generator is left alone
+        torch.manual_seed(recipe.seed)
+        head = BoxHead.for_model(model.module, layers, model.card.input_size, recipe.width)
     data = boxed_features(model, references, head.layers, recipe.flip, progress, cancelled)
     head.train()
     optimiser = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
