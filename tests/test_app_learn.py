@@ -77,7 +77,7 @@ def test_learning_a_box_head_keeps_the_classifier_and_offers_the_new_version(qtb
 
     images, parent, store = setup
     window = _window(qtbot, store, parent)
-    assert not window.panel.method_boxes["boxhead"].isEnabled()        # no head yet: not offered
+    assert window.panel.method_boxes["boxhead"].isHidden()             # no head yet: not offered
     handle = window.learner.learn(images, steps=30, batch_size=8)    # the default way: a box head
     assert handle is not None
     qtbot.waitUntil(lambda: window.learner.offer is not None, timeout=120000)
@@ -88,4 +88,4 @@ def test_learning_a_box_head_keeps_the_classifier_and_offers_the_new_version(qtb
     assert card.sha256 == load_card(parent).sha256 and "boxhead" in card.metadata["proposal_methods"]
     window.learner.offer.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: window.explainer.model_source.endswith("model_v2/model.json"), timeout=30000)
-    assert window.model.box_head is not None and window.panel.method_boxes["boxhead"].isEnabled()
+    assert window.model.box_head is not None and not window.panel.method_boxes["boxhead"].isHidden()

@@ -47,9 +47,7 @@ class ExplainController:
 
         self.model, self.model_source = model, source
         self.engine = ExplanationEngine(model)
-        self.window.panel.set_unavailable({"boxhead": "this model's card has no box head (Review > Learn "
-                                                      "from reviewed boxes trains one)"}
-                                          if getattr(model, "box_head", None) is None else {})
+        self.window.panel.set_unavailable(() if getattr(model, "box_head", None) is not None else ("boxhead",))
         self.update_model_status()
         self.window.info(f"model {model.card.arch} ({', '.join(model.classes)}) on {model.device}")
         self.predict()

@@ -12,6 +12,9 @@ from medxai_desktop.core.overlay import COLORMAPS
 DEFAULT_METHODS = ("gradcam++", "layercam")
 
 
+# Methods that only some models have (the card's learned box head): shown once a model has them.
+MODEL_SPECIFIC = ("boxhead",)
+
 class ExplanationPanel(QWidget):
     run_requested = Signal(list)          # method names
     cancel_requested = Signal()
@@ -37,6 +40,7 @@ class ExplanationPanel(QWidget):
         self.method_boxes: dict[str, QCheckBox] = {}
         for i, name in enumerate(explainer_names()):
             box = QCheckBox(get_explainer(name).label)
+            box.setVisible(name not in MODEL_SPECIFIC)
             box.setChecked(name in DEFAULT_METHODS)
             box.setToolTip(name + ("  (compared in the paper)" if name in PAPER_METHODS else ""))
             self.method_boxes[name] = box
@@ -104,13 +108,12 @@ class ExplanationPanel(QWidget):
         for name, box in self.method_boxes.items():
             box.setChecked(name in methods)
 
-    def set_unavailable(self, reasons: dict[str, str]) -> None:
-        """Disable (and uncheck) the methods the open model cannot compute, each with its reason."""
+    def set_unavailable(self, names) -> None:
+        """Hide (and uncheck) the methods the open model cannot compute (the box head of a card
+        without one), so the list offers only what runs."""
         for name, box in self.method_boxes.items():
-            reason = reasons.get(name)
-            box.setEnabled(reason is None)
-            box.setToolTip(reason or name + ("  (compared in the paper)" if name in PAPER_METHODS else ""))
-            if reason is not None:
+            box.setVisible(name not in names)
+            if name in names:
                 box.setChecked(False)
 
     def set_model_text(self, text: str) -> None:
