@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import json  # noqa: E402
+
 import pytest  # noqa: E402
 
 from medxai_desktop.core.evaluation.localisation import read_reference_file  # noqa: E402
@@ -89,3 +91,10 @@ def test_learning_a_box_head_keeps_the_classifier_and_offers_the_new_version(qtb
     window.learner.offer.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: window.explainer.model_source.endswith("model_v2/model.json"), timeout=30000)
     assert window.model.box_head is not None and not window.panel.method_boxes["boxhead"].isHidden()
+    # Reports > Compare with the version it learned from: both versions on the database's boxes
+    handle = window.reports.version_comparison(parent.parent / "cmp")
+    qtbot.waitUntil(lambda: handle.done, timeout=120000)
+    assert window.reports.last_report == parent.parent / "cmp" / "comparison.html"
+    rows = json.loads((parent.parent / "cmp" / "comparison.json").read_text())["rows"]
+    proposes = {r["version"]: r["method"] for r in rows if r["proposes"]}
+    assert proposes == {"model_v2": "crosseai", "model": "crosseai"} and rows[0]["images"] == 24

@@ -171,3 +171,17 @@ def test_the_localisation_report_compares_the_versions_on_the_same_images(parent
     assert proposes["tuned"]["images"] == proposes["parent"]["images"] == 64
     assert proposes["tuned"]["overall_iou"] > proposes["parent"]["overall_iou"]
     assert (tmp_path / "cmp" / "tuned" / "report.html").exists() and (tmp_path / "cmp" / "parent" / "report.html").exists()
+
+
+def test_the_parent_card_is_found_only_when_it_is_the_one_recorded(parent, learned):
+    import shutil
+
+    from medxai_desktop.core.models.lineage import parent_card_path
+
+    card = load_card(learned.card_path)
+    assert parent_card_path(card) is None                       # not beside it, nor one folder up
+    beside = learned.card_path.parent.parent / parent[2].name
+    shutil.copyfile(parent[2], beside)
+    assert parent_card_path(card) == beside
+    beside.write_text(beside.read_text().replace("{", "{ ", 1))   # another file: another sha256
+    assert parent_card_path(card) is None

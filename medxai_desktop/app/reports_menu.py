@@ -31,6 +31,8 @@ class ReportsController:
         menu.addSeparator()
         window.add_action(menu, "&Localisation report (review database)...", self.choose_localisation_report,
                        action_id="reports.localisation")
+        window.add_action(menu, "&Compare with the version it learned from (review database)...",
+                          self.choose_version_comparison, action_id="reports.compare_versions")
         window.add_action(menu, "ROAD &faithfulness report (listed images)...", self.choose_road_report,
                        action_id="reports.road")
 
@@ -116,6 +118,39 @@ class ReportsController:
             return out_dir / "report.html"
 
         return self._submit("localisation report", job)
+
+    def choose_version_comparison(self) -> None:
+        out = self._choose_dir("Folder for the comparison of the two versions")
+        if out is not None:
+            self.version_comparison(out)
+
+    def version_comparison(self, out_dir: Path):
+        """The open model and the card it learned from (its lineage's parent), their proposals
+        scored on the open database's reviewed boxes side by side (``compare_versions``)."""
+        from medxai_desktop.core.evaluation.localisation import references_from_annotations
+        from medxai_desktop.core.evaluation.model_evaluation import model_name
+        from medxai_desktop.core.models import load_model
+        from medxai_desktop.core.models.lineage import parent_card_path
+        from medxai_desktop.core.reports.version_comparison import compare_versions
+
+        window, model = self.window, self.window.model
+        parent = parent_card_path(model.card) if model is not None else None
+        if window.store is None or parent is None:
+            window.error("comparing versions needs a review database and a model learned from another "
+                         "card (its parent card, unchanged, beside it or one folder up)")
+            return None
+        store, names = window.store, [model_name(model.card.path, [])]
+        names.append(model_name(parent, names))
+
+        def job(progress, cancelled):
+            references = references_from_annotations(store.reference_annotations())
+            versions = [(names[0], model), (names[1], load_model(parent, device=model.device))]
+            return compare_versions(references, out_dir, versions, progress=progress,
+                                    cancelled=cancelled).files["html"]
+
+        window.log.add("the boxes a version learned from are among the reviewed boxes it is scored on: "
+                       "for a fair comparison, review images it did not learn from", "warning")
+        return self._submit("version comparison", job)
 
     def choose_road_report(self) -> None:
         out = self._choose_dir("Folder for the ROAD report")

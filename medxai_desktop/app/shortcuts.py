@@ -76,6 +76,7 @@ for _id, _group, _text, _key in [
     ("export.boxes", "Export", "Export boxes (COCO, VOC, YOLO, CSV, DICOM SR)", "Ctrl+E"),
     ("reports.road_image", "Reports", "ROAD scores of the open image's maps", "Ctrl+Shift+R"),
     ("reports.localisation", "Reports", "Localisation report of the review database", ""),
+    ("reports.compare_versions", "Reports", "Compare the open model with the version it learned from", ""),
     ("reports.road", "Reports", "ROAD faithfulness report of the listed images", ""),
     # The review tools (box editing) bind these ids to their actions.
     ("review.draw", "Review", "Draw a box", "B"),

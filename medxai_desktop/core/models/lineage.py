@@ -81,3 +81,18 @@ def lineage(parent: Parent | None, boxes: dict | None) -> dict:
     record = parent.record() if parent is not None else {
         "parent_card_sha256": None, "parent": None, "parent_checkpoint_sha256": None}
     return {**record, "boxes": boxes}
+
+
+def parent_card_path(card: ModelCard) -> Path | None:
+    """The file of the card ``card`` was learned from (its ``lineage``), looked for beside it and
+    one folder up (where ``<card>_v2/`` versions are written), and accepted only when its sha256
+    is the one recorded; None when there is none."""
+    record = card.metadata.get("lineage") or {}
+    name, digest = record.get("parent"), record.get("parent_card_sha256")
+    if not name or not digest or card.path is None:
+        return None
+    here = Path(card.path).resolve().parent
+    for candidate in (here / name, here.parent / name):
+        if candidate.is_file() and is_card_path(candidate) and sha256_of_file(candidate) == digest:
+            return candidate
+    return None
