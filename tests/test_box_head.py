@@ -185,3 +185,15 @@ def test_the_parent_card_is_found_only_when_it_is_the_one_recorded(parent, learn
     assert parent_card_path(card) == beside
     beside.write_text(beside.read_text().replace("{", "{ ", 1))   # another file: another sha256
     assert parent_card_path(card) is None
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "densenet121", "efficientnet_b0", "vgg16"])
+def test_every_paper_architecture_has_three_head_layers_finest_first(arch):
+    from medxai_desktop.core.models import random_model
+    from medxai_desktop.core.models.box_head import default_layers
+
+    model = random_model(arch, ["a", "b"], input_size=(64, 64), device="cpu")
+    layers = default_layers(arch, model.target_layer)
+    head = BoxHead.for_model(model.module, layers, (64, 64), width=8)
+    logits = head.logits(model.module, torch.zeros(2, 3, 64, 64))
+    assert len(head.layers) == 3 and logits.shape == (2, 1, 8, 8)   # the finest: stride 8

@@ -14,9 +14,8 @@ import time
 from PySide6.QtCore import QObject
 
 from medxai_desktop.core.explain.crosseai import CrossEAIParams
-from medxai_desktop.core.explain.proposals import recommended_proposal
+from medxai_desktop.core.explain.proposals import needed_maps, recommended_proposal
 from medxai_desktop.core.explain.registry import get_explainer
-from medxai_desktop.core.review.session import proposal_maps
 
 from .crosseai_panel import CrossEAIPanel
 
@@ -105,7 +104,7 @@ class CrossEAIController(QObject):
             self.panel.set_summary("Waiting for the running explanation...")
             return False
         have = self.session.explanations()
-        missing = [m for m in proposal_maps(self.method) if have is None or m not in have.explanations]
+        missing = [m for m in needed_maps(self.method) if have is None or m not in have.explanations]
         self.panel.set_summary(f"Computing {' and '.join(get_explainer(m).label for m in missing)} (once)...")
         window.run_explanations(missing)
         return False

@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from medxai_desktop.core.explain.crosseai import CrossEAIPreview, single_map_boxes
+from medxai_desktop.core.explain.proposals import needed_maps
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 CROSSEAI_MAPS = ("gradcam++", "guided")
-
-
-def proposal_maps(method: str) -> tuple[str, ...]:
-    """The explanations a proposal method's boxes come from: CrossEAI fuses two maps, any other
-    method (a CAM, the learned box head) thresholds its own map."""
-    return CROSSEAI_MAPS if method == "crosseai" else (method,)
 
 
 def ref_key(ref) -> tuple[str, int]:
@@ -184,7 +179,7 @@ class ReviewSession:
     def has_maps(self, method: str = "crosseai", target_index: int | None = None) -> bool:
         """Whether the open image's maps that ``method``'s boxes come from are computed."""
         result = self.explanations(target_index)
-        return result is not None and all(m in result.explanations for m in proposal_maps(method))
+        return result is not None and all(m in result.explanations for m in needed_maps(method))
 
     def preview(self, params, target_index: int | None = None, method: str = "crosseai"):
         """(proposals in image pixels, the map they come from) from the cached maps of
