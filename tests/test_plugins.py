@@ -424,3 +424,16 @@ def test_plugins_dialog_lists_errors_and_enables_with_a_checkbox(isolated, qtbot
     dialog.table.item(rows["occlusion"], 0).setCheckState(Qt.CheckState.Unchecked)
     qtbot.waitUntil(lambda: plugins.enabled_names() == {"crashy"}, timeout=5000)
     assert "occlusion" not in explainer_names()
+
+
+def test_a_plugin_file_that_breaks_the_declaration_reader_marks_only_itself_broken(isolated, capsys):
+    """Issue 14 defect 2: 500,000 terms made ast.parse raise RecursionError, which stopped every
+    command (plugins are listed before each) and the app."""
+    write_plugin(isolated, "deep.py", "x = 0" + " + 1" * 500_000 + "\n")
+    write_plugin(isolated, "nested.py", "MEDXAI_PLUGIN = " + "[" * 200_000 + "]" * 200_000 + "\n")
+    errors = {s.info.source: s.error for s in plugins.statuses() if s.error}
+    assert "RecursionError" in errors[str(isolated / "deep.py")] or "MemoryError" in errors[str(isolated / "deep.py")]
+    assert "cannot read the declaration" in errors[str(isolated / "nested.py")]
+    assert status_of("occlusion").error == ""
+    code, out, err = run_cli(capsys, "plugins", "list")
+    assert code == 0 and "deep" in out and "Traceback" not in err

@@ -64,8 +64,9 @@ def read_module_declaration(path: Path) -> PluginInfo:
     fallback = PluginInfo("", stem, "", str(path), path=path)
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (OSError, SyntaxError, ValueError) as exc:
-        return _with_error(fallback, f"cannot read the declaration ({type(exc).__name__}: {exc})")
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # a too deeply nested file exhausts the parser: that plugin is broken, nothing else
+        return _with_error(fallback, f"cannot read the declaration ({type(exc).__name__}: {str(exc)[:200]})")
     value = None
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else (

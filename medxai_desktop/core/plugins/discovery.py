@@ -73,11 +73,22 @@ def entry_point_plugins() -> list[PluginInfo]:
     return [entry_point_info(point) for point in points]
 
 
+def _declaration(path: Path) -> PluginInfo:
+    """A module's declaration; any failure of the reader marks that plugin broken, with the
+    reason, and never stops the listing (every command and the app list plugins first)."""
+    try:
+        return read_module_declaration(path)
+    except Exception as exc:  # noqa: BLE001 - one bad file must not take every command down
+        stem = path.parent.name if path.name == "__init__.py" else path.stem
+        return PluginInfo("", stem, "", str(path), path=path,
+                          error=f"cannot read the declaration ({type(exc).__name__}: {str(exc)[:200]})")
+
+
 def discover_plugins() -> list[PluginInfo]:
     """Every plugin found, in precedence order; nothing is imported."""
     found = entry_point_plugins()
     for folder in plugin_folders():
-        found.extend(read_module_declaration(path) for path in folder_modules(folder))
+        found.extend(_declaration(path) for path in folder_modules(folder))
     seen: dict[str, PluginInfo] = {}
     result = []
     for info in found:
