@@ -328,3 +328,26 @@ def test_detect_format_and_registry(tmp_path):
         assert detect_format(path) == fmt
         reader, writer = FORMATS[fmt]
         assert writer.__name__.startswith("write_") and reader.__name__.startswith("read_")
+
+
+@pytest.mark.parametrize("writer, reader", [(write_flat_csv, read_flat_csv),
+                                            (write_nih_csv, read_nih_csv)])
+def test_csv_cells_that_would_run_as_formulas_are_neutralised_and_read_back(writer, reader, tmp_path):
+    """Issue 14 defect 8: a label =HYPERLINK(...) was written verbatim (OWASP CSV injection)."""
+    import csv
+
+    labels = ['=HYPERLINK("http://x.example","click")', "+1+1", "-cmd", "@SUM(A1)", "plain", "-2"]
+    images = [ImageRecord(f"img{i}.png", 100, 100) for i in range(len(labels))]
+    boxes = [BoxRecord(img.key, label, Box(10, 10, 50, 50)) for img, label in zip(images, labels)]
+    import cv2
+    import numpy as np
+
+    for img in images:   # the NIH layout has no image size: the reader takes it from the files
+        cv2.imwrite(str(tmp_path / img.key), np.zeros((100, 100), np.uint8))
+    path = writer(AnnotationSet(images=images, boxes=boxes, labels=labels), tmp_path / "boxes.csv")
+    with open(path, newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@")) or (c.startswith("-") and c != "-2")]
+    assert "'=HYPERLINK(\"http://x.example\",\"click\")" in cells and "-2" in cells
+    got = reader(path, tmp_path)
+    assert sorted(b.label for b in got.boxes) == sorted(labels)      # the import undoes it

@@ -289,6 +289,40 @@ def relative_target(out_dir: Path, key: str, suffix: str, taken: dict[Path, str]
 
 # ---------------------------------------------------------------------------- CSV
 
+# CSV injection (OWASP): a spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(cell: object) -> str:
+    """A CSV cell that no spreadsheet takes for a formula: text starting with = + - @ tab or CR
+    gets a leading apostrophe (numbers stay as they are); ``csv_unsafe`` undoes it on import."""
+    text = "" if cell is None else str(cell)
+    if not text.startswith(FORMULA_START):
+        return text
+    try:
+        float(text)
+        return text
+    except ValueError:
+        return "'" + text
+
+
+def csv_unsafe(cell: str) -> str:
+    """The cell ``csv_safe`` was given."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
+class SafeCsvWriter:
+    """``csv.writer`` whose every cell goes through ``csv_safe``."""
+
+    def __init__(self, handle):
+        import csv
+
+        self._writer = csv.writer(handle, lineterminator="\n")
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_safe(cell) for cell in row])
+
+
 def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the non-blank rows of a UTF-8 CSV file, each with its line number
     (the physical line the record ends on; the header is line 1)."""
@@ -308,7 +342,7 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 continue
             if not any(c.strip() for c in row):
                 continue
-            rows.append((reader.line_num, row))
+            rows.append((reader.line_num, [csv_unsafe(cell) for cell in row]))
     except csv.Error as exc:
         raise ExchangeError(path, f"line {reader.line_num}", f"malformed CSV ({exc})") from None
     if header is None:

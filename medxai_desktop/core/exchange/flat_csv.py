@@ -16,14 +16,13 @@ On import only ``image,label,x0,y0,x1,y1`` are required; a missing ``kind`` mean
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from medxai_desktop.core.exchange._common import (
     prepare_export,
     atomic_write, fmt_num, make_box, outside_reason,
-    parse_float, parse_size, read_csv_rows,
+    SafeCsvWriter, parse_float, parse_size, read_csv_rows,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
@@ -55,7 +54,7 @@ def write_flat_csv(annotations: AnnotationSet, out_path: str | Path, which: str 
             if k not in COLUMNS and k not in extra_cols and (v is None or isinstance(v, (str, int, float, bool))):
                 extra_cols.append(k)
     with atomic_write(out_path) as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = SafeCsvWriter(f)
         writer.writerow(list(COLUMNS) + extra_cols)
         for b in boxes:
             img = by_key[b.image_key]

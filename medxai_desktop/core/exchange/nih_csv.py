@@ -25,12 +25,11 @@ without boxes cannot be written (one row per box).
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from medxai_desktop.core.exchange._common import (
     atomic_write, check_export_box, check_which, export_images, fmt_num, make_box,
-    outside_reason, parse_float, read_csv_rows, select_boxes, xywh,
+    SafeCsvWriter, outside_reason, parse_float, read_csv_rows, select_boxes, xywh,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
@@ -53,7 +52,7 @@ def write_nih_csv(annotations: AnnotationSet, out_path: str | Path, which: str =
     for b in boxes:
         check_export_box(b, by_key.get(b.image_key))
     with atomic_write(out_path) as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = SafeCsvWriter(f)
         if layout == "nih":
             f.write(NIH_HEADER + "\n")
         else:
