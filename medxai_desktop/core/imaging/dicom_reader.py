@@ -19,6 +19,7 @@ from pydicom.pixels.decoders.base import Decoder
 from pydicom.pixels.utils import as_pixel_options
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from medxai_desktop.core.imaging.limits import check_pixels
 from medxai_desktop.core.imaging.errors import ImageReadError
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.windowing import (VOI_FUNCTIONS, VoiLut, full_range_window,
@@ -51,6 +52,7 @@ def read_dicom(path: Path, frame: int | None = None) -> MedicalImage:
     transfer_syntax = _transfer_syntax(path, dataset, dataset[keyword].is_undefined_length)
     decoder = usable_decoder(path, transfer_syntax)
     n_frames = number_of_frames(path, dataset)
+    check_pixels(path, dataset.Columns, dataset.Rows, what="frame")
     index = 0 if frame is None else frame
     if not 0 <= index < n_frames:
         raise ImageReadError(path, f"frame {index} out of range (file has {n_frames} "

@@ -1,6 +1,7 @@
 """PNG/JPEG/BMP/TIFF/... files -> MedicalImage: OpenCV first, Pillow for what OpenCV cannot read."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -8,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from medxai_desktop.core.imaging.errors import ImageReadError
+from medxai_desktop.core.imaging.limits import check_pixels
 from medxai_desktop.core.imaging.file_types import describe_content, raster_format, read_head
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.windowing import full_range_window, nominal_window
@@ -21,11 +23,15 @@ def read_raster(path: Path, frame: int | None = None) -> MedicalImage:
     index = 0 if frame is None else frame
     if index != 0:
         raise ImageReadError(path, f"frame {index} out of range (file has 1 frame)")
+    _check_header_size(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode: any path encoding
     except OSError as exc:
         raise ImageReadError(path, f"cannot open file ({exc.strerror or exc})") from None
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:  # e.g. OpenCV's own pixel limit
+        raise ImageReadError(path, f"OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from None
     decoder = "OpenCV"
     if array is None:
         array, decoder, error = _decode_with_pillow(path)
@@ -50,6 +56,24 @@ def read_raster(path: Path, frame: int | None = None) -> MedicalImage:
         metadata={"Format": fmt, "StoredType": str(source_dtype),
                   "StoredChannels": str(array.shape[2] if array.ndim == 3 else 1), "Decoder": decoder},
     )
+
+
+def _check_header_size(path: Path) -> None:
+    """Refuse an image whose header declares more pixels than the limit (core/imaging/limits.py);
+    Pillow reads the size without decoding. A file Pillow cannot identify is left to OpenCV."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                frames = getattr(image, "n_frames", 1)
+        except Image.DecompressionBombError as exc:  # Pillow's own refusal: over 2 x its limit
+            raise ImageReadError(path, f"larger than the pixel limit, not decoded ({exc})") from None
+        except (OSError, ValueError, SyntaxError):
+            return
+    check_pixels(path, width, height)
+    if frames > 1:
+        check_pixels(path, width, height, frames, what="multi-page image")
 
 
 def _decode_with_pillow(path: Path) -> tuple[np.ndarray | None, str, str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from medxai_desktop.core.imaging.dicom_reader import read_dicom
 from medxai_desktop.core.imaging.errors import ImageReadError
+from medxai_desktop.core.imaging.limits import out_of_memory
 from medxai_desktop.core.imaging.file_types import DICOM_SUFFIXES, FileKind, classify, read_head, suffix_of
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.raster_reader import read_raster
@@ -30,7 +31,9 @@ def read_image(path: str | os.PathLike[str], frame: int | None = None) -> Medica
                 if not exc.reason.startswith("not a"):
                     raise
         return read_raster(path, frame)  # OpenCV, then Pillow; else "not an image (...)"
-    except (ImageReadError, MemoryError):
+    except ImageReadError:
         raise
+    except MemoryError as exc:
+        raise out_of_memory(path, exc) from None
     except Exception as exc:  # noqa: BLE001 - a reader bug still names the file
         raise ImageReadError(path, f"unexpected {type(exc).__name__} while reading: {exc}") from exc

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from medxai_desktop.core.imaging.limits import VOLUME_FACTOR, check_pixels
 from medxai_desktop.core.imaging.errors import ImageReadError
 from medxai_desktop.core.imaging.file_types import suffix_of
 from medxai_desktop.core.imaging.medical_image import MedicalImage
@@ -22,6 +23,15 @@ _FORMATS = {".nii": "NIfTI", ".nii.gz": "NIfTI", ".mha": "MetaImage", ".mhd": "M
 def read_volume(path: Path, frame: int | None = None) -> MedicalImage:
     """Slice ``frame`` of a 3-D volume (default: the middle one), or a 2-D image (frame 0)."""
     fmt = _FORMATS.get(suffix_of(path), "image")
+    header = sitk.ImageFileReader()
+    header.SetFileName(str(path))
+    try:
+        header.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImageReadError(path, f"cannot read {fmt} file ({_sitk_message(exc)})") from None
+    size = header.GetSize()
+    check_pixels(path, *size[:2], what="slice")
+    check_pixels(path, *size, what="volume", factor=VOLUME_FACTOR)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:

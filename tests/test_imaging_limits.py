@@ -1,0 +1,91 @@
+"""Image bombs (issue 14 defect 1): a file whose header declares more pixels than the limit is
+refused from the header, with one clear error naming the file, before anything is decoded; the
+readers never let a MemoryError or a decoder assertion escape."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from medxai_desktop.cli import main as medxai
+from medxai_desktop.core.imaging import ImageReadError, read_image
+from medxai_desktop.core.imaging.limits import DEFAULT_MAX_PIXELS
+
+PEAK = """
+import json, sys
+from medxai_desktop.core.imaging import ImageReadError, read_image
+try:
+    read_image(sys.argv[1])
+    outcome = "decoded"
+except ImageReadError as exc:
+    outcome = str(exc)
+# VmHWM: this process's own peak (ru_maxrss would carry the forking parent's over exec)
+peak_kb = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
+print(json.dumps({"outcome": outcome, "peak_mb": peak_kb / 1024}))
+"""
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bombs")
+    Image.new("1", (30000, 30000)).save(folder / "bomb.png", optimize=True)       # ~110 kB on disk
+    Image.new("L", (12000, 12000)).save(folder / "bomb.jpg", quality=10)          # 144 Mpx
+    Image.new("L", (20000, 20000)).save(folder / "huge.tiff", compression="tiff_deflate")
+    return folder
+
+
+@pytest.mark.parametrize("name", ["bomb.png", "bomb.jpg", "huge.tiff"])
+def test_an_image_bomb_is_refused_from_its_header_with_little_memory(bombs, name):
+    path = bombs / name
+    run = subprocess.run([sys.executable, "-c", PEAK, str(path)], capture_output=True, text=True, timeout=120)
+    result = json.loads(run.stdout)
+    print(name, path.stat().st_size, "bytes:", result)
+    assert name in result["outcome"] and ("larger than the limit" in result["outcome"]
+                                          or "pixel limit" in result["outcome"])
+    assert result["peak_mb"] < 1024 and run.stderr.strip() == ""
+
+
+def test_the_cli_stops_with_one_line_on_a_bomb(bombs, tmp_path, capsys):
+    code = medxai(["explain", str(bombs / "bomb.png"), "--arch", "resnet18", "--random-init",
+                   "--device", "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "bomb.png" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_dicom_frame_larger_than_the_limit_is_refused_before_decoding(tmp_path):
+    source = pydicom.examples.ct
+    ds = source.copy()
+    ds.Rows, ds.Columns = 20000, 20000     # declared, the pixel data stays the small one
+    path = tmp_path / "bomb.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(ImageReadError, match="bomb.dcm.*larger than the limit"):
+        read_image(path)
+
+
+def test_the_limit_can_be_moved_by_the_site(monkeypatch, tmp_path):
+    path = tmp_path / "small.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(path)
+    assert read_image(path).shape == (100, 100)
+    monkeypatch.setenv("MEDXAI_MAX_PIXELS", "5000")
+    with pytest.raises(ImageReadError, match="10,000 pixels is larger than the limit of 5,000"):
+        read_image(path)
+    assert DEFAULT_MAX_PIXELS == 1 << 27
+
+
+def test_running_out_of_memory_while_decoding_is_one_error_naming_the_file(monkeypatch, tmp_path):
+    import medxai_desktop.core.imaging.reader as reader
+
+    path = tmp_path / "small.png"
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(path)
+
+    def no_memory(*_args, **_kwargs):
+        raise MemoryError("cannot allocate 4.6 GiB")
+
+    monkeypatch.setattr(reader, "read_raster", no_memory)
+    with pytest.raises(ImageReadError, match="small.png.*not enough memory"):
+        read_image(path)
