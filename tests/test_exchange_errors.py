@@ -61,6 +61,9 @@ COCO_CASES = [
     ("bad kind", _coco(ann7_kind="truth"), "annotation id 7", "kind must be"),
     ("negative width", _coco(img2_width=-50), "image id 2", "width must be positive"),
     ("fractional height", _coco(img2_height=50.5), "image id 2", "whole number"),
+    # issue 14 defect 5: OverflowError on SQLite, "integer out of range" on PostgreSQL before
+    ("huge width", _coco(img2_width=1e30), "image id 2", "width must be at most 1,048,576 pixels"),
+    ("int64 width", _coco(img2_width=2 ** 63), "image id 2", "width must be at most"),
     ("missing file_name", _coco(img2_file_name=""), "image id 2", "file_name must be a non-empty string"),
     ("duplicate image", _coco(images=[{"id": 1, "file_name": "a.png", "width": 1, "height": 1}] * 2),
      "image id 1", "duplicate image id"),
@@ -311,3 +314,23 @@ def test_dicom_sr_rejects_non_sr_files(tmp_path):
     expect_error(lambda: read_dicom_sr(junk), junk, None, "not a DICOM file")
     ct = Path(get_testdata_file("CT_small.dcm", download=False))
     expect_error(lambda: read_dicom_sr(ct), ct, None, "not a DICOM SR document")
+
+
+
+def test_deeply_nested_json_is_one_error_not_a_recursion_traceback(tmp_path, monkeypatch):
+    """Issue 14 defect 5: COCO, a model card and plugins.json nested 100,000 deep."""
+    from medxai_desktop.core.errors import InputFileError
+    from medxai_desktop.core.models import load_card
+    from medxai_desktop.core.plugins import state
+
+    deep = '{"images": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = tmp_path / "deep.json"
+    path.write_text(deep)
+    expect_error(lambda: read_coco(path), path, None, "nested too deeply")
+    with pytest.raises(InputFileError, match="deep.json: model card is not valid JSON .*nested too deeply"):
+        load_card(path)
+    settings = tmp_path / "plugins.json"
+    settings.write_text(deep)
+    monkeypatch.setattr(state, "state_path", lambda: settings)
+    with pytest.raises(InputFileError, match="plugins.json: plugin settings are not valid JSON .*nested too deeply"):
+        state.enabled_names()

@@ -198,11 +198,17 @@ def parse_float(text: object, what: str) -> float:
     return value
 
 
+# The largest image side an annotation file may declare: the same for SQLite and PostgreSQL.
+MAX_SIDE = 1 << 20
+
+
 def parse_size(text: object, what: str) -> int:
-    """A positive integer image size (``"1024"``, ``1024`` or ``1024.0``)."""
+    """A positive integer image size (``"1024"``, ``1024`` or ``1024.0``), at most ``MAX_SIDE``."""
     value = parse_float(text, what)
     if value <= 0:
         raise ValueError(f"{what} must be positive (got {text!r})")
+    if value > MAX_SIDE:
+        raise ValueError(f"{what} must be at most {MAX_SIDE:,} pixels (got {text!r})")
     if not value.is_integer():
         raise ValueError(f"{what} must be a whole number of pixels (got {text!r})")
     return int(value)

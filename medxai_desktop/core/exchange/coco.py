@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from medxai_desktop.core.json_input import parse_json
 from medxai_desktop.core.exchange._common import (
     prepare_export,
     ExportError, atomic_write, check_which, export_images, make_box,
@@ -139,9 +140,11 @@ def _id(value: Any, what: str) -> int | str:
 def _load_json(path: Path) -> Any:
     text = read_text(path)
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
         raise ExchangeError(path, f"line {exc.lineno}", f"not valid JSON ({exc.msg}, column {exc.colno})") from None
+    except ValueError as exc:
+        raise ExchangeError(path, None, str(exc)) from None
 
 
 def read_coco(path: str | Path, images_dir: str | Path | None = None) -> AnnotationSet:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medxai_desktop.core.json_input import parse_json
 from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError
 
@@ -120,8 +121,8 @@ def load_card(path: str | Path) -> ModelCard:
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelCardError(path, f"cannot read model card: {exc}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = parse_json(text)
+    except ValueError as exc:  # JSONDecodeError included
         raise ModelCardError(path, f"model card is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ModelCardError(path, "model card must be a JSON object")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from platformdirs import user_config_dir
 
+from medxai_desktop.core.json_input import parse_json
 from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError
 
@@ -35,8 +36,8 @@ def enabled_names() -> set[str]:
     except OSError as exc:
         raise InputFileError(path, f"cannot read the plugin settings ({exc.strerror or exc})") from None
     try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
+        data = parse_json(text) if text.strip() else {}
+    except ValueError as exc:  # JSONDecodeError included
         raise InputFileError(path, f"plugin settings are not valid JSON ({exc})") from None
     names = data.get("enabled", []) if isinstance(data, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
