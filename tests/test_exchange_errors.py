@@ -64,6 +64,20 @@ COCO_CASES = [
     # issue 14 defect 5: OverflowError on SQLite, "integer out of range" on PostgreSQL before
     ("huge width", _coco(img2_width=1e30), "image id 2", "width must be at most 1,048,576 pixels"),
     ("int64 width", _coco(img2_width=2 ** 63), "image id 2", "width must be at most"),
+    # issue 14 defect 9: accepted silently before (and "." could not be exported again)
+    ("dot file_name", _coco(img2_file_name="."), "image id 2", "not a relative file name"),
+    ("dotdot file_name", _coco(img2_file_name="../b.png"), "image id 2", "not a relative file name"),
+    ("reserved file_name", _coco(img2_file_name="CON"), "image id 2", "not a relative file name"),
+    ("string width", _coco(img2_width="50"), "image id 2", "COCO numbers are JSON numbers"),
+    ("string bbox", _coco(ann7_bbox=["10", 10, 5, 5]), "annotation id 7", "COCO numbers are JSON numbers"),
+    ("NUL in a category", _coco(categories=[{"id": 1, "name": "Mass"}, {"id": 2, "name": "No\x00dule"}]),
+     "category id 2", "control character"),
+    ("long category", _coco(categories=[{"id": 1, "name": "Mass"}, {"id": 2, "name": "x" * 300}]),
+     "category id 2", "at most 200"),
+    ("duplicate annotation id", _coco(annotations=[
+        {"id": 5, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
+        {"id": 5, "image_id": 2, "category_id": 2, "bbox": [1, 2, 3, 4]}]), "annotation id 5",
+     "duplicate annotation id"),
     ("missing file_name", _coco(img2_file_name=""), "image id 2", "file_name must be a non-empty string"),
     ("duplicate image", _coco(images=[{"id": 1, "file_name": "a.png", "width": 1, "height": 1}] * 2),
      "image id 1", "duplicate image id"),
@@ -334,3 +348,17 @@ def test_deeply_nested_json_is_one_error_not_a_recursion_traceback(tmp_path, mon
     monkeypatch.setattr(state, "state_path", lambda: settings)
     with pytest.raises(InputFileError, match="plugins.json: plugin settings are not valid JSON .*nested too deeply"):
         state.enabled_names()
+
+
+@pytest.mark.parametrize("reader, header", [(read_flat_csv, "image,label,x0,y0,x1,y1\n"),
+                                            (read_nih_csv, "image,label,x,y,w,h\n")])
+def test_csv_labels_with_a_nul_byte_or_too_long_are_refused(reader, header, tmp_path):
+    """Issue 14 defects 6 and 9: accepted silently by SQLite, refused by PostgreSQL before."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((50, 50), np.uint8))
+    for label, reason in (("Ma\x00ss", "control character"), ("x" * 300, "at most 200")):
+        path = tmp_path / "bad.csv"
+        path.write_text(header + f"a.png,{label},1,1,5,5\n")
+        expect_error(lambda: reader(path, tmp_path), path, "line 2", reason)

@@ -198,6 +198,42 @@ def parse_float(text: object, what: str) -> float:
     return value
 
 
+# A label as the store keeps it (schema: String(200)), the same on SQLite and PostgreSQL.
+LABEL_MAX = 200
+_RESERVED_KEYS = {".", "..", "con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                  *(f"lpt{i}" for i in range(1, 10))}
+
+
+def _control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def check_label(text: object, what: str = "label") -> str:
+    """A label: a non-empty string of at most ``LABEL_MAX`` characters without control characters."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{what} must be a non-empty string (got {text!r})")
+    if _control_characters(text):
+        raise ValueError(f"{what} {text[:40]!r} holds a control character (NUL, tab, line break...)")
+    if len(text) > LABEL_MAX:
+        raise ValueError(f"{what} is {len(text)} characters long; at most {LABEL_MAX} are kept")
+    return text
+
+
+def check_key(name: object, what: str = "file_name") -> str:
+    """An image's name in an annotation file: a relative path whose parts are real names (no
+    '.', '..', empty or reserved device names, no control characters), so it can be exported
+    again to any format."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} must be a non-empty string (got {name!r})")
+    if _control_characters(name):
+        raise ValueError(f"{what} {name[:40]!r} holds a control character")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or any(p.strip() == "" or p.lower().split(".")[0] in _RESERVED_KEYS or p in (".", "..")
+                                   for p in parts):
+        raise ValueError(f"{what} {name!r} is not a relative file name (no '.', '..', empty or reserved parts)")
+    return name
+
+
 # The largest image side an annotation file may declare: the same for SQLite and PostgreSQL.
 MAX_SIDE = 1 << 20
 

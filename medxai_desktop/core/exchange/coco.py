@@ -24,7 +24,7 @@ from typing import Any
 from medxai_desktop.core.json_input import parse_json
 from medxai_desktop.core.exchange._common import (
     prepare_export,
-    ExportError, atomic_write, check_which, export_images, make_box,
+    ExportError, atomic_write, check_key, check_label, check_which, export_images, make_box,
     outside_reason, parse_float, parse_size, read_text, select_boxes, xywh,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
@@ -45,10 +45,17 @@ def _bbox(bbox) -> tuple[float, float, float, float]:
     """A COCO ``bbox``: a list [x, y, w, h] of 4 numbers, w and h not negative."""
     if not isinstance(bbox, list) or len(bbox) != 4:
         raise ValueError(f"bbox must be a list [x, y, w, h] of 4 numbers (got {bbox!r})")
-    x, y, w, h = (parse_float(v, f"bbox {name}") for v, name in zip(bbox, "xywh"))
+    x, y, w, h = (parse_float(_number(v, f"bbox {name}"), f"bbox {name}") for v, name in zip(bbox, "xywh"))
     if w < 0 or h < 0:
         raise ValueError(f"negative box size in bbox {bbox!r}")
     return x, y, w, h
+
+def _number(value: Any, what: str) -> Any:
+    """A COCO number is a JSON number: a string ("12") or a boolean is refused, not converted."""
+    if isinstance(value, (str, bool)):
+        raise ValueError(f"{what} is not a number (got {value!r}; COCO numbers are JSON numbers, not strings)")
+    return value
+
 
 def _require_fields(entry, keys: tuple[str, ...]) -> None:
     """A COCO entry must be a JSON object holding ``keys`` (ValueError naming what is wrong)."""
@@ -174,10 +181,8 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
             _require_fields(img, ("id", "file_name", "width", "height"))
             img_id = _id(img["id"], "id")
             where = f"image id {img_id}"
-            name = img["file_name"]
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"file_name must be a non-empty string (got {name!r})")
-            width, height = parse_size(img["width"], "width"), parse_size(img["height"], "height")
+            name = check_key(img["file_name"])
+            width, height = (parse_size(_number(img[k], k), k) for k in ("width", "height"))
             if img_id in by_id:
                 raise ValueError("duplicate image id")
             if name in keys:
@@ -199,9 +204,7 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
             _require_fields(cat, ("id", "name"))
             cat_id = _id(cat["id"], "id")
             where = f"category id {cat_id}"
-            name = cat["name"]
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"name must be a non-empty string (got {name!r})")
+            name = check_label(cat["name"], "name")
             if cat_id in cats:
                 raise ValueError("duplicate category id")
             if name in labels:
@@ -212,9 +215,14 @@ def read_coco(path: str | Path, images_dir: str | Path | None = None) -> Annotat
         labels.append(name)
 
     boxes: list[BoxRecord] = []
+    ann_ids: set = set()
     for n, ann in enumerate(data["annotations"]):
         where = _where_ann(ann, n)
         try:
+            if where.startswith("annotation id"):
+                if ann["id"] in ann_ids:
+                    raise ValueError("duplicate annotation id")
+                ann_ids.add(ann["id"])
             boxes.append(_annotation(ann, by_id, cats))
         except ValueError as exc:
             raise ExchangeError(path, where, str(exc)) from None
@@ -234,7 +242,7 @@ def _annotation(ann: Any, by_id: dict, cats: dict) -> BoxRecord:
     reason = outside_reason(box, image.width, image.height)
     if reason:
         raise ValueError(f"{reason} ({image.key})")
-    score = parse_float(ann["score"], "score") if ann.get("score") is not None else None
+    score = parse_float(_number(ann["score"], "score"), "score") if ann.get("score") is not None else None
     kind = ann.get("kind")
     if kind is None:
         kind = "proposal" if score is not None else "reviewed"

@@ -22,7 +22,7 @@ from typing import Any
 from medxai_desktop.core.exchange._common import (
     prepare_export,
     atomic_write, fmt_num, make_box, outside_reason,
-    SafeCsvWriter, parse_float, parse_size, read_csv_rows,
+    SafeCsvWriter, check_label, parse_float, parse_size, read_csv_rows,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
@@ -155,6 +155,7 @@ def _record(get: dict[str, str], row: list[str], extra_idx: dict[str, int], img:
     label = get["label"]
     if not label:
         raise ValueError("label is missing")
+    check_label(label)
     x0, y0, x1, y1 = (parse_float(get[c], c) for c in ("x0", "y0", "x1", "y1"))
     box = make_box(x0, y0, x1, y1)
     reason = outside_reason(box, img.width, img.height)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from medxai_desktop.core.exchange._common import (
     atomic_write, check_export_box, check_which, export_images, fmt_num, make_box,
-    SafeCsvWriter, outside_reason, parse_float, read_csv_rows, select_boxes, xywh,
+    SafeCsvWriter, check_label, outside_reason, parse_float, read_csv_rows, select_boxes, xywh,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
@@ -107,6 +107,7 @@ def read_nih_csv(path: str | Path, images_dir: str | Path | None = None, *,
                 raise ValueError("image name is missing")
             if not label:
                 raise ValueError("finding label is missing")
+            check_label(label, "finding label")
             x, y, w, h = (parse_float(row[cols[c]], c) for c in ("x", "y", "w", "h"))
             if w < 0 or h < 0:
                 raise ValueError(f"negative box size (w={w:g}, h={h:g})")
