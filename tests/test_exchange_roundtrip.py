@@ -262,6 +262,23 @@ def test_folder_exports_refuse_a_non_empty_folder_unless_overwrite(tmp_path):
     assert len(read_voc(folder).boxes) == 2
 
 
+
+@pytest.mark.parametrize("writer", [write_voc, write_yolo])
+def test_folder_exports_never_write_through_a_linked_sub_folder(writer, tmp_path):
+    """Issue 14 defect 7: a folder holding only a directory symlink counted as empty, and the
+    per-image files of keys under it went to the link's target."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    ann = AnnotationSet([ImageRecord("sub/a.png", 20, 20)], [BoxRecord("sub/a.png", "Mass", Box(1, 1, 5, 5))])
+    for overwrite in (False, True):
+        with pytest.raises(ExportError, match="symbolic link|through a link"):
+            writer(ann, out, overwrite=overwrite)
+    assert list(elsewhere.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------- COCO tools
 
 def test_written_coco_loads_in_pycocotools(chest_boxes_csv, tmp_path):
@@ -351,3 +368,14 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised_and_read_back(writ
     assert "'=HYPERLINK(\"http://x.example\",\"click\")" in cells and "-2" in cells
     got = reader(path, tmp_path)
     assert sorted(b.label for b in got.boxes) == sorted(labels)      # the import undoes it
+
+
+def test_a_folder_holding_only_a_linked_folder_is_not_empty(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "link").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ExportError, match="holds a symbolic link \\(link\\)"):
+        write_voc(_review_set(), out, overwrite=True)
+    assert list(elsewhere.iterdir()) == []

@@ -304,6 +304,10 @@ def prepare_out_dir(out_dir: Path, suffixes: Sequence[str], overwrite: bool) -> 
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    links = [p for p in out_dir.rglob("*") if p.is_symlink()]
+    if links:  # rglob does not descend into a linked folder: it would look empty and be written through
+        raise ExportError(f"{out_dir}: holds a symbolic link ({links[0].relative_to(out_dir)}); exports never "
+                          "write through links: choose a folder without them")
     existing = [p for p in out_dir.rglob("*") if p.is_file()]
     if not existing:
         return
@@ -322,6 +326,8 @@ def relative_target(out_dir: Path, key: str, suffix: str, taken: dict[Path, str]
     if rel.is_absolute() or ".." in rel.parts:
         rel = Path(rel.name)
     target = out_dir / rel.with_suffix(suffix)
+    if not target.parent.resolve().is_relative_to(out_dir.resolve()):
+        raise ExportError(f"{target}: would be written outside {out_dir} (through a link)")
     other = taken.get(target)
     if other is not None and other != key:
         raise ExportError(f"images {other!r} and {key!r} would both be written to {target}")
