@@ -89,3 +89,19 @@ def test_running_out_of_memory_while_decoding_is_one_error_naming_the_file(monke
     monkeypatch.setattr(reader, "read_raster", no_memory)
     with pytest.raises(ImageReadError, match="small.png.*not enough memory"):
         read_image(path)
+
+
+def test_a_broken_file_gives_one_line_on_stderr_and_no_library_warnings(tmp_path):
+    """Issue 14 defect 11: OpenCV's log lines and pydicom's warnings came before the error."""
+    from pydicom.data import get_testdata_file
+
+    whole = open(get_testdata_file("RG1_J2KR.dcm"), "rb").read()
+    (tmp_path / "cut.dcm").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+    medxai_exe = [sys.executable, "-m", "medxai_desktop.cli"]
+    for name in ("cut.dcm", "bad.png"):
+        run = subprocess.run(medxai_exe + ["explain", str(tmp_path / name), "--arch", "resnet18", "--random-init",
+                                           "--device", "cpu", "--out", str(tmp_path / "out")],
+                             capture_output=True, text=True, timeout=300)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(lines) == 1 and name in lines[0], run.stderr

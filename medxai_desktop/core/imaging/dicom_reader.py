@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ from medxai_desktop.core.imaging.windowing import (VOI_FUNCTIONS, VoiLut, full_r
                                                    nominal_window)
 
 PIXEL_DATA_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
+# pydicom warns about a malformed file ("End of file reached before delimiter") before the
+# reader turns the same problem into one error naming the file: its warnings are not shown.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
+
 _REQUIRED_IMAGE_ATTRIBUTES = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation")
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}

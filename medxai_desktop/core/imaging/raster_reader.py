@@ -14,6 +14,10 @@ from medxai_desktop.core.imaging.file_types import describe_content, raster_form
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.windowing import full_range_window, nominal_window
 
+# The readers say what is wrong with a file in one error naming it; OpenCV's own log lines
+# ("[ WARN:0] ... read_chunk") would print on stderr before it.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 
 def read_raster(path: Path, frame: int | None = None) -> MedicalImage:
     """Raw stored values (no EXIF rotation); RGBA is composited on black (RGB * alpha / max)
