@@ -189,7 +189,11 @@ def test_write_card_defaults_keeps_the_card_canonical(tmp_path):
     assert layer == "layer3" and from_card
     assert after.card_hash != before.card_hash
     assert load_card(path).card_hash == after.card_hash  # what was written reads back the same
-    # a copy elsewhere points at the same checkpoint; the original stays as it was
+    # a copy elsewhere gets the same checkpoint beside it (a card's checkpoint must lie in its
+    # folder, issue 14); the original stays as it was
+    (tmp_path / "model.pt").write_bytes(b"the weights")
     copy = write_card_defaults(path, dict(chosen, tau=0.3), {}, tmp_path / "tuned" / "copy.json")
-    assert load_card(copy).checkpoint_path == after.checkpoint_path
+    assert load_card(copy).checkpoint_path == tmp_path / "tuned" / "model.pt"
+    assert (tmp_path / "tuned" / "model.pt").read_bytes() == b"the weights"
+    assert load_card(copy).sha256 == after.sha256
     assert load_card(copy).metadata["crosseai"]["tau"] == 0.3 and load_card(path).metadata["crosseai"]["tau"] == 0.6

@@ -753,3 +753,22 @@ def test_class_names_that_look_like_numbers_win():
     assert model.class_index("1") == 1  # not a name: an index
     with pytest.raises(ValueError, match="7, 3, 5"):
         model.class_index("9")
+
+
+def test_a_cards_checkpoint_outside_its_folder_is_refused_unread(tmp_path):
+    """Issue 14 defect 10: `../../etc/passwd` was read and hashed."""
+    import json
+
+    from medxai_desktop.core.models import load_model
+    from medxai_desktop.core.models.card import ModelCardError
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"not for the application")
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    card = folder / "model.json"
+    card.write_text(json.dumps({"arch": "resnet18", "classes": ["a", "b"], "input_size": 32,
+                                "mean": [0.5] * 3, "std": [0.25] * 3, "target_layer": "layer4",
+                                "checkpoint": "../secret.bin", "sha256": None}))
+    with pytest.raises(ModelCardError, match="model.json: checkpoint '../secret.bin' is outside the card's folder"):
+        load_model(card, device="cpu")

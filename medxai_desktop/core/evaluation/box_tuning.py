@@ -558,12 +558,26 @@ def _write_card(card_path: str | Path, out_path: str | Path | None, entries: dic
         return card.save(card_path)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if card.checkpoint is not None:
-        card.checkpoint = os.path.relpath(card.checkpoint_path, out_path.parent.resolve())
-    head = (card.metadata.get("box_head") or {}).get("file")
-    if head and out_path.parent.resolve() != Path(card_path).resolve().parent:
-        shutil.copyfile(Path(card_path).resolve().parent / head, out_path.parent / head)  # kept beside its card
+    source, target = Path(card_path).resolve().parent, out_path.parent.resolve()
+    if target != source:  # a card's files live beside it: the copy gets its own (hard-linked where possible)
+        if card.checkpoint is not None:
+            _link_or_copy(card.checkpoint_path, target / card.checkpoint_path.name)
+            card.checkpoint = card.checkpoint_path.name
+        head = (card.metadata.get("box_head") or {}).get("file")
+        if head:
+            _link_or_copy(source / head, target / head)
     return card.save(out_path)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    if target.exists() and target.stat().st_size == source.stat().st_size and \
+            target.read_bytes() == source.read_bytes():
+        return
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def tune(cache: MapCache, references: References, grid: Grid, folds: int = 5, seed: int = 0,

@@ -117,6 +117,10 @@ def card_checkpoint(card: ModelCard, verify_hash: bool = True) -> tuple[Path, st
     ckpt = card.checkpoint_path
     if ckpt is None:
         raise ModelCardError(card.path or Path("<model card>"), "model card names no checkpoint")
+    if card.path is not None and not ckpt.is_relative_to(Path(card.path).resolve().parent):
+        # a card is data: it must not make the application read (and hash) any file it names
+        raise ModelCardError(card.path, f"checkpoint {card.checkpoint!r} is outside the card's folder; "
+                                        "put it beside the card, or give it with --arch/--checkpoint")
     if not ckpt.is_file():
         raise CheckpointError(ckpt, "checkpoint named by the model card not found")
     digest = sha256_of_file(ckpt)
