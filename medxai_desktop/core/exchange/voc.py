@@ -148,6 +148,8 @@ def _read_one(xml_path: Path, base: Path, finder: ImageFinder) -> tuple[ImageRec
     except ET.ParseError as exc:
         line = exc.position[0]
         raise ExchangeError(xml_path, f"line {line}", f"not well-formed XML ({exc})") from None
+    except (LookupError, ValueError, RecursionError) as exc:  # e.g. a declared encoding nobody knows
+        raise ExchangeError(xml_path, None, f"cannot parse the XML ({type(exc).__name__}: {exc})") from None
     if root.tag != "annotation":
         raise ExchangeError(xml_path, None, f"root element is <{root.tag}>, not <annotation>")
     try:
