@@ -138,6 +138,8 @@ VOC_CASES = [
     ("outside", _voc(GOOD_OBJ + _obj(xmax="101")), "object 2", "outside the 100x80 image"),
     ("zero-based xmin", _voc(_obj(xmin="0")), "object 1", "outside the 100x80 image"),
     ("empty name", _voc(_obj(name="")), "object 1", "<name> is empty"),
+    ("long name", _voc(_obj(name="x" * 300)), "object 1", "at most 200"),     # issue 14 defect 6
+    ("control character", _voc(_obj(name="Ma\tss")), "object 1", "control character"),
     ("missing size", _voc(GOOD_OBJ, size=""), None, "missing <size>"),
     ("negative width", _voc(GOOD_OBJ, size="<size><width>-5</width><height>80</height></size>"), None,
      "size width must be positive"),
@@ -210,6 +212,9 @@ def test_yolo_rejects_missing_context(yolo_dir, tmp_path):
     (yolo_dir / "classes.txt").write_text("Mass\n\nNodule\n")
     expect_error(lambda: read_yolo(yolo_dir, images=YOLO_IMAGES), yolo_dir / "classes.txt", "line 2",
                  "empty class name")
+    (yolo_dir / "classes.txt").write_text("Mass\n" + "x" * 300 + "\n")            # issue 14 defect 6
+    expect_error(lambda: read_yolo(yolo_dir, images=YOLO_IMAGES), yolo_dir / "classes.txt", "line 2",
+                 "at most 200")
     (yolo_dir / "classes.txt").unlink()
     expect_error(lambda: read_yolo(yolo_dir, images=YOLO_IMAGES), yolo_dir / "classes.txt", None,
                  "classes.txt not found")

@@ -26,6 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from medxai_desktop.core.exchange._common import (
+    check_label,
     prepare_export,
     atomic_write, check_which, fmt_num, fmt_shifted,
     make_box, outside_reason, parse_float, parse_size, prepare_out_dir, read_bytes,
@@ -184,6 +185,7 @@ def _read_object(obj: ET.Element, img: ImageRecord) -> BoxRecord:
     label = _text(obj, "name", "")
     if not label:
         raise ValueError("<name> is empty")
+    check_label(label, "<name>")
     bnd = obj.find("bndbox")
     if bnd is None:
         raise ValueError("missing <bndbox>")

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from medxai_desktop.core.exchange._common import (
+    check_label,
     prepare_export,
     ExportError, atomic_write, check_which, make_box,
     outside_reason, parse_float, prepare_out_dir, read_text, relative_target,
@@ -120,6 +121,10 @@ def _read_classes(classes_path: Path) -> list[str]:
             raise ExchangeError(classes_path, f"line {n}", "empty class name")
         if label in labels:
             raise ExchangeError(classes_path, f"line {n}", f"duplicate class name {label!r}")
+        try:
+            check_label(label, "class name")
+        except ValueError as exc:
+            raise ExchangeError(classes_path, f"line {n}", str(exc)) from None
         labels.append(label)
     return labels
 
