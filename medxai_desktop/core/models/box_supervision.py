@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.errors import InputFileError, MedXAIError
 
+from .box_head import LayerOutputs
 from .card import sha256_of_file
 from .datasets import LabelledImages
 
@@ -240,24 +241,16 @@ def _digest(path: Path) -> str:
 
 # ------------------------------------------------------------------------------ the loss
 
-class TargetActivations:
+class TargetActivations(LayerOutputs):
     """Keeps the output of ``module``'s layer ``name`` from each forward pass (``value``) while
     the ``with`` block lasts."""
 
     def __init__(self, module: torch.nn.Module, name: str):
-        self.layer = module.get_submodule(name)
-        self.value: torch.Tensor | None = None
-        self._handle = None
+        super().__init__(module, [name])
 
-    def _keep(self, _module, _inputs, output) -> None:
-        self.value = output
-
-    def __enter__(self) -> "TargetActivations":
-        self._handle = self.layer.register_forward_hook(self._keep)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._handle.remove()
+    @property
+    def value(self) -> torch.Tensor | None:
+        return self.values[0]
 
 
 def true_class_cams(activations: torch.Tensor, logits: torch.Tensor, y: torch.Tensor,
