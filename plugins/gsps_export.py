@@ -7,7 +7,9 @@ same convention as our boxes) with a text object carrying its label (and score, 
 proposals), on a graphic layer per kind (``REVIEWED``, ``PROPOSALS``). PACS viewers display
 the boxes over the image; the source's window and rescale are copied by highdicom. The GSPS
 copies the patient and study of its source. Sources are read from ``ImageRecord.path``
-(headers only); an image with boxes that is not a DICOM file is an error naming it.
+(headers only); an image with boxes that is not a DICOM file is an error naming it. With
+``deidentifier=`` (``medxai export gsps --deidentify``) each GSPS is de-identified as a whole
+(PS3.15 Basic Profile, Clean Graphics: the box labels stay, cleaned of the patient's identifiers).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from medxai_desktop.core.plugins import ExportFormat
 MEDXAI_PLUGIN = {
     "kind": "exporter",
     "name": "gsps",
-    "version": "1.0.0",
+    "version": "1.1.0",
     "description": "DICOM GSPS: boxes as graphic annotations over the source images (PACS viewers)",
     "object": "plugin",
 }
@@ -52,7 +54,8 @@ def _text(record) -> str:
     return record.label
 
 
-def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "reviewed") -> list[Path]:
+def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "reviewed",
+               deidentifier=None) -> list[Path]:
     """Write one GSPS per DICOM source image with boxes into ``out_dir``; nothing is written
     if any image with boxes has no DICOM source or a box lies outside its image."""
     import highdicom as hd
@@ -114,7 +117,9 @@ def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "re
             content_description=f"MedXAI boxes ({which})", graphic_annotations=annotations_out,
             graphic_layers=layers)
         slot[1] += 1
-        states.append(state)
+        if "Laterality" in ds:   # General Series, Type 2C: present when the source has it
+            state.Laterality = ds.Laterality
+        states.append(deidentifier.dataset(state) if deidentifier is not None else state)
 
     from medxai_desktop.core.exchange.dicom_sr import save_instances
 
@@ -122,4 +127,5 @@ def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "re
 
 
 def plugin() -> ExportFormat:
-    return ExportFormat("gsps", write_gsps, ("reviewed", "proposals", "both"), MEDXAI_PLUGIN["description"])
+    return ExportFormat("gsps", write_gsps, ("reviewed", "proposals", "both"), MEDXAI_PLUGIN["description"],
+                        deidentifies=True)

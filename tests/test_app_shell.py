@@ -359,16 +359,20 @@ def test_tag_browser_shows_the_dataset_with_sequences_and_a_filter(qtbot, tmp_pa
 
 # -- export ------------------------------------------------------------------------------------
 
-def test_export_writes_the_reviewed_boxes_as_coco(qtbot, tmp_path, settings_file):
+def _window_with_a_box_and_export_dialog(qtbot, tmp_path, settings_file):
     from medxai_desktop.app.export_dialog import ExportDialog
     from medxai_desktop.core.boxes import Box
 
     window = make_window_with_settings(qtbot, tmp_path, settings_file)
     qtbot.waitUntil(lambda: window.image_id is not None, timeout=10000)
     window.store.add_box(window.image_id, Box(10, 20, 50, 80), "glioma", "Dr Ada")
-
     dialog = ExportDialog(window, default_dir=tmp_path)
     qtbot.addWidget(dialog)
+    return window, dialog
+
+
+def test_export_writes_the_reviewed_boxes_as_coco(qtbot, tmp_path, settings_file):
+    window, dialog = _window_with_a_box_and_export_dialog(qtbot, tmp_path, settings_file)
     dialog.set_format("voc")
     assert [dialog.which_combo.itemData(i) for i in range(dialog.which_combo.count())] == ["reviewed", "proposals"]
     dialog.set_format("coco")
@@ -390,6 +394,26 @@ def test_export_writes_the_reviewed_boxes_as_coco(qtbot, tmp_path, settings_file
     window.export(type(request)("yolo", "both", tmp_path / "yolo"))
     qtbot.waitUntil(lambda: bool(window.log.errors()), timeout=20000)
     assert "both" in window.log.errors()[-1] and window.toast.isVisible()
+
+
+def test_export_deidentified_from_the_app(qtbot, tmp_path, settings_file, monkeypatch):
+    from medxai_desktop.core.deidentification import init_secret
+
+    monkeypatch.setenv("MEDXAI_DEID_SECRET_FILE", str(tmp_path / "secret.key"))
+    window, dialog = _window_with_a_box_and_export_dialog(qtbot, tmp_path, settings_file)
+    dialog.set_format("csv")
+    assert dialog.deidentify_box.isEnabled()      # every format, not DICOM SR only
+    dialog.deidentify_box.setChecked(True)
+    request = dialog.result_request()
+    assert request.deidentify
+    window.export(request)                      # no site secret yet: a notice saying how to set it
+    qtbot.waitUntil(lambda: bool(window.log.errors()), timeout=20000)
+    assert "medxai deid secret init" in window.log.errors()[-1] and not request.out.exists()
+    init_secret()
+    window.export(request)
+    qtbot.waitUntil(lambda: any("(de-identified)" in m for _, m in window.log.entries), timeout=20000)
+    text = request.out.read_text()
+    assert "glioma" in text and "Dr Ada" not in text and window.image.source.stem not in text
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_malformed_import_names_the_line_and_imports_nothing(tmp_path, capsys):
     assert len(list(csv.reader(open(tmp_path / "all.csv")))) == 1  # header only: nothing imported
 
 
-def test_dicom_sr_export_from_the_store(tmp_path, capsys):
+def test_dicom_sr_export_from_the_store(tmp_path, capsys, monkeypatch):
     from pydicom.data import get_testdata_file
 
     from medxai_desktop.core.boxes import Box
@@ -64,10 +64,17 @@ def test_dicom_sr_export_from_the_store(tmp_path, capsys):
     with ReviewStore(db) as store:
         image_id = store.add_image(read_image(path))
         store.add_box(image_id, Box(10, 12, 30, 40), "nodule", "dr_who")
+    monkeypatch.setenv("MEDXAI_DEID_SECRET_FILE", str(tmp_path / "secret.key"))
+    assert main(["--db", db, "export", "dicom-sr", "--out", str(tmp_path / "sr"), "--deidentify"]) == 2
+    assert "no de-identification site secret" in capsys.readouterr().err   # nothing written without one
+    assert not (tmp_path / "sr").exists()
+    assert main(["deid", "secret", "init"]) == 0
     assert main(["--db", db, "export", "dicom-sr", "--out", str(tmp_path / "sr"), "--deidentify"]) == 0
     (sr_file,) = (tmp_path / "sr").glob("*.dcm")
     back = read_dicom_sr(sr_file)
     (box,) = back.boxes
     assert box.box.x0 == pytest.approx(10, abs=1e-3) and box.box.y1 == pytest.approx(40, abs=1e-3)
     assert box.label.lower() == "nodule"
-    assert main(["--db", db, "export", "voc", "--out", str(tmp_path / "voc"), "--deidentify"]) == 2
+    assert main(["--db", db, "export", "voc", "--out", str(tmp_path / "voc"), "--deidentify"]) == 0
+    (xml,) = (tmp_path / "voc").rglob("*.xml")
+    assert "CT_small" not in xml.read_text() and "dr_who" not in xml.read_text()

@@ -1,5 +1,6 @@
 """DICOM SR (TID 1500) export of boxes on DICOM sources: re-read with highdicom, boxes equal to
-the originals, dcmtk's dsrdump accepts it, codes and observers, de-identification."""
+the originals, dcmtk's dsrdump accepts it (de-identified too), codes and observers. The
+de-identification itself: tests/test_deidentification.py."""
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,7 @@ from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.exchange import (
     AnnotationSet, BoxRecord, ExportError, ImageRecord, read_dicom_sr, write_dicom_sr,
 )
-from medxai_desktop.core.exchange.deidentify import deidentify_dataset, map_uid, pseudonym
+from medxai_desktop.core.deidentification import Deidentifier, Pseudonymizer
 from medxai_desktop.core.exchange.dicom_sr import FINDING_CODE_NAMES, LOCAL_SCHEME, finding_code
 
 hd = pytest.importorskip("highdicom")
@@ -241,7 +242,8 @@ def _dsrdump_ok(exe: str, path: Path) -> str:
 @pytest.mark.parametrize("which,deidentify", [("reviewed", False), ("proposals", False), ("both", False),
                                               ("both", True)])
 def test_sr_passes_dcmtk_dsrdump(which, deidentify, sources, dsrdump, tmp_path):
-    paths = write_dicom_sr(_annotations(sources), sources, tmp_path, which=which, deidentify=deidentify)
+    deidentifier = Deidentifier(Pseudonymizer(b"site secret for tests 0123456789")) if deidentify else None
+    paths = write_dicom_sr(_annotations(sources), sources, tmp_path, which=which, deidentifier=deidentifier)
     for path in paths:
         text = _dsrdump_ok(dsrdump, path)
         assert "Imaging Measurement Report" in text and "POLYLINE" in text
@@ -256,47 +258,3 @@ def test_dsrdump_catches_a_broken_sr(sources, dsrdump, tmp_path):
     ds.save_as(broken)
     with pytest.raises(AssertionError):
         _dsrdump_ok(dsrdump, broken)
-
-
-# ---------------------------------------------------------------------------- de-identification
-
-def test_deidentified_sr(sources, tmp_path):
-    ann = _annotations(sources)
-    paths = write_dicom_sr(ann, sources, tmp_path / "sr", which="both", deidentify=True, salt="s3cret")
-    for key, src in sources.items():
-        deid_src = deidentify_dataset(src, salt="s3cret")
-        [path] = [p for p in paths if pydicom.dcmread(p).StudyInstanceUID == deid_src.StudyInstanceUID]
-        raw = path.read_bytes()
-        ds = pydicom.dcmread(path)
-        assert str(ds.PatientName) == "ANONYMOUS" and ds.PatientID == pseudonym(src.PatientID, "s3cret")
-        assert not ds.get("PatientBirthDate") and ds.PatientIdentityRemoved == "YES"
-        for uid in (src.StudyInstanceUID, src.SeriesInstanceUID, src.SOPInstanceUID):
-            assert uid.encode() not in raw, "an original UID leaked into the de-identified SR"
-        assert str(src.PatientName).encode() not in raw
-        # References match the images de-identified with the same salt.
-        parsed = _graphic_boxes(path)
-        assert {u for u, _, _ in parsed} == {deid_src.SOPInstanceUID}
-        assert deid_src.SOPInstanceUID == map_uid(src.SOPInstanceUID, "s3cret") != src.SOPInstanceUID
-        assert deid_src.SOPClassUID == src.SOPClassUID  # well-known UIDs are kept
-    # Deterministic: the same salt maps the same way; another salt does not.
-    assert map_uid(sources["ct/CT_small.dcm"].StudyInstanceUID, "s3cret") == \
-        deidentify_dataset(sources["ct/CT_small.dcm"], "s3cret").StudyInstanceUID
-    assert map_uid(sources["ct/CT_small.dcm"].StudyInstanceUID, "other") != \
-        map_uid(sources["ct/CT_small.dcm"].StudyInstanceUID, "s3cret")
-    # The source data sets are untouched.
-    assert str(sources["ct/CT_small.dcm"].PatientName) == "CompressedSamples^CT1"
-
-
-def test_deidentify_dataset_drops_identifiers():
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
-    ds.PatientBirthDate = "19700101"
-    ds.PatientAddress = "1 Main St"
-    ds.OtherPatientIDs = "X-99"
-    ds.InstitutionName = "General Hospital"
-    out = deidentify_dataset(ds)
-    assert str(out.PatientName) == "ANONYMOUS" and out.PatientID.startswith("ANON-")
-    assert out.PatientID == deidentify_dataset(ds).PatientID  # stable pseudonym
-    assert out.PatientBirthDate == "" and "PatientAddress" not in out and "OtherPatientIDs" not in out
-    assert out.InstitutionName == ""
-    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID != ds.SOPInstanceUID
-    assert ds.PatientAddress == "1 Main St"  # a copy

@@ -43,7 +43,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the dialog test; set be
 SAMPLE = REPO / "resources" / "sample_study"
 CLASSES = ["glioma", "meningioma", "no_tumor", "pituitary"]
 EXAMPLES = {"occlusion": ("explainer", "1.0.0"), "compact_cnn": ("architecture", "1.0.0"),
-            "gsps": ("exporter", "1.0.0")}
+            "gsps": ("exporter", "1.1.0")}
 
 
 @pytest.fixture

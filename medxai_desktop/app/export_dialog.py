@@ -68,7 +68,10 @@ class ExportDialog(QDialog):
         self.which_combo = QComboBox()
         self.out_edit = QLineEdit()
         self.browse_button = QPushButton("Browse...")
-        self.deidentify_box = QCheckBox("De-identify (DICOM SR only)")
+        self.deidentify_box = QCheckBox("De-identify (DICOM PS3.15 Basic Profile, pseudonyms keyed by the site secret)")
+        self.deidentify_box.setToolTip("Patient data, names and UIDs are removed or replaced; file names and "
+                                       "reviewers become pseudonyms. Needs the site secret "
+                                       "(medxai deid secret init, once per site).")
         self.note = QLabel()
         self.note.setWordWrap(True)
         out_row = QHBoxLayout()
@@ -109,7 +112,6 @@ class ExportDialog(QDialog):
         for which in WHICH_SUPPORTED.get(fmt, ("reviewed",)):
             self.which_combo.addItem(WHICH_TEXT[which], which)
         self.set_which(current if self.which_combo.findData(current) >= 0 else "reviewed")
-        self.deidentify_box.setEnabled(fmt == "dicom-sr")
         suffix = FORMAT_TEXT.get(fmt, ("", ""))[1]
         old = self.out_edit.text().strip()
         if not old or Path(old).parent == self.default_dir:
@@ -135,7 +137,7 @@ class ExportDialog(QDialog):
 
     def request(self) -> ExportRequest:
         return ExportRequest(self.fmt(), self.which_combo.currentData(), Path(self.out_edit.text().strip()).expanduser(),
-                             self.deidentify_box.isChecked() and self.fmt() == "dicom-sr")
+                             self.deidentify_box.isChecked())
 
     def accept(self) -> None:
         """Ask before writing into a folder that is not empty (the writers refuse otherwise)."""

@@ -13,7 +13,8 @@ def register(sub) -> None:
     exporter.add_argument("--which", choices=["reviewed", "proposals", "both"], default="reviewed",
                           help="reviewed (ground truth, default), proposals, or both with provenance")
     exporter.add_argument("--deidentify", action="store_true",
-                          help="DICOM SR: drop patient name/ID/birth date, remap UIDs consistently")
+                          help="de-identify (DICOM PS3.15 Basic Profile; pseudonyms keyed by the site "
+                               "secret set once with `medxai deid secret init`)")
     exporter.set_defaults(func=run)
 
 

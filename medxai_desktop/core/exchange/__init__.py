@@ -10,7 +10,6 @@ file; exporters raise :class:`ExportError` when the annotations cannot be writte
 from medxai_desktop.core import registry_hooks
 from medxai_desktop.core.exchange._common import WHICH_VALUES, ExportError, latest_reviewed, select_boxes
 from medxai_desktop.core.exchange.coco import coco_eval, coco_results, read_coco, write_coco
-from medxai_desktop.core.exchange.deidentify import deidentify_dataset
 from medxai_desktop.core.exchange.dicom_sr import read_dicom_sr, write_dicom_sr
 from medxai_desktop.core.exchange.flat_csv import read_flat_csv, write_flat_csv
 from medxai_desktop.core.exchange.nih_csv import read_nih_csv, write_nih_csv
@@ -36,15 +35,20 @@ WHICH_SUPPORTED = {
     "csv": ("reviewed", "proposals", "both"),
     "dicom-sr": ("reviewed", "proposals", "both"),
 }
+# Writers that de-identify the DICOM objects they write themselves (``deidentifier=``); every
+# other writer is handed annotations already de-identified (core.deidentification).
+DEIDENTIFYING = {"dicom-sr"}
 _BUILT_IN = frozenset(FORMATS)
 
 
-def register_format(name: str, reader, writer, which=WHICH_VALUES) -> None:
+def register_format(name: str, reader, writer, which=WHICH_VALUES, deidentifies: bool = False) -> None:
     """Add a format (exporter plugins); ``reader`` may be None for a write-only format."""
     if name in FORMATS:
         raise ValueError(f"format {name!r} is already registered")
     FORMATS[name] = (reader, writer)
     WHICH_SUPPORTED[name] = tuple(which)
+    if deidentifies:
+        DEIDENTIFYING.add(name)
 
 
 def unregister_format(name: str) -> None:
@@ -52,6 +56,7 @@ def unregister_format(name: str) -> None:
     if name not in _BUILT_IN:
         FORMATS.pop(name, None)
         WHICH_SUPPORTED.pop(name, None)
+        DEIDENTIFYING.discard(name)
 
 
 def get_format(name: str):
@@ -100,7 +105,7 @@ def detect_format(path) -> str:
 
 __all__ = [
     "AnnotationSet", "BoxRecord", "ExchangeError", "ExportError", "FORMATS", "ImageRecord", "WHICH_SUPPORTED",
-    "WHICH_VALUES", "coco_eval", "detect_format", "coco_results", "deidentify_dataset", "latest_reviewed", "read_coco",
+    "WHICH_VALUES", "DEIDENTIFYING", "coco_eval", "detect_format", "coco_results", "latest_reviewed", "read_coco",
     "read_dicom_sr", "read_flat_csv", "read_nih_csv", "read_voc", "read_yolo", "select_boxes", "write_coco",
     "write_dicom_sr", "write_flat_csv", "write_nih_csv", "write_voc", "write_yolo",
     "get_format", "register_format", "unregister_format",

@@ -36,14 +36,15 @@ Design:
 * SCOORD Graphic Data is 32-bit float (VR FL): corners come back rounded to float32 (exact for
   whole and half pixels; within ~1e-4 px at 1024 px otherwise). Scores are NUM values (VR DS,
   16 characters): ~1e-12 relative.
-* ``deidentify=True``: the sources are de-identified first (:mod:`.deidentify`: patient
-  name/ID/birth date and other identifiers removed or pseudonymised, UIDs remapped
-  deterministically with ``salt``), and the SR is built from them, so it copies no identifier
-  and references the de-identified UIDs.
+* ``deidentifier=`` (a :class:`~medxai_desktop.core.deidentification.Deidentifier`): each SR
+  is de-identified as a whole once built (PS3.15 Basic Profile, Clean Structured Content: the
+  copied patient/study modules, every UID, observer names, dates), so it references the images
+  as the same site secret de-identifies them (``medxai deid files``).
 """
 from __future__ import annotations
 
 import hashlib
+import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -54,10 +55,10 @@ from medxai_desktop.core.exchange._common import (
     ExportError, check_export_box, check_which, export_images, make_box, outside_reason,
     select_boxes,
 )
-from medxai_desktop.core.exchange.deidentify import deidentify_dataset, hashed_uid
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
 
 LOCAL_SCHEME = "99MEDXAI"
+_NAMESPACE = uuid.UUID("6f1d3c52-5a0e-4c8e-9a61-6d6564786169")  # MedXAI's own namespace
 SR_SERIES_NUMBER = 900
 UNSPECIFIED_MODEL = "unspecified"
 
@@ -135,14 +136,15 @@ def _score_code():
 
 
 def _device_uid(manufacturer: str, model: str | None, method: str | None) -> str:
-    return hashed_uid("device", manufacturer, model or "", method or "")
+    """``2.25.`` + a name-based UUID (PS3.5 B.2): the same device always gets the same UID."""
+    return "2.25." + str(uuid.uuid5(_NAMESPACE, "\x00".join(("device", manufacturer, model or "", method or ""))).int)
 
 
 # ---------------------------------------------------------------------------- writing
 
 def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any], out_dir: str | Path,
-                   which: str = "reviewed", manufacturer: str = "MedXAI", deidentify: bool = False, *,
-                   salt: str = "", model: str | None = None,
+                   which: str = "reviewed", manufacturer: str = "MedXAI", *, deidentifier=None,
+                   model: str | None = None,
                    series_description: str | None = None) -> list[Path]:
     """Write one TID 1500 SR per source image into ``out_dir``; returns the files in the order
     of the AnnotationSet's images. ``source_datasets`` maps image keys to the source images'
@@ -178,27 +180,28 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
     series: dict[str, list] = {}  # study UID -> [series UID, next instance number]
     docs = []  # built in full before anything is written
     for key, ds, image_boxes in plan:
-        src = deidentify_dataset(ds, salt) if deidentify else ds
-        groups = [_group(b, n, src, model) for n, b in enumerate(image_boxes, 1)]
+        groups = [_group(b, n, ds, model) for n, b in enumerate(image_boxes, 1)]
         context = _observation_context(image_boxes, manufacturer, model)
         try:
             report = hd.sr.MeasurementReport(observation_context=context,
                                              procedure_reported=codes.SCT.ImagingProcedure,
-                                             imaging_measurements=groups, referenced_images=[src])
+                                             imaging_measurements=groups, referenced_images=[ds])
         except (ValueError, AttributeError, KeyError):  # no image library entry for this source
             report = hd.sr.MeasurementReport(observation_context=context,
                                              procedure_reported=codes.SCT.ImagingProcedure,
                                              imaging_measurements=groups)
-        slot = series.setdefault(str(src.StudyInstanceUID), [str(generate_uid()), 1])
+        slot = series.setdefault(str(ds.StudyInstanceUID), [str(generate_uid()), 1])
         with warnings.catch_warnings():
-            # The patient's name is copied as the source has it ("ANONYMOUS" when de-identified);
-            # highdicom's hint about single-component names is noise here.
+            # The patient's name is copied as the source has it; highdicom's hint about
+            # single-component names is noise here.
             warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
             sr = hd.sr.Comprehensive3DSR(
-                evidence=[src], content=report, series_instance_uid=slot[0], series_number=SR_SERIES_NUMBER,
+                evidence=[ds], content=report, series_instance_uid=slot[0], series_number=SR_SERIES_NUMBER,
                 sop_instance_uid=str(generate_uid()), instance_number=slot[1], manufacturer=manufacturer,
                 is_complete=True)
         slot[1] += 1
+        if deidentifier is not None:
+            sr = deidentifier.dataset(sr)
         sr.SeriesDescription = series_description or f"MedXAI boxes ({which})"
         docs.append(sr)
 

@@ -49,23 +49,37 @@ def dicom_sources(annotations: AnnotationSet):
 
 def export_annotations(annotations: AnnotationSet, fmt: str, out: str | Path, which: str = "reviewed",
                        deidentify: bool = False, overwrite: bool = False) -> ExportResult:
-    """Write ``annotations`` (reviewed boxes, proposals or both) as ``fmt`` to ``out``."""
-    from . import get_format, write_dicom_sr
+    """Write ``annotations`` (reviewed boxes, proposals or both) as ``fmt`` to ``out``;
+    ``deidentify``: de-identified with the site secret (:mod:`medxai_desktop.core.deidentification`)."""
+    from . import DEIDENTIFYING, get_format, write_dicom_sr
 
+    deidentifier = _deidentifier() if deidentify else None
     if fmt == "dicom-sr":
         annotations, sources, skipped = dicom_sources(annotations)
         if not sources:
             raise ExportError(f"{out}: no image in the database is a DICOM file; DICOM SR needs DICOM sources")
-        written = write_dicom_sr(annotations, sources, out, which, deidentify=deidentify)
-        return ExportResult(f"wrote {len(written)} DICOM SR file(s) to {out}", skipped)
-    if deidentify:
-        raise ExportError("--deidentify applies to DICOM SR exports only (other formats carry no patient data)")
+        written = write_dicom_sr(annotations, sources, out, which, deidentifier=deidentifier)
+        return ExportResult(f"wrote {len(written)} {'de-identified ' if deidentify else ''}DICOM SR file(s) "
+                            f"to {out}", skipped)
     _, writer = get_format(fmt)
     extra = {"overwrite": True} if overwrite and fmt in OVERWRITABLE else {}
+    if deidentifier is not None and fmt in DEIDENTIFYING:
+        extra["deidentifier"] = deidentifier
+    elif deidentifier is not None:
+        annotations = deidentifier.annotations(annotations)
     written = writer(annotations, out, which=which, **extra)
     if isinstance(written, list):
         written = f"{len(written)} file(s) in {out}"
-    return ExportResult(f"wrote {which} boxes as {fmt} to {written}")
+    return ExportResult(f"wrote {which} boxes as {fmt} to {written}{' (de-identified)' if deidentify else ''}")
+
+
+def _deidentifier():
+    from medxai_desktop.core.deidentification import Deidentifier, SecretError
+
+    try:
+        return Deidentifier.from_site_secret()
+    except SecretError as exc:
+        raise ExportError(f"cannot de-identify: {exc}") from None
 
 
 def export_store(store, fmt: str, out: str | Path, which: str = "reviewed", deidentify: bool = False,

@@ -101,6 +101,6 @@ def register_exporter_plugin(info: PluginInfo, fmt) -> ExportFormat:
             except Exception as exc:
                 raise record_use_error(info, "while importing", exc) from exc
 
-    register_format(fmt.name, guarded_read, guarded_write, fmt.which)
+    register_format(fmt.name, guarded_read, guarded_write, fmt.which, deidentifies=fmt.deidentifies)
     return ExportFormat(fmt.name, guarded_write, fmt.which, fmt.description or info.description,
-                        guarded_read)
+                        guarded_read, fmt.deidentifies)

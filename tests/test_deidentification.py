@@ -1,0 +1,351 @@
+"""De-identification (issue 14 defect 3): DICOM PS3.15 Annex E Basic Profile over the profile's
+whole attribute list (sequences included), HMAC pseudonyms under a site secret, every exporter
+that carries patient data, and the outputs validated with dicom3tools' dciodvfy."""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from medxai_desktop.cli import main
+from medxai_desktop.core import deidentification as deid
+from medxai_desktop.core.boxes import Box
+from medxai_desktop.core.deidentification import Deidentifier, Pseudonymizer, profile
+from medxai_desktop.core.exchange import AnnotationSet, BoxRecord, ImageRecord, write_dicom_sr
+from medxai_desktop.core.exchange.export import export_annotations
+
+SECRET = bytes(range(32))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def deidentifier() -> Deidentifier:
+    return Deidentifier(Pseudonymizer(SECRET))
+
+
+@pytest.fixture()
+def site_secret(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "config" / "deid_secret.key"
+    monkeypatch.setenv("MEDXAI_DEID_SECRET_FILE", str(path))
+    deid.init_secret()
+    return path
+
+
+# -- the profile's attribute list -------------------------------------------------------------
+
+def _value(tag: int, vr: str):
+    marker = f"PHI{tag:08X}"
+    return {"DA": "20200102", "TM": "101010", "DT": "20200102101010", "PN": f"Phi^{marker}",
+            "UI": f"1.2.826.0.1.3680043.2.1125.{tag}", "AS": "045Y", "CS": marker, "SH": marker,
+            "DS": "12.5", "IS": "12", "US": 7, "SS": 7, "UL": 7, "SL": 7, "FL": 1.5, "FD": 1.5, "AT": 0x00100010,
+            "OB": marker.encode(), "OW": marker.encode(), "UN": marker.encode(), "UR": f"http://x/{marker}",
+            }.get(vr, f"text {marker}")
+
+
+def _profile_dataset() -> tuple[Dataset, dict[int, str]]:
+    """A data set holding every exactly-tagged attribute of Table E.1-1 that pydicom's dictionary
+    knows (sequences hold one item with a marked Code Meaning and a nested Patient ID)."""
+    ds, vrs = Dataset(), {}
+    for tag in profile.PROFILE_CODES:
+        try:
+            vr = dictionary_VR(tag).split(" or ")[0]
+        except KeyError:
+            continue   # retired tags that pydicom's dictionary no longer holds
+        if tag >> 16 in (0x0000, 0x0002) or vr == "SQ":   # command and file meta groups: not in a data set
+            if vr == "SQ" and tag >> 16 not in (0x0000, 0x0002):
+                item = Dataset()
+                item.CodeMeaning = f"item PHI{tag:08X}"
+                item.PatientID = "NESTED-ID-42"
+                ds.add_new(tag, "SQ", Sequence([item]))
+                vrs[tag] = vr
+            continue
+        ds.add_new(tag, vr, _value(tag, vr))
+        vrs[tag] = vr
+    ds.PatientName, ds.PatientID = "Doe^John", "MRN-0042"
+    return ds, vrs
+
+
+def _expect(out: Dataset, tag: int, vr: str, original) -> None:
+    act = profile.action(tag, vr)
+    elem = out.get(tag)
+    if act == profile.REMOVE or (act == profile.DUMMY and vr in ("SQ", "OB", "OW", "UN")):
+        assert elem is None, f"{tag:08X} ({act}) should be removed"
+    elif act == profile.EMPTY:
+        assert elem is not None and (len(elem.value) == 0 if vr == "SQ" else elem.value in ("", None, b"")), \
+            f"{tag:08X} should be empty, is {elem and elem.value!r}"
+    elif act in (profile.DUMMY, profile.UID, profile.PSEUDONYM):
+        assert elem is not None and elem.value not in ("", None) and elem.value != original, f"{tag:08X} ({act})"
+        if act == profile.UID:
+            assert str(elem.value).startswith("2.25.") and len(str(elem.value)) <= 64
+    elif act == profile.CLEAN and vr == "SQ":
+        item = elem.value[0]
+        assert item.PatientID != "NESTED-ID-42" and item.PatientID.startswith("ANON-")
+    else:
+        assert act == profile.CLEAN and elem is not None
+
+
+def test_every_attribute_of_the_profile_is_acted_on(deidentifier, tmp_path):
+    ds, vrs = _profile_dataset()
+    assert len(vrs) > 550, "the table should give hundreds of attributes"
+    out = deidentifier.dataset(ds)
+    for tag, vr in vrs.items():
+        _expect(out, tag, vr, ds[tag].value)
+    # No marked value survives anywhere in the written file, but for what the Clean Graphics
+    # option keeps on purpose (the text of graphic annotations) and Code Meanings nested in
+    # sequences that the profile keeps (cleaned of the patient's identifiers only).
+    out.file_meta = pydicom.dataset.FileMetaDataset()
+    out.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    path = tmp_path / "out.dcm"
+    out.save_as(path, enforce_file_format=False)
+    raw = path.read_bytes()
+    kept = {tag for tag in vrs if profile.action(tag, vrs[tag]) == profile.CLEAN}
+    leaked = [f"{tag:08X}" for tag in vrs if tag not in kept and f"PHI{tag:08X}".encode() in raw]
+    assert not leaked, f"values of {len(leaked)} profile attributes leaked: {leaked[:10]}"
+    for word in (b"Doe", b"John", b"MRN-0042", b"NESTED-ID-42", b"20200102"):
+        assert word not in raw
+    assert ds.PatientName == "Doe^John"   # the input is untouched
+
+
+def test_profile_entries_reach_into_sequences_and_repeating_groups(deidentifier):
+    ds = Dataset()
+    ds.PatientID = "MRN-7"
+    item = Dataset()
+    item.ReferencedPatientSequence = Sequence([Dataset()])
+    item.ReferencedPatientSequence[0].PatientName = "Doe^John"
+    item.StudyDescription = "CT head for John Doe"
+    item.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    ds.ReferencedSeriesSequence = Sequence([item])
+    ds.add_new(0x60004000, "LT", "overlay comment John Doe")      # Overlay Comments, group 6000
+    ds.add_new(0x60224000, "LT", "overlay comment John Doe")      # ... and 6022
+    ds.add_new(0x00291010, "LO", "private John Doe")
+    out = deidentifier.dataset(ds)
+    nested = out.ReferencedSeriesSequence[0]
+    assert "ReferencedPatientSequence" not in nested and "StudyDescription" not in nested
+    assert nested.ReferencedSOPInstanceUID == Pseudonymizer(SECRET).uid("1.2.3.4.5")
+    assert 0x60004000 not in out and 0x60224000 not in out and 0x00291010 not in out
+
+
+def test_method_and_options_are_recorded(deidentifier):
+    out = deidentifier.dataset(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
+    assert out.PatientIdentityRemoved == "YES"
+    assert [c.CodeValue for c in out.DeidentificationMethodCodeSequence] == ["113100", "113103", "113104"]
+    assert all(c.CodingSchemeDesignator == "DCM" for c in out.DeidentificationMethodCodeSequence)
+    assert any("Basic Profile" in m for m in out.DeidentificationMethod)
+    assert all(len(m) <= 64 for m in out.DeidentificationMethod)
+    assert out.LongitudinalTemporalInformationModified == "REMOVED"
+
+
+def test_free_text_is_dropped_and_kept_text_is_cleaned(deidentifier):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName, ds.PatientID, ds.PatientAge = "Doe^John", "MRN-0042", "045Y"
+    ds.StudyDescription = "Head CT, John Doe"
+    ds.ImageComments = "patient MRN-0042 moved"
+    annotation = Dataset()
+    annotation.UnformattedTextValue = "glioma near John's scar, see doe MRN-0042"
+    ds.GraphicAnnotationSequence = Sequence([annotation])
+    out = deidentifier.dataset(ds)
+    assert "StudyDescription" not in out and "ImageComments" not in out and "PatientAge" not in out
+    text = out.GraphicAnnotationSequence[0].UnformattedTextValue
+    assert text == "glioma near ***'s scar, see *** ***"
+
+
+# -- pseudonyms --------------------------------------------------------------------------------
+
+def test_pseudonyms_are_keyed_stable_and_separate_per_kind():
+    p, other = Pseudonymizer(SECRET), Pseudonymizer(bytes(32))
+    assert p.patient_id("MRN-1") == Pseudonymizer(SECRET).patient_id("MRN-1") != other.patient_id("MRN-1")
+    import hashlib
+    assert hashlib.sha256(b"MRN-1").hexdigest()[:16].upper() not in p.patient_id("MRN-1")
+    assert p.uid("1.2.3") != p.uid("1.2.4") and p.uid("1.2.840.10008.1.2") == "1.2.840.10008.1.2"
+    assert p.image_key("Doe_John/0001.dcm").endswith(".dcm") and "Doe" not in p.image_key("Doe_John/0001.dcm")
+    assert p.patient_id("x").removeprefix("ANON-") not in p.person("x")
+    assert "Pseudonymizer(<site secret>)" == repr(p) and SECRET.hex() not in repr(p)
+
+
+def test_site_secret_is_set_once_private_and_portable(tmp_path, monkeypatch):
+    path = tmp_path / "cfg" / "secret.key"
+    monkeypatch.setenv("MEDXAI_DEID_SECRET_FILE", str(path))
+    with pytest.raises(deid.SecretError, match="medxai deid secret init"):
+        deid.load_secret()
+    value = deid.init_secret()
+    assert deid.load_secret() == value and len(value) == 32
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        path.chmod(0o644)
+        with pytest.raises(deid.SecretError, match="readable by other users"):
+            deid.load_secret()
+        path.chmod(0o600)
+    with pytest.raises(deid.SecretError, match="already set"):
+        deid.init_secret()
+    other = tmp_path / "other.key"
+    other.write_text(value.hex())
+    assert deid.import_secret(other) == value      # the same secret again: fine
+    other.write_text(bytes(32).hex())
+    with pytest.raises(deid.SecretError, match="another site secret"):
+        deid.import_secret(other)
+    second = tmp_path / "ws2.key"
+    assert deid.import_secret(tmp_path / "cfg" / "secret.key", second) == value
+
+
+# -- exporters ---------------------------------------------------------------------------------
+
+def _identified_source(tmp_path) -> Path:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName, ds.PatientID, ds.PatientAge = "Doe^John", "MRN-0042", "045Y"
+    ds.StudyDescription = "CT head John Doe"
+    patient = Dataset()
+    patient.PatientName, patient.PatientID = "Doe^John", "MRN-0042"
+    ds.ReferencedPatientSequence = Sequence([patient])
+    ds.BurnedInAnnotation = "NO"
+    path = tmp_path / "Doe_John_MRN-0042.dcm"
+    ds.save_as(path)
+    return path
+
+
+def _annotations(source: Path) -> AnnotationSet:
+    ds = pydicom.dcmread(source, stop_before_pixels=True)
+    key = source.name
+    return AnnotationSet([ImageRecord(key, int(ds.Columns), int(ds.Rows), path=source, sop_uid=ds.SOPInstanceUID)],
+                         [BoxRecord(key, "glioma", Box(10, 12, 30, 40), reviewer="Smith^Anna", state="accepted"),
+                          BoxRecord(key, "glioma", Box(11, 13, 31, 41), kind="proposal", score=0.8,
+                                    method="crosseai", extra={"model": "demo", "note": "John Doe"})])
+
+
+LEAKS = (b"Doe", b"John", b"MRN-0042", b"045Y", b"Smith", b"Anna")
+
+
+def _assert_clean(paths, secret: bytes) -> None:
+    for path in paths:
+        raw = Path(path).read_bytes()
+        leaked = [w for w in LEAKS + (secret.hex().encode(), secret) if w in raw]
+        assert not leaked, f"{path}: {leaked}"
+
+
+def test_dicom_sr_export_carries_no_patient_data(site_secret, tmp_path):
+    source = _identified_source(tmp_path)
+    original = pydicom.dcmread(source)
+    export_annotations(_annotations(source), "dicom-sr", tmp_path / "sr", "both", deidentify=True)
+    paths = list((tmp_path / "sr").glob("*.dcm"))
+    assert len(paths) == 1
+    _assert_clean(paths, deid.load_secret())
+    sr = pydicom.dcmread(paths[0])
+    assert "ReferencedPatientSequence" not in sr and "PatientAge" not in sr and "StudyDescription" not in sr
+    assert sr.PatientID == Pseudonymizer(deid.load_secret()).patient_id("MRN-0042")
+    # It references the image as `medxai deid files` de-identifies it with the same secret.
+    assert main(["deid", "files", str(source), "--out", str(tmp_path / "images")]) == 0
+    (image,) = (tmp_path / "images").glob("*.dcm")
+    copy_ = pydicom.dcmread(image)
+    _assert_clean([image], deid.load_secret())
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == copy_.SOPInstanceUID
+    assert copy_.SOPInstanceUID != original.SOPInstanceUID and copy_.StudyInstanceUID == sr.StudyInstanceUID
+    assert (copy_.pixel_array == original.pixel_array).all()
+
+
+def test_gsps_export_supports_deidentification(site_secret, tmp_path, monkeypatch):
+    from medxai_desktop.core import plugins
+
+    monkeypatch.setenv("MEDXAI_PLUGIN_STATE", str(tmp_path / "state" / "plugins.json"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg_data"))
+    monkeypatch.setenv("MEDXAI_PLUGIN_PATH", str(ROOT / "plugins"))
+    plugins.reset()
+    try:
+        plugins.enable("gsps")
+        source = _identified_source(tmp_path)
+        export_annotations(_annotations(source), "gsps", tmp_path / "gsps", "both", deidentify=True)
+    finally:
+        plugins.reset()
+    (path,) = (tmp_path / "gsps").glob("*.dcm")
+    _assert_clean([path], deid.load_secret())
+    state = pydicom.dcmread(path)
+    texts = [t.UnformattedTextValue for a in state.GraphicAnnotationSequence for t in a.TextObjectSequence]
+    assert sorted(texts) == ["glioma", "glioma 0.80"] and state.PatientIdentityRemoved == "YES"
+
+
+@pytest.mark.parametrize("fmt", ["coco", "csv", "nih-csv", "voc", "yolo"])
+def test_other_exporters_pseudonymise_keys_and_reviewers(site_secret, tmp_path, fmt):
+    source = _identified_source(tmp_path)
+    which = "reviewed" if fmt in ("voc", "yolo", "nih-csv") else "both"
+    out = tmp_path / "out" / ("boxes.json" if fmt == "coco" else "boxes.csv" if "csv" in fmt else "folder")
+    export_annotations(_annotations(source), fmt, out, which, deidentify=True)
+    files = [p for p in out.parent.rglob("*") if p.is_file()]
+    assert files
+    _assert_clean(files, deid.load_secret())
+    names = " ".join(str(p.relative_to(out.parent)) for p in files)
+    assert "Doe" not in names and "MRN" not in names
+
+
+def test_export_without_a_site_secret_is_refused_and_writes_nothing(tmp_path, monkeypatch):
+    from medxai_desktop.core.exchange import ExportError
+
+    monkeypatch.setenv("MEDXAI_DEID_SECRET_FILE", str(tmp_path / "none.key"))
+    with pytest.raises(ExportError, match="cannot de-identify.*medxai deid secret init"):
+        export_annotations(_annotations(_identified_source(tmp_path)), "coco", tmp_path / "c.json", deidentify=True)
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_deid_files_refuses_burned_in_pixels(site_secret, tmp_path, capsys):
+    ds = pydicom.dcmread(_identified_source(tmp_path))
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(tmp_path / "burned.dcm")
+    (tmp_path / "notdicom.dcm").write_bytes(b"nothing")
+    assert main(["deid", "files", str(tmp_path / "burned.dcm"), str(tmp_path / "notdicom.dcm"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "burned.dcm: BurnedInAnnotation is YES" in err and "notdicom.dcm: not a readable DICOM file" in err
+    assert not list((tmp_path / "o").glob("*.dcm")) if (tmp_path / "o").exists() else True
+
+
+# -- dciodvfy ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dciodvfy() -> str:
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        pytest.skip("!!! DE-IDENTIFIED OUTPUTS NOT VALIDATED: dciodvfy (Debian dicom3tools) is not installed; "
+                    "scripts/test installs it")
+    return exe
+
+
+def _dciodvfy_errors(exe: str, path: Path) -> list[str]:
+    done = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
+    return [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_deidentified_outputs_pass_dciodvfy(site_secret, tmp_path, dciodvfy, monkeypatch):
+    source = _identified_source(tmp_path)
+    ann = _annotations(source)
+    export_annotations(ann, "dicom-sr", tmp_path / "sr", "both", deidentify=True)
+    sys.path.insert(0, str(ROOT / "plugins"))
+    try:
+        import gsps_export
+    finally:
+        sys.path.remove(str(ROOT / "plugins"))
+    gsps_export.write_gsps(ann, tmp_path / "gsps", "both", deidentifier=Deidentifier.from_site_secret())
+    assert main(["deid", "files", str(source), "--out", str(tmp_path / "images")]) == 0
+    outputs = [*(tmp_path / "sr").glob("*.dcm"), *(tmp_path / "gsps").glob("*.dcm"), *(tmp_path / "images").glob("*.dcm")]
+    assert len(outputs) == 3
+    for path in outputs:
+        assert _dciodvfy_errors(dciodvfy, path) == [], path
+
+
+def test_dciodvfy_catches_what_a_careless_deidentifier_breaks(tmp_path, dciodvfy, deidentifier):
+    sr_dir = tmp_path / "sr"
+    source = _identified_source(tmp_path)
+    [path] = write_dicom_sr(_annotations(source), {source.name: pydicom.dcmread(source)}, sr_dir, "both",
+                            deidentifier=deidentifier)
+    broken = copy.deepcopy(pydicom.dcmread(path))
+    del broken.ContentDate      # what a plain "remove every listed date" would do (Type 1 in SR)
+    broken.save_as(tmp_path / "broken.dcm")
+    assert any("Content Date" in e or "ContentDate" in e for e in _dciodvfy_errors(dciodvfy, tmp_path / "broken.dcm"))
