@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         from .smoke import smoke_gui
 
         return smoke_gui(args)
+    from .platform_check import problem
+
+    missing = problem()
+    if missing:
+        print(missing, file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     from .settings import APPLICATION, ORGANISATION

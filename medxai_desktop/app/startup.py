@@ -9,7 +9,7 @@ import argparse
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medxai-desktop", description="MedXAI Desktop (not for clinical use)")
     parser.add_argument("path", nargs="?", help="a folder, DICOMDIR or image file (default: the sample study)")
-    parser.add_argument("--db", help="review database URL (default: SQLite in the user's data folder)")
+    parser.add_argument("--db", help="review database URL (default: $MEDXAI_DB, else SQLite in the user's data folder)")
     parser.add_argument("--model", help="model card JSON (default: the bundled demo model, if any)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
     parser.add_argument("--reviewer", help="the reviewer's name, recorded with every review (saved; "

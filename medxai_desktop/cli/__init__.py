@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medxai", description="MedXAI Desktop, headless.")
     parser.add_argument("--db", metavar="URL", default=None,
                         help="review database: sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST/DB "
-                             "(default: reviews.sqlite3 in the user's data folder)")
+                             "(default: $MEDXAI_DB, else reviews.sqlite3 in the user's data folder)")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)

@@ -1,6 +1,7 @@
 """Where the review store lives by default, and how its URL is shown to people."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
@@ -16,9 +17,13 @@ def default_data_dir() -> Path:
     return Path(user_data_dir(APP_NAME, appauthor=False))
 
 
+DB_ENV = "MEDXAI_DB"
+
+
 def default_db_url() -> str:
-    """``sqlite:///<user data folder>/reviews.sqlite3``."""
-    return f"sqlite:///{default_data_dir() / DB_FILE_NAME}"
+    """``$MEDXAI_DB`` when set (the app and the CLI alike), else
+    ``sqlite:///<user data folder>/reviews.sqlite3``."""
+    return os.environ.get(DB_ENV, "").strip() or f"sqlite:///{default_data_dir() / DB_FILE_NAME}"
 
 
 def default_cache_dir() -> Path:
