@@ -74,9 +74,13 @@ def test_without_a_model_the_app_says_so(qtbot, tmp_path):
     assert window.log.errors() == ["no model loaded: File > Open model card..."]
 
 
-def test_an_explanation_can_be_cancelled(qtbot, tmp_path, model):
+def test_an_explanation_can_be_cancelled(qtbot, tmp_path, model, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window = make_window(qtbot, tmp_path, sample_study_dir(), model=model)
-    window.run_explanations(["scorecam"])
+    window.run_explanations(["scorecam"])          # asked first (minutes per image), answered Yes
+    qtbot.waitUntil(lambda: not window.panel.run_button.isEnabled(), timeout=30000)
     window.panel.cancel_button.click()
     qtbot.waitUntil(lambda: window.panel.run_button.isEnabled(), timeout=60000)
     assert window.explanations == {}

@@ -90,3 +90,64 @@ def test_reports_without_data_say_why_and_the_app_keeps_running(qtbot, tmp_path)
     handle.finished.connect(lambda: done.append(1))
     qtbot.waitUntil(lambda: bool(done), timeout=30000)
     assert "no reviewed boxes" in window.log.errors()[-1]
+
+
+# -- long jobs ask first; reports on free-text labels (issue 15 defects 7 and 8) ------------------
+
+def _answer(monkeypatch, button_name: str) -> list[str]:
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return getattr(QMessageBox.StandardButton, button_name)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked
+
+
+def test_road_report_says_how_long_and_starts_only_when_confirmed(qtbot, tmp_path, demo_model, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=demo_model)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "road"))
+    asked = _answer(monkeypatch, "No")
+    window.reports.choose_road_report()
+    qtbot.waitUntil(lambda: bool(asked), timeout=30000)
+    assert "5 methods on 4 listed image(s)" in asked[0] and "per forward pass" in asked[0] and "about" in asked[0]
+    qtbot.waitUntil(lambda: any("ROAD report: not started" in m for _, m in window.log.entries), timeout=5000)
+    assert not (tmp_path / "road" / "summary.json").exists()
+
+
+def test_score_cam_asks_first_and_is_not_kept_checked(qtbot, tmp_path, demo_model, monkeypatch):
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=demo_model)
+    asked = _answer(monkeypatch, "No")
+    window.panel.set_checked_methods(["scorecam", "gradcam"])
+    window.panel.run_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=30000)
+    assert "gradcam, scorecam on" in asked[0] and "per image" in asked[0]
+    assert window.explanations == {} and window.panel.checked_methods() == ["gradcam"]
+    window.panel.run_button.click()                     # the next Ctrl+R: no Score-CAM, no question
+    qtbot.waitUntil(lambda: set(window.explanations) == {"gradcam"}, timeout=60000)
+    assert len(asked) == 1
+
+
+def test_localisation_report_on_free_text_labels_asks_which_class(qtbot, tmp_path, demo_model, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=demo_model)
+    window.store.add_box(window.image_id, Box(60, 40, 140, 120), "enhancing lesion, left", reviewer="tester")
+    offered = []
+
+    def get_item(parent, title, text, items, *args, **kwargs):
+        offered.append((text, list(items)))
+        return "the predicted class", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", get_item)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "loc"))
+    window.reports.choose_localisation_report()
+    assert "enhancing lesion, left" in offered[0][0] and offered[0][1][1:] == list(demo_model.classes)
+    qtbot.waitUntil(lambda: window.reports.last_report is not None or bool(window.log.errors()), timeout=180000)
+    assert window.log.errors() == []
+    assert (tmp_path / "loc" / "report.html").exists()

@@ -80,7 +80,7 @@ def test_layout_overlay_style_and_methods_persist_across_two_windows(qtbot, sett
     second = shell_window(qtbot, settings_file)
     assert second.panel.overlay_style() == ("inferno", 0.7, 0.3)
     assert (second.canvas.colormap, second.canvas.opacity, second.canvas.threshold) == ("inferno", 0.7, 0.3)
-    assert sorted(second.panel.checked_methods()) == ["gradcam", "scorecam"]
+    assert second.panel.checked_methods() == ["gradcam"]   # Score-CAM (slow) is checked for one run only
     second.show()
     qtbot.waitExposed(second)
     assert second.height() == saved_height != second.minimumSizeHint().height()

@@ -104,6 +104,28 @@ class ExplainController:
         if refusal is not None:
             self.window.error(refusal)
             return
+        from medxai_desktop.core.explain.registry import slow_methods
+
+        slow = slow_methods(methods)
+        if slow:
+            # Minutes per image: say how long first, and run them once (they are not kept checked).
+            from medxai_desktop.core.evaluation.cost_estimate import estimate_explain
+
+            from .long_jobs import estimate_then_start
+
+            self.window.panel.set_checked_methods([m for m in self.window.panel.checked_methods() if m not in slow])
+            model, name = self.model, self.session.ref.path.name
+            estimate_then_start(self.window, "Explain", f"{', '.join(methods)} on {name}",
+                                lambda: estimate_explain(model, methods), lambda: self.start(methods))
+            return
+        self.start(methods)
+
+    def start(self, methods: list[str]) -> None:
+        """Explain the open image with ``methods`` on the model worker (no question asked)."""
+        refusal = self.refusal(methods)
+        if refusal is not None:
+            self.window.error(refusal)
+            return
         window, panel = self.window, self.window.panel
         token = window.token
         panel.set_running(True)

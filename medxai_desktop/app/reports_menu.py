@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QFileDialog
 
 from medxai_desktop.core.jobs import Progress, check_cancelled, report
 
+from .long_jobs import estimate_then_start
+
 ROAD_METHODS = ("gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam")
 
 
@@ -97,13 +99,46 @@ class ReportsController:
         return Path(folder) if folder else None
 
     def choose_localisation_report(self) -> None:
+        window = self.window
+        if window.store is None:
+            window.error("no review database is open")
+            return
+        target = None
+        foreign = self.labels_outside_model()
+        if foreign:
+            target = self.ask_target_class(foreign)
+            if target is None:
+                return
         out = self._choose_dir("Folder for the localisation report")
         if out is not None:
-            self.localisation_report(out)
+            self.localisation_report(out, target)
 
-    def localisation_report(self, out_dir: Path):
+    def labels_outside_model(self) -> list[str]:
+        """Reviewed-box labels that are not classes of the open model (free text, other vocabularies)."""
+        window = self.window
+        if window.model is None or window.store is None:
+            return []
+        classes = set(window.model.classes)
+        return sorted({b.label for b in window.store.reference_annotations().boxes} - classes)
+
+    def ask_target_class(self, labels: list[str]) -> str | None:
+        """Which class to explain for boxes whose label the model does not have ("predicted",
+        or one of its classes); None when the user cancels."""
+        from PySide6.QtWidgets import QInputDialog
+
+        choices = ["the predicted class"] + list(self.window.model.classes)
+        shown = ", ".join(labels[:6]) + (" ..." if len(labels) > 6 else "")
+        choice, ok = QInputDialog.getItem(
+            self.window, "Localisation report", f"The model has no class for the label(s) {shown}.\n"
+            "Explain which class for those boxes?", choices, 0, False)
+        if not ok:
+            return None
+        return "predicted" if choice == choices[0] else choice
+
+    def localisation_report(self, out_dir: Path, target_class: str | None = None):
         """IoU/IoBB accuracy, energy, pointing game and proposal-vs-final IoU for the open
-        database's reviewed boxes, as ``medxai report localization --db`` writes it."""
+        database's reviewed boxes, as ``medxai report localization --db`` writes it;
+        ``target_class``: the class explained for labels the model does not have."""
         window = self.window
         if window.store is None:
             window.error("no review database is open")
@@ -114,7 +149,7 @@ class ReportsController:
 
         def job(progress, cancelled):
             build_store_localisation_report(store, out_dir, model=model, progress=progress,
-                                            cancelled=cancelled)
+                                            cancelled=cancelled, fallback_target=target_class)
             return out_dir / "report.html"
 
         return self._submit("localisation report", job)
@@ -153,9 +188,20 @@ class ReportsController:
         return self._submit("version comparison", job)
 
     def choose_road_report(self) -> None:
+        window = self.window
+        refs = window.browser.image_refs()
+        if window.model is None or not refs:
+            window.error("the ROAD report needs a model and listed images")
+            return
         out = self._choose_dir("Folder for the ROAD report")
-        if out is not None:
-            self.road_report(out)
+        if out is None:
+            return
+        from medxai_desktop.core.evaluation.cost_estimate import estimate_road
+
+        model, methods = window.model, list(ROAD_METHODS)
+        estimate_then_start(window, "ROAD report", f"ROAD of {len(methods)} methods on {len(refs):,} listed "
+                                                   f"image(s), written to {out}",
+                            lambda: estimate_road(model, methods, len(refs)), lambda: self.road_report(out, methods))
 
     def road_report(self, out_dir: Path, methods=ROAD_METHODS):
         """ROAD of the paper's five CAMs for every image listed in the browser (resumable: a

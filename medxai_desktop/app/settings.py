@@ -139,7 +139,12 @@ class AppSettings:
         return [m for m in self._json("explain/methods", []) if isinstance(m, str)]
 
     def set_checked_methods(self, methods) -> None:
-        self._set_json("explain/methods", list(methods))
+        """Remembered for the next session, except the slow methods (Score-CAM: minutes per
+        image), which are checked for one run at a time."""
+        from medxai_desktop.core.explain.registry import slow_methods
+
+        slow = set(slow_methods(methods))
+        self._set_json("explain/methods", [m for m in methods if m not in slow])
 
     # -- keyboard shortcuts ----------------------------------------------------------------------
 

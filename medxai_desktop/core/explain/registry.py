@@ -59,5 +59,10 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def slow_methods(names) -> list[str]:
+    """Those of ``names`` whose explainer is marked slow (minutes per image on a CPU)."""
+    return [n for n in names if _EXPLAINERS[canonical_name(n)].slow]
+
+
 def get_explainer(name: str, **options) -> Explainer:
     return _EXPLAINERS[canonical_name(name)](**options)
