@@ -18,14 +18,14 @@ def medxai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_db_upgrade_then_info(db_url):
     first = medxai("--db", db_url, "db", "upgrade")
     assert first.returncode == 0, first.stderr
-    assert "upgraded from empty to 0001" in first.stdout
+    assert "upgraded from empty to 0002" in first.stdout
     again = medxai("--db", db_url, "db", "upgrade")
-    assert again.returncode == 0 and "already at 0001" in again.stdout
+    assert again.returncode == 0 and "already at 0002" in again.stdout
     info = medxai("--db", db_url, "db", "info")
     assert info.returncode == 0, info.stderr
-    assert "schema    0001" in info.stdout
+    assert "schema    0002" in info.stdout
     lines = {line.split()[0]: line.split()[1] for line in info.stdout.splitlines() if line.startswith("  ")}
-    assert lines["audit_log"] == "1" and lines["box_revisions"] == "0" and len(lines) == 12
+    assert lines["audit_log"] == "1" and lines["box_revisions"] == "0" and len(lines) == 13
     assert "not-a-secret-pw" not in info.stdout + first.stdout
 
 

@@ -329,7 +329,7 @@ def test_import_is_one_transaction(store):
 
 def test_info_counts_revision_and_masks_the_password(store, db_url, image_with_proposals):
     info = store.info()
-    assert info["schema_revision"] == info["head_revision"] == "0001"
+    assert info["schema_revision"] == info["head_revision"] == "0002"
     assert info["counts"]["boxes"] == 2 and info["counts"]["box_proposals"] == 2
     assert info["backend"] in ("sqlite", "postgresql")
     assert "not-a-secret-pw" not in info["url"] and "not-a-secret-pw" not in repr(store)

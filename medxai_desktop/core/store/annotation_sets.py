@@ -3,25 +3,27 @@
 Out: ``AnnotationSet`` of every image plus the latest revision of every reviewed box (kind
 "reviewed": accepted, edited, added -- rejected and never-reviewed boxes are not truth) and/or
 every proposal (kind "proposal"). In: reference boxes from a file become reviewed boxes (a box
-without proposal whose revision 1 is "added", action "import"), all in the caller's one
-transaction.
+without proposal whose revision 1 is "added", action "import"), written in short transactions
+and shown to readers all at once, or not at all (``imports.py``).
 """
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ImageRecord
 
+from . import imports
 from .audit import append_audit
-from .catalog import add_image, image_info, reviewer_id
+from .catalog import add_image, image_info, reviewer_id, reviewer_name
 from .errors import StoreError
-from .review import add_box, latest_rows
+from .imports import visible
+from .review import import_boxes, latest_rows
 from .schema import box_revisions, boxes, images
-from .views import IMPORT, REJECTED, REVIEWED_STATES, ImportSummary
+from .views import REJECTED, REVIEWED_STATES, ImportSummary
 
 
 def _image_keys(connection: Connection) -> tuple[list, dict[int, str]]:
@@ -63,52 +65,95 @@ def export_annotations(connection: Connection, reviewed: bool, proposals: bool) 
     return result
 
 
-def import_annotations(connection: Connection, annotations: AnnotationSet, reviewer: str,
+def import_annotations(engine: Engine, annotations: AnnotationSet, reviewer: str,
                        source: str) -> ImportSummary:
+    """The set's images and reviewed boxes, written in short transactions (``imports.py``) and
+    shown all at once when the last one commits; on any error nothing of it is kept."""
     if not source:
         raise StoreError("say where imported annotations come from (source)")
-    reviewer_id(connection, reviewer)  # a bad reviewer fails before anything is written
-    ids, added, matched = {}, 0, 0
-    for record in annotations.images:
-        ids[record.key], new = add_image(connection, record)
-        added, matched = added + new, matched + (not new)
-    seen: dict[int, set] = {}
-    box_ids, duplicates, proposals, rejected = [], 0, 0, 0
-    for n, record in enumerate(annotations.boxes):
-        if record.kind == "proposal":
-            proposals += 1
-            continue
-        if record.state == REJECTED:
-            rejected += 1
-            continue
-        image_id = ids.get(record.image_key) or _image_by_key(connection, record.image_key)
-        if image_id is None:
-            raise StoreError(f"box {n + 1} ({record.label}) refers to image {record.image_key!r}, "
-                             "which is neither in the annotation set nor in the store")
-        if image_id not in seen:
-            seen[image_id] = _imported_boxes(connection, image_id, source)
-        b = record.box
-        fingerprint = (record.label, b.x0, b.y0, b.x1, b.y1)
-        if fingerprint in seen[image_id]:
-            duplicates += 1
-            continue
-        seen[image_id].add(fingerprint)
-        comment = f"imported from {source}" + (f" (annotator: {record.reviewer})" if record.reviewer else "")
-        revision = add_box(connection, image_id, b, record.label, reviewer, comment,
-                           origin="import", source=source, action=IMPORT)
-        box_ids.append(revision.box_id)
-    summary = ImportSummary(images_added=added, images_matched=matched, boxes_added=len(box_ids),
-                            duplicates_skipped=duplicates, proposals_skipped=proposals,
-                            rejected_skipped=rejected, box_ids=tuple(box_ids))
-    append_audit(connection, reviewer.strip(), "annotations.import", "import", None,
-                 {"source": source, "images_added": added, "images_matched": matched,
-                  "boxes_added": len(box_ids), "duplicates_skipped": duplicates,
-                  "proposals_skipped": proposals, "rejected_skipped": rejected})
+    job = _Import(reviewer_name(reviewer), source)  # a bad reviewer fails before anything is written
+    with imports.importing(engine, source) as import_id:
+        job.import_id = import_id
+        imports.run_in_batches(engine, import_id, job.items(annotations), job.step, job.flush)
+        summary = job.summary()
+        with imports.committing(engine, import_id) as c:
+            append_audit(c, job.reviewer, "annotations.import", "import", import_id,
+                         {"source": source, "images_added": summary.images_added,
+                          "images_matched": summary.images_matched,
+                          "boxes_added": summary.boxes_added,
+                          "duplicates_skipped": summary.duplicates_skipped,
+                          "proposals_skipped": summary.proposals_skipped,
+                          "rejected_skipped": summary.rejected_skipped})
     return summary
 
 
+class _Import:
+    """One import's progress: its images first, then its boxes, one item per step; boxes are
+    written in bulk (``flush``), at most FLUSH_BOXES at a time."""
+    FLUSH_BOXES = 500
+
+    def __init__(self, reviewer: str, source: str):
+        self.reviewer, self.source = reviewer, source
+        self.import_id: int | None = None
+        self.reviewer_row: int | None = None
+        self.ids: dict[str, int] = {}
+        self.seen: dict[int, set] = {}
+        self.queued: list[tuple[int, Box, str, str]] = []
+        self.box_ids: list[int] = []
+        self.counts = Counter()
+
+    def items(self, annotations: AnnotationSet):
+        yield from annotations.images
+        yield from enumerate(annotations.boxes)
+
+    def step(self, connection: Connection, item) -> None:
+        if isinstance(item, ImageRecord):
+            self.ids[item.key], new = add_image(connection, item, self.import_id)
+            self.counts["added" if new else "matched"] += 1
+            return
+        self._box(connection, *item)
+        if len(self.queued) >= self.FLUSH_BOXES:
+            self.flush(connection)
+
+    def _box(self, connection: Connection, n: int, record: BoxRecord) -> None:
+        if record.kind == "proposal" or record.state == REJECTED:
+            self.counts["proposals" if record.kind == "proposal" else "rejected"] += 1
+            return
+        image_id = self.ids.get(record.image_key) or _image_by_key(connection, record.image_key)
+        if image_id is None:
+            raise StoreError(f"box {n + 1} ({record.label}) refers to image {record.image_key!r}, "
+                             "which is neither in the annotation set nor in the store")
+        if image_id not in self.seen:
+            self.seen[image_id] = _imported_boxes(connection, image_id, self.source)
+        b = record.box
+        fingerprint = (record.label, b.x0, b.y0, b.x1, b.y1)
+        if fingerprint in self.seen[image_id]:
+            self.counts["duplicates"] += 1
+            return
+        self.seen[image_id].add(fingerprint)
+        comment = f"imported from {self.source}" + (
+            f" (annotator: {record.reviewer})" if record.reviewer else "")
+        self.queued.append((image_id, b, record.label, comment))
+
+    def flush(self, connection: Connection) -> None:
+        """The queued boxes, written in the batch's transaction."""
+        if self.queued and self.reviewer_row is None:
+            self.reviewer_row = reviewer_id(connection, self.reviewer, self.import_id)
+        self.box_ids += import_boxes(connection, self.queued, self.reviewer, self.reviewer_row,
+                                     self.source, self.import_id)
+        self.queued = []
+
+    def summary(self) -> ImportSummary:
+        c = self.counts
+        return ImportSummary(images_added=c["added"], images_matched=c["matched"],
+                             boxes_added=len(self.box_ids), duplicates_skipped=c["duplicates"],
+                             proposals_skipped=c["proposals"], rejected_skipped=c["rejected"],
+                             box_ids=tuple(self.box_ids))
+
+
 def _image_by_key(connection: Connection, key: str) -> int | None:
-    found = connection.execute(select(images.c.id).where(images.c.key == key).limit(2)).all()
+    found = connection.execute(select(images.c.id).where(images.c.key == key, visible(images))
+                               .limit(2)).all()
     return found[0].id if len(found) == 1 else None
 
 
@@ -118,6 +163,6 @@ def _imported_boxes(connection: Connection, image_id: int, source: str) -> set:
                     box_revisions.c.x1, box_revisions.c.y1)
              .join(boxes, box_revisions.c.box_id == boxes.c.id)
              .where(and_(boxes.c.image_id == image_id, boxes.c.origin == "import",
-                         boxes.c.source == source, box_revisions.c.revision == 1)))
+                         boxes.c.source == source, box_revisions.c.revision == 1, visible(boxes))))
     return {tuple(r) for r in connection.execute(query)}
 

@@ -7,22 +7,29 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from .imports import visible
 from .schema import audit_log, utcnow
 from .views import AuditEntry
 
 
+def audit_values(actor: str | None, action: str, entity: str, entity_id: int | None,
+                 details: dict[str, Any] | None = None, import_id: int | None = None) -> dict:
+    """The row of one entry (an unfinished import's, with ``import_id``: shown once it is
+    committed)."""
+    return dict(at=utcnow(), actor=actor, action=action, entity=entity, entity_id=entity_id,
+                details=details or {}, import_id=import_id)
+
+
 def append_audit(connection: Connection, actor: str | None, action: str, entity: str,
                  entity_id: int | None, details: dict[str, Any] | None = None) -> None:
-    connection.execute(insert(audit_log).values(
-        at=utcnow(), actor=actor, action=action, entity=entity, entity_id=entity_id,
-        details=details or {}))
+    connection.execute(insert(audit_log).values(**audit_values(actor, action, entity, entity_id, details)))
 
 
 def read_audit(connection: Connection, *, entity: str | None = None, entity_id: int | None = None,
                actor: str | None = None, action: str | None = None,
                since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
     """Entries oldest first (by id: the order they were committed in one database)."""
-    query = select(audit_log).order_by(audit_log.c.id)
+    query = select(audit_log).where(visible(audit_log)).order_by(audit_log.c.id)
     for column, value in (("entity", entity), ("entity_id", entity_id), ("actor", actor),
                           ("action", action)):
         if value is not None:

@@ -14,22 +14,53 @@ from medxai_desktop.core.exchange.records import ImageRecord
 from .audit import append_audit
 from .database import insert_ignoring_duplicates
 from .errors import StoreError, UnknownEntity
+from .imports import adopt, visible
 from .schema import (box_proposals, boxes, explanations, images, models, reviewers, runs, series,
                      studies, utcnow)
 from .views import ExplanationInfo, ImageInfo
 
 
-def reviewer_id(connection: Connection, name: str) -> int:
-    """The reviewer's id, creating the reviewer on first use."""
+def reviewer_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise StoreError(f"a reviewer must be named, got {name!r}")
-    name = name.strip()
-    insert_ignoring_duplicates(connection, reviewers, {"name": name, "created_at": utcnow()}, "name")
-    return connection.execute(select(reviewers.c.id).where(reviewers.c.name == name)).scalar_one()
+    return name.strip()
 
 
-def require(connection: Connection, table, entity: str, entity_id: int) -> None:
-    if connection.execute(select(table.c.id).where(table.c.id == entity_id)).first() is None:
+def reviewer_id(connection: Connection, name: str, import_id: int | None = None) -> int:
+    """The reviewer's id, creating the reviewer on first use (marked as ``import_id``'s)."""
+    name = reviewer_name(name)
+    insert_ignoring_duplicates(connection, reviewers, {"name": name, "created_at": utcnow(),
+                                                       "import_id": import_id}, "name")
+    return _found(connection, reviewers, reviewers.c.name == name, import_id)
+
+
+def _found(connection: Connection, table, where, import_id: int | None) -> int:
+    """The id of the one row ``where`` selects, adopted if an unfinished import (not
+    ``import_id``) wrote it."""
+    row = connection.execute(select(table.c.id, table.c.import_id).where(where)).one()
+    if row.import_id is not None and row.import_id != import_id:
+        _adopt(connection, table, row.id, import_id)
+    return row.id
+
+
+def _adopt(connection: Connection, table, row_id: int, import_id: int | None) -> None:
+    """An image with its series and study, a series with its study, or another row."""
+    adopt(connection, table, row_id, import_id)
+    parent = {images: ("series_id", series), series: ("study_id", studies)}.get(table)
+    if parent is not None:
+        column, parent_table = parent
+        parent_id = connection.execute(select(table.c[column]).where(table.c.id == row_id)).scalar()
+        if parent_id is not None:
+            _adopt(connection, parent_table, parent_id, import_id)
+
+
+def require(connection: Connection, table, entity: str, entity_id: int,
+            import_id: int | None = None) -> None:
+    """UnknownEntity unless the row exists and is visible (or ``import_id``'s own)."""
+    query = select(table.c.id).where(table.c.id == entity_id)
+    if "import_id" in table.c:
+        query = query.where(visible(table, import_id))
+    if connection.execute(query).first() is None:
         raise UnknownEntity(entity, entity_id)
 
 
@@ -39,18 +70,20 @@ def _sha(*parts: object) -> str:
     return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
 
 
-def _uid_row(connection: Connection, table, uid_column: str, uid: str | None, **values) -> int | None:
+def _uid_row(connection: Connection, table, uid_column: str, uid: str | None,
+             import_id: int | None, **values) -> int | None:
     if not uid:
         return None
-    insert_ignoring_duplicates(connection, table, {uid_column: uid, "created_at": utcnow(), **values},
-                               uid_column)
-    return connection.execute(select(table.c.id).where(table.c[uid_column] == uid)).scalar_one()
+    insert_ignoring_duplicates(connection, table, {uid_column: uid, "created_at": utcnow(),
+                                                   "import_id": import_id, **values}, uid_column)
+    return _found(connection, table, table.c[uid_column] == uid, import_id)
 
 
-def _series_id(connection: Connection, study_uid, series_uid, study_description=None,
-               series_description=None, modality=None) -> int | None:
-    study = _uid_row(connection, studies, "study_uid", study_uid, description=study_description)
-    return _uid_row(connection, series, "series_uid", series_uid, study_id=study,
+def _series_id(connection: Connection, import_id: int | None, study_uid, series_uid,
+               study_description=None, series_description=None, modality=None) -> int | None:
+    study = _uid_row(connection, studies, "study_uid", study_uid, import_id,
+                     description=study_description)
+    return _uid_row(connection, series, "series_uid", series_uid, import_id, study_id=study,
                     description=series_description, modality=modality)
 
 
@@ -74,45 +107,49 @@ def image_values(image: Any) -> dict[str, Any]:
     raise TypeError(f"add_image takes a MedicalImage or an ImageRecord, got {type(image).__name__}")
 
 
-def add_image(connection: Connection, image: Any) -> tuple[int, bool]:
+def add_image(connection: Connection, image: Any, import_id: int | None = None) -> tuple[int, bool]:
     """(image id, whether it was new). Idempotent: a MedicalImage on its content hash + path +
     frame; an ImageRecord on its path (else its key) -- matching an image already added by
-    pixels when the path (or the key, if unique) is the same."""
+    pixels when the path (or the key, if unique) is the same. A new image is marked as
+    ``import_id``'s; one an unfinished import wrote is adopted."""
     values = image_values(image)
     series_args = values.pop("_series")
-    existing = connection.execute(select(images.c.id).where(images.c.identity == values["identity"])).first()
+    existing = connection.execute(select(images.c.id, images.c.import_id)
+                                  .where(images.c.identity == values["identity"])).first()
+    if existing is None and values["content_hash"] is None:
+        existing = _match_record(connection, values)
     if existing is not None:
+        if existing.import_id is not None and existing.import_id != import_id:
+            _adopt(connection, images, existing.id, import_id)
         return existing.id, False
-    if values["content_hash"] is None:
-        found = _match_record(connection, values)
-        if found is not None:
-            return found, False
-    else:  # adopt an image known so far by name only (imported annotations) at the same path
-        named = connection.execute(select(images.c.id).where(and_(
+    if values["content_hash"] is not None:  # adopt an image known so far by name only
+        named = connection.execute(select(images.c.id).where(and_(  # (imported) at the same path
             images.c.path == values["path"], images.c.frame == values["frame"],
             images.c.content_hash.is_(None)))).first()
         if named is not None:
             connection.execute(update(images).where(images.c.id == named.id).values(
                 identity=values["identity"], content_hash=values["content_hash"],
                 width=values["width"], height=values["height"], key=values["key"],
-                sop_uid=values["sop_uid"], series_id=_series_id(connection, *series_args)))
+                sop_uid=values["sop_uid"], series_id=_series_id(connection, None, *series_args)))
+            adopt(connection, images, named.id)
             return named.id, False
-    values["series_id"] = _series_id(connection, *series_args)
+    values["series_id"] = _series_id(connection, import_id, *series_args)
     values["created_at"] = utcnow()
+    values["import_id"] = import_id
     insert_ignoring_duplicates(connection, images, values, "identity")
-    image_id = connection.execute(
-        select(images.c.id).where(images.c.identity == values["identity"])).scalar_one()
-    return image_id, True
+    return _found(connection, images, images.c.identity == values["identity"], import_id), True
 
 
-def _match_record(connection: Connection, values: dict) -> int | None:
+def _match_record(connection: Connection, values: dict):
+    """The image an ImageRecord names by its path (else its unique key), or None."""
+    query = select(images.c.id, images.c.import_id)
     if values["path"] is not None:
-        query = select(images.c.id).where(images.c.path == values["path"]).order_by(images.c.frame)
+        query = query.where(images.c.path == values["path"]).order_by(images.c.frame)
     else:
-        query = select(images.c.id).where(images.c.key == values["key"])
+        query = query.where(images.c.key == values["key"])
     found = connection.execute(query.limit(2)).all()
     if len(found) == 1 or (found and values["path"] is not None):
-        return found[0].id
+        return found[0]
     return None
 
 
@@ -120,7 +157,7 @@ def image_info(connection: Connection, image_id: int | None = None) -> list[Imag
     query = (select(images, series.c.series_uid, studies.c.study_uid)
              .select_from(images.outerjoin(series, images.c.series_id == series.c.id)
                           .outerjoin(studies, series.c.study_id == studies.c.id))
-             .order_by(images.c.id))
+             .where(visible(images)).order_by(images.c.id))
     if image_id is not None:
         query = query.where(images.c.id == image_id)
     return [ImageInfo(r.id, r.key, r.width, r.height, r.path, r.frame, r.content_hash,

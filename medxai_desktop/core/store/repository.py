@@ -1,4 +1,5 @@
-"""``ReviewStore``: the review store's API. Each public method is ONE transaction."""
+"""``ReviewStore``: the review store's API. Each public method is ONE transaction, but for
+``import_annotations``: short ones, all-or-nothing to readers (``imports.py``)."""
 from __future__ import annotations
 
 import functools
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from medxai_desktop.core.boxes import Box, BoxProposal
 from medxai_desktop.core.exchange.records import AnnotationSet
 
-from . import annotation_sets, catalog, migrate, review
+from . import annotation_sets, catalog, imports, migrate, review
 from .audit import append_audit, read_audit
 from .database import (describe_error, make_engine, open_error, read_transaction,
                        write_transaction)
@@ -80,6 +81,10 @@ class ReviewStore:
             except SQLAlchemyError as exc:
                 self.engine.dispose()
                 raise open_error(self.url, exc) from None
+        try:  # what a killed or failed import left behind (readers never see it)
+            imports.clean_abandoned(self.engine)
+        except (SQLAlchemyError, StoreError):
+            pass  # housekeeping: tried again at the next open
 
     def close(self) -> None:
         self.engine.dispose()
@@ -295,10 +300,11 @@ class ReviewStore:
 
     @_database_errors
     def import_annotations(self, annotation_set: AnnotationSet, reviewer: str, source: str) -> ImportSummary:
-        """Reference boxes from a file, as reviewed boxes, in ONE transaction: on any error
-        nothing is imported."""
-        with write_transaction(self.engine) as c:
-            return annotation_sets.import_annotations(c, annotation_set, reviewer, source)
+        """Reference boxes from a file, as reviewed boxes: written in short transactions (the
+        exception to one transaction per call, so that edits go on meanwhile), visible all at
+        once when the import is done; on any error, or if the process dies, nothing of it is
+        kept."""
+        return annotation_sets.import_annotations(self.engine, annotation_set, reviewer, source)
 
     # -- the database itself --------------------------------------------------------------------
 

@@ -12,13 +12,15 @@ from sqlalchemy import Connection, and_, func, insert, select
 
 from medxai_desktop.core.boxes import Box
 
-from .audit import append_audit
+from .audit import append_audit, audit_values
 from .catalog import require, reviewer_id
 from .database import upsert
 from .errors import NothingToRedo, NothingToUndo, RevisionConflict, StoreError, UnknownEntity
 from .history import BoxState, redo_step, undo_step
-from .schema import box_proposals, box_revisions, boxes, image_status, images, reviewers, utcnow
-from .views import (ACCEPTED, ADD, EDIT, EDITED, PROPOSED, REDO, REJECTED, REMOVED,
+from .imports import visible
+from .schema import (audit_log, box_proposals, box_revisions, boxes, image_status, images,
+                     reviewers, utcnow)
+from .views import (ACCEPTED, ADD, ADDED, EDIT, EDITED, IMPORT, PROPOSED, REDO, REJECTED, REMOVED,
                     REVIEW_STATUSES, UNDO, UNREAD, BoxView, ImageStatus, Revision)
 
 REVIEWER_STATES = (ACCEPTED, EDITED, REJECTED)
@@ -47,7 +49,7 @@ def _locked_box(connection: Connection, box_id: int):
     query = (select(boxes, box_proposals.c.x0, box_proposals.c.y0, box_proposals.c.x1,
                     box_proposals.c.y1, box_proposals.c.label)
              .select_from(boxes.outerjoin(box_proposals, boxes.c.proposal_id == box_proposals.c.id))
-             .where(boxes.c.id == box_id).with_for_update(of=boxes))
+             .where(boxes.c.id == box_id, visible(boxes)).with_for_update(of=boxes))
     row = connection.execute(query).first()
     if row is None:
         raise UnknownEntity("box", box_id)
@@ -79,23 +81,33 @@ def _next(revisions: list[Revision]) -> int:
     return (revisions[-1].revision if revisions else 0) + 1
 
 
-def _append(connection: Connection, box_id: int, number: int, state: BoxState, reviewer: str,
-            action: str, target: int | None = None, comment: str | None = None) -> Revision:
+def _revision_values(box_id: int, number: int, state: BoxState, reviewer_row: int, action: str,
+                     target: int | None, comment: str | None, now) -> dict:
     if not state.label:
         raise StoreError(f"box {box_id}: a box needs a label")
-    now = utcnow()
-    b = Box(float(state.box.x0), float(state.box.y0), float(state.box.x1), float(state.box.y1))
-    row_id = connection.execute(insert(box_revisions).values(
-        box_id=box_id, revision=number, x0=b.x0, y0=b.y0, x1=b.x1, y1=b.y1, label=state.label,
-        state=state.state, action=action, target_revision=target,
-        reviewer_id=reviewer_id(connection, reviewer), comment=comment, created_at=now,
-    )).inserted_primary_key[0]
-    revision = Revision(row_id, box_id, number, b, state.label, state.state, reviewer.strip(), now,
-                        action, target, comment)
-    append_audit(connection, revision.reviewer, f"box.{action}", "box", box_id,
-                 {"revision": number, "state": state.state, "label": state.label,
-                  "box": [b.x0, b.y0, b.x1, b.y1], "target_revision": target, "comment": comment})
-    return revision
+    b = state.box
+    return dict(box_id=box_id, revision=number, x0=float(b.x0), y0=float(b.y0), x1=float(b.x1),
+                y1=float(b.y1), label=state.label, state=state.state, action=action,
+                target_revision=target, reviewer_id=reviewer_row, comment=comment, created_at=now)
+
+
+def _audit_of(values: dict, reviewer: str, import_id: int | None = None) -> dict:
+    """The audit entry of a revision (its row's values)."""
+    return audit_values(reviewer, f"box.{values['action']}", "box", values["box_id"], {
+        "revision": values["revision"], "state": values["state"], "label": values["label"],
+        "box": [values[k] for k in ("x0", "y0", "x1", "y1")],
+        "target_revision": values["target_revision"], "comment": values["comment"]}, import_id)
+
+
+def _append(connection: Connection, box_id: int, number: int, state: BoxState, reviewer: str,
+            action: str, target: int | None = None, comment: str | None = None) -> Revision:
+    values = _revision_values(box_id, number, state, reviewer_id(connection, reviewer), action,
+                              target, comment, utcnow())
+    row_id = connection.execute(insert(box_revisions).values(**values)).inserted_primary_key[0]
+    reviewer = reviewer.strip()
+    connection.execute(insert(audit_log).values(**_audit_of(values, reviewer)))
+    return Revision(row_id, box_id, number, Box(values["x0"], values["y0"], values["x1"], values["y1"]),
+                    state.label, state.state, reviewer, values["created_at"], action, target, comment)
 
 
 def revise(connection: Connection, box_id: int, reviewer: str, expected_revision: int,
@@ -124,17 +136,36 @@ def revise(connection: Connection, box_id: int, reviewer: str, expected_revision
 
 
 def add_box(connection: Connection, image_id: int, box: Box, label: str, reviewer: str,
-            comment: str | None = None, origin: str = "drawn", source: str | None = None,
-            action: str = ADD) -> Revision:
-    """A box nobody proposed: a box row without proposal whose revision 1 is "added"."""
+            comment: str | None = None) -> Revision:
+    """A box the reviewer drew: a box row without proposal whose revision 1 is "added"."""
     if not isinstance(box, Box):
         raise TypeError(f"box must be a Box, got {type(box).__name__}")
     require(connection, images, "image", image_id)
     box_id = connection.execute(insert(boxes).values(
-        image_id=image_id, proposal_id=None, origin=origin, source=source, created_at=utcnow(),
+        image_id=image_id, proposal_id=None, origin="drawn", created_at=utcnow(),
     )).inserted_primary_key[0]
-    return _append(connection, box_id, 1, BoxState(box, label, "added"), reviewer, action,
+    return _append(connection, box_id, 1, BoxState(box, label, ADDED), reviewer, ADD,
                    comment=comment)
+
+
+def import_boxes(connection: Connection, new: list[tuple[int, Box, str, str]], reviewer: str,
+                 reviewer_row: int, source: str, import_id: int) -> list[int]:
+    """Boxes read from ``source``, (image id, box, label, comment) each, written in bulk: a box
+    row (origin "import") whose revision 1 is "added" (action "import"), with its audit entry,
+    all marked as ``import_id``'s. The importer resolved the images; returns the box ids."""
+    if not new:
+        return []
+    now = utcnow()
+    box_ids = connection.execute(
+        insert(boxes).returning(boxes.c.id, sort_by_parameter_order=True),
+        [dict(image_id=image_id, proposal_id=None, origin="import", source=source, created_at=now,
+              import_id=import_id) for image_id, *_ in new]).scalars().all()
+    revisions = [_revision_values(box_id, 1, BoxState(box, label, ADDED), reviewer_row, IMPORT,
+                                  None, comment, now)
+                 for box_id, (_, box, label, comment) in zip(box_ids, new)]
+    connection.execute(insert(box_revisions), revisions)
+    connection.execute(insert(audit_log), [_audit_of(r, reviewer, import_id) for r in revisions])
+    return list(box_ids)
 
 
 def undo(connection: Connection, box_id: int, reviewer: str,
@@ -190,7 +221,7 @@ def latest_rows(connection: Connection, image_id: int | None = None):
             .outerjoin(latest, latest.c.box_id == boxes.c.id)
             .outerjoin(rev, and_(rev.c.box_id == latest.c.box_id, rev.c.revision == latest.c.revision))
             .outerjoin(reviewers, rev.c.reviewer_id == reviewers.c.id))
-        .order_by(boxes.c.id))
+        .where(visible(boxes)).order_by(boxes.c.id))
     if image_id is not None:
         query = query.where(boxes.c.image_id == image_id)
     return connection.execute(query).all()

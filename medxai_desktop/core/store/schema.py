@@ -8,7 +8,7 @@ from sqlalchemy import (JSON, CheckConstraint, Column, DateTime, Float, ForeignK
                         Integer, MetaData, String, Table, Text, UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-from .views import BOX_STATES, REVIEW_STATUSES, REVISION_ACTIONS
+from .views import BOX_STATES, IMPORT_STATES, REVIEW_STATUSES, REVISION_ACTIONS
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -58,11 +58,33 @@ def _created() -> Column:
     return Column("created_at", UTCDateTime, nullable=False, default=utcnow)
 
 
+def _import_id() -> Column:
+    """The import that wrote the row; its rows stay invisible until the import is committed
+    (``imports.py``). NULL: written by anything else, or adopted by a later writer."""
+    return Column("import_id", ForeignKey("imports.id"), index=True)
+
+
+# One row per annotation import: it writes its rows in short batches, marked with its id, and
+# becomes visible at once when its state turns "committed" (see imports.py).
+imports = Table(
+    "imports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("source", Text, nullable=False),
+    Column("host", String(255), nullable=False),   # who runs it: a pending import whose
+    Column("pid", Integer, nullable=False),         # process is gone is cleaned up
+    Column("started_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("heartbeat_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("finished_at", UTCDateTime),
+    CheckConstraint(_in("state", IMPORT_STATES), name="state"),
+)
+
 reviewers = Table(
     "reviewers", metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     _created(),
+    _import_id(),
 )
 
 studies = Table(
@@ -71,6 +93,7 @@ studies = Table(
     Column("study_uid", String(64), nullable=False, unique=True),
     Column("description", Text),
     _created(),
+    _import_id(),
 )
 
 series = Table(
@@ -81,6 +104,7 @@ series = Table(
     Column("modality", String(16)),
     Column("description", Text),
     _created(),
+    _import_id(),
 )
 
 images = Table(
@@ -98,6 +122,7 @@ images = Table(
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
     _created(),
+    _import_id(),
 )
 
 models = Table(
@@ -156,6 +181,7 @@ boxes = Table(
     Column("origin", String(16), nullable=False),
     Column("source", Text),
     _created(),
+    _import_id(),
     CheckConstraint(_in("origin", BOX_ORIGINS), name="origin"),
 )
 
@@ -196,8 +222,12 @@ audit_log = Table(
     Column("entity", String(50), nullable=False),
     Column("entity_id", Integer),
     Column("details", JSON, nullable=False),
+    _import_id(),
     Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),
 )
 
-# Rows of these tables are never updated or deleted (database triggers refuse it).
+# Rows of these tables are never updated or deleted (database triggers refuse it); the one
+# exception: the rows of an import that was never committed are deleted when it is cleaned up.
 APPEND_ONLY_TABLES = ("audit_log", "box_proposals", "box_revisions")
+# The tables an import writes to, in the order its rows are deleted when it fails.
+IMPORTED_TABLES = ("audit_log", "box_revisions", "boxes", "images", "series", "studies", "reviewers")

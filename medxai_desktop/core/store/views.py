@@ -19,6 +19,10 @@ REVIEWED_STATES = (ACCEPTED, EDITED, ADDED)  # what counts as reference ("truth"
 UNREAD, IN_REVIEW, SIGNED_OFF = "unread", "in_review", "signed_off"
 REVIEW_STATUSES = (UNREAD, IN_REVIEW, SIGNED_OFF)
 
+# An import's rows are PENDING (invisible) until it is COMMITTED; a FAILED one is being removed.
+PENDING, COMMITTED, FAILED = "pending", "committed", "failed"
+IMPORT_STATES = (PENDING, COMMITTED, FAILED)
+
 # How a revision came about. EDIT, ADD and IMPORT are normal changes (they clear the redo
 # chain); UNDO and REDO restore an earlier state as a new revision.
 EDIT, ADD, IMPORT, UNDO, REDO = "edit", "add", "import", "undo", "redo"
