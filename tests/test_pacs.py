@@ -1,0 +1,228 @@
+"""core/pacs against a real Orthanc (tests/orthanc_server.py): echo, find with each filter,
+C-GET, C-MOVE, WADO-RS, C-STORE, STOW-RS, and the faults (unknown AE title, closed port,
+unreachable host, wrong credentials, an association cut mid-retrieve, an unknown study)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from medxai_desktop.core import pacs
+from medxai_desktop.core.pacs import InstanceCache, Node, Query
+from tests import orthanc_server as orth
+
+# CR (JPEG 2000, pydicom-data), CT, MR, multi-frame MR (pydicom-data), JPEG baseline colour.
+SAMPLES = ("RG3_J2KR.dcm", "CT_small.dcm", "MR_small.dcm", "emri_small.dcm", "SC_rgb_jpeg_dcmtk.dcm")
+
+
+def _sample_files() -> dict[str, str]:
+    found = {}
+    for name in SAMPLES:
+        try:
+            path = get_testdata_file(name)
+        except Exception:  # noqa: BLE001 (pydicom-data absent and no download)
+            path = None
+        if path:
+            found[name] = path
+    return found
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory):
+    problem = orth.missing_reason()
+    if problem:
+        message = f"!!! PACS tests SKIPPED: {problem}"
+        print(f"\n{message}", file=sys.stderr)
+        pytest.skip(message)
+    server = orth.OrthancServer()
+    try:
+        server.start()
+        server.samples = {}
+        for name, path in _sample_files().items():
+            server.upload(path)
+            server.samples[name] = pydicom.dcmread(path, stop_before_pixels=True)
+        server.study_uid, server.study_files = orth.synthetic_study(tmp_path_factory.mktemp("syn"), 6)
+        for path in server.study_files:
+            server.upload(path)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def node(orthanc) -> Node:
+    return Node("test-orthanc", ae_title=orth.ORTHANC_AET, host="127.0.0.1", port=orthanc.dicom_port,
+                calling_ae=orth.OUR_AET, store_port=orthanc.store_port, timeout=5)
+
+
+@pytest.fixture
+def web_node(orthanc, monkeypatch) -> Node:
+    monkeypatch.setenv("MEDXAI_PACS_PASSWORD_TEST_WEB", orth.PASSWORD)
+    return Node("test-web", url=f"{orthanc.url}/dicom-web", auth="basic", username=orth.USER, timeout=5)
+
+
+@pytest.fixture(params=["dimse", "dicomweb"])
+def any_node(request, node, web_node) -> Node:
+    return node if request.param == "dimse" else web_node
+
+
+def test_echo(any_node):
+    assert 0 < pacs.verify(any_node) < 5
+
+
+def _ct(orthanc):
+    return orthanc.samples["CT_small.dcm"]
+
+
+@pytest.mark.parametrize("filters", [
+    lambda ds: {"patient_id": ds.PatientID},
+    lambda ds: {"patient_name": str(ds.PatientName)[:6] + "*"},
+    lambda ds: {"date_from": ds.StudyDate, "date_to": ds.StudyDate},
+    lambda ds: {"date_from": ds.StudyDate},
+    lambda ds: {"modality": ds.Modality},
+    lambda ds: {"accession": "ACC-SYN"},
+    lambda ds: {"description": "synthetic*"},
+], ids=["patient_id", "name_wildcard", "date_range", "date_open_range", "modality", "accession", "description"])
+def test_find_each_filter_at_study_level(any_node, orthanc, filters):
+    query = Query(**filters(_ct(orthanc)))
+    found = pacs.find(any_node, query)
+    assert found, query
+    for match in found:
+        row = next(m for m in pacs.find(any_node, Query()) if m.study_uid == match.study_uid)
+        assert row == match
+    if "accession" in query.filters() or "StudyDescription" in query.filters():
+        assert [m.study_uid for m in found] == [orthanc.study_uid]
+        assert found[0].instances == 6 and found[0].patient_name == "Synthetic^Study"
+    if query.patient_id:
+        assert {m.patient_id for m in found} == {query.patient_id}
+    if query.modality:
+        assert all(query.modality in m.modalities.split("\\") for m in found)
+    if query.date_from and query.date_to:
+        assert {m.date for m in found} == {query.date_from}
+
+
+def test_find_series_level(any_node, orthanc):
+    found = pacs.find(any_node, Query(level="series", study_uid=orthanc.study_uid))
+    assert len(found) == 2 and {m.instances for m in found} == {3}
+    assert all(m.study_uid == orthanc.study_uid and m.series_uid for m in found)
+    nothing = pacs.find(any_node, Query(patient_id="NOBODY-HERE"))
+    assert nothing == []
+
+
+def _assert_same_instance(path, source_path):
+    got, want = pydicom.dcmread(path), pydicom.dcmread(source_path)
+    assert got.SOPInstanceUID == want.SOPInstanceUID
+    assert got.file_meta.TransferSyntaxUID == want.file_meta.TransferSyntaxUID  # not transcoded
+    assert got.PixelData == want.PixelData
+
+
+@pytest.mark.parametrize("via", ["get", "move", "wado"])
+def test_retrieve_each_sample(orthanc, node, web_node, tmp_path, via):
+    cache = InstanceCache(tmp_path)
+    for name, ds in orthanc.samples.items():
+        result = pacs.retrieve(web_node if via == "wado" else node, ds.StudyInstanceUID, via=via, cache=cache)
+        assert result.fetched == (ds.SOPInstanceUID,) and result.reused == 0
+        _assert_same_instance(cache.path(ds.StudyInstanceUID, ds.SOPInstanceUID), get_testdata_file(name))
+
+
+@pytest.mark.parametrize("via", ["get", "wado"])
+def test_retrieve_series_then_study_fetches_only_what_is_missing(orthanc, node, web_node, tmp_path, via):
+    chosen = web_node if via == "wado" else node
+    cache, events = InstanceCache(tmp_path), []
+    [series, _] = sorted(pacs.find(chosen, Query(level="series", study_uid=orthanc.study_uid)),
+                         key=lambda m: m.series_number)
+    first = pacs.retrieve(chosen, orthanc.study_uid, series.series_uid, via=via, cache=cache)
+    assert len(first.fetched) == 3
+    (cache.study_dir(orthanc.study_uid) / ".stale.dcm.abc.tmp").write_bytes(b"half")
+    whole = pacs.retrieve(chosen, orthanc.study_uid, via=via, cache=cache, progress=events.append)
+    assert len(whole.fetched) == 3 and whole.reused == 3
+    assert events[-1].done == events[-1].total == 6
+    again = pacs.retrieve(chosen, orthanc.study_uid, via=via, cache=cache)
+    assert again.fetched == () and again.reused == 6
+    assert sorted(p.name for p in cache.study_dir(orthanc.study_uid).iterdir()) == sorted(
+        f"{pydicom.dcmread(f).SOPInstanceUID}.dcm" for f in orthanc.study_files)
+
+
+def test_cancel_stops_a_retrieve_and_leaves_only_whole_instances(orthanc, node, tmp_path):
+    from medxai_desktop.core.jobs import Cancelled
+
+    cache, seen = InstanceCache(tmp_path), []
+    with pytest.raises(Cancelled):
+        pacs.retrieve(node, orthanc.study_uid, cache=cache, progress=seen.append,
+                      cancelled=lambda: len(seen) >= 3)
+    kept = sorted(cache.study_dir(orthanc.study_uid).iterdir())
+    assert 1 <= len(kept) < 6 and all(p.suffix == ".dcm" and pydicom.dcmread(p).PixelData for p in kept)
+    result = pacs.retrieve(node, orthanc.study_uid, cache=cache)
+    assert result.reused == len(kept) and len(result.fetched) == 6 - len(kept)
+
+
+def test_association_cut_mid_retrieve_leaves_whole_instances_and_resumes(orthanc, node, tmp_path):
+    cache, seen = InstanceCache(tmp_path), []
+
+    def progress(p):
+        seen.append(p)
+        if len(seen) == 3:      # Orthanc dies after the second instance is written
+            orthanc.kill()
+
+    try:
+        with pytest.raises(pacs.PacsError, match="test-orthanc"):
+            pacs.retrieve(node, orthanc.study_uid, cache=cache, progress=progress)
+    finally:
+        orthanc.start()
+    kept = sorted(cache.study_dir(orthanc.study_uid).iterdir())
+    assert 1 <= len(kept) < 6
+    assert all(p.suffix == ".dcm" and pydicom.dcmread(p).PixelData for p in kept)
+    result = pacs.retrieve(node, orthanc.study_uid, cache=cache)
+    assert result.reused == len(kept) and len(result.fetched) == 6 - len(kept)
+
+
+@pytest.mark.parametrize("via", ["get", "move", "wado"])
+def test_unknown_study_is_named(node, web_node, tmp_path, via):
+    with pytest.raises(pacs.PacsNotFound, match=r"PACS test-(orthanc|web): .*study 1\.2\.3\.4\.5\.6"):
+        pacs.retrieve(web_node if via == "wado" else node, "1.2.3.4.5.6", via=via, cache=InstanceCache(tmp_path))
+    assert not any(tmp_path.rglob("*.dcm"))
+
+
+def test_unknown_calling_ae_title_is_rejected(node):
+    from dataclasses import replace
+
+    stranger = replace(node, calling_ae="STRANGER")
+    with pytest.raises(pacs.PacsRejected, match=r"PACS test-orthanc: association rejected .*'STRANGER'.*"
+                                                r"Calling AE title not recognised"):
+        pacs.verify(stranger)
+
+
+def test_closed_port_fails_at_once(node):
+    from dataclasses import replace
+
+    started = time.monotonic()
+    with pytest.raises(pacs.PacsConnectionError, match="PACS test-orthanc: cannot connect .*refused"):
+        pacs.verify(replace(node, port=orth.free_port()))
+    assert time.monotonic() - started < 2
+
+
+def test_unreachable_host_fails_within_the_timeout(node):
+    from dataclasses import replace
+
+    started = time.monotonic()
+    with pytest.raises(pacs.PacsConnectionError, match="PACS test-orthanc: "):
+        pacs.verify(replace(node, host="192.0.2.1", timeout=1.0))   # TEST-NET-1: never answers
+    assert time.monotonic() - started < 1.0 + 2.5
+
+
+def test_wrong_credentials_are_named(web_node, monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDXAI_PACS_PASSWORD_TEST_WEB", "wrong")
+    with pytest.raises(pacs.PacsAuthError, match="PACS test-web: QIDO-RS: HTTP 401 unauthorized"):
+        pacs.verify(web_node)
+    with pytest.raises(pacs.PacsAuthError, match="HTTP 401"):
+        pacs.retrieve(web_node, "1.2.3", cache=InstanceCache(tmp_path))
+
+
+def test_send_files_by_c_store_and_stow(orthanc, any_node, tmp_path):
+    study_uid, files = orth.synthetic_study(tmp_path / "new", 2, series=1, patient="Sent^Back")
+    assert pacs.send_files(any_node, files) == [pydicom.dcmread(f).SOPInstanceUID for f in files]
+    [hit] = orthanc.rest("/tools/lookup", study_uid.encode(), "POST")
+    assert orthanc.rest(f"/studies/{hit['ID']}/instances").__len__() == 2
