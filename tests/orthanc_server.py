@@ -93,14 +93,14 @@ class OrthancServer:
         path = self.root / "orthanc.log"
         return path.read_text(errors="replace")[-1500:] if path.exists() else ""
 
-    def rest(self, path: str, data: bytes | None = None, method: str | None = None):
+    def rest(self, path: str, data: bytes | None = None, method: str | None = None, raw: bool = False):
         request = urllib.request.Request(self.url + path, data=data, method=method)
         request.add_header("Authorization", "Basic " + b64encode(f"{USER}:{PASSWORD}".encode()).decode())
         if data is not None:
             request.add_header("Content-Type", "application/dicom")
         with urllib.request.urlopen(request, timeout=30) as answer:
             body = answer.read()
-        return json.loads(body) if body else None
+        return body if raw else json.loads(body) if body else None
 
     def upload(self, path: str | Path) -> dict:
         return self.rest("/instances", Path(path).read_bytes())

@@ -226,3 +226,46 @@ def test_send_files_by_c_store_and_stow(orthanc, any_node, tmp_path):
     assert pacs.send_files(any_node, files) == [pydicom.dcmread(f).SOPInstanceUID for f in files]
     [hit] = orthanc.rest("/tools/lookup", study_uid.encode(), "POST")
     assert orthanc.rest(f"/studies/{hit['ID']}/instances").__len__() == 2
+
+
+def _orthanc_srs(orthanc, study_uid):
+    [hit] = orthanc.rest("/tools/lookup", study_uid.encode(), "POST")
+    return [i for i in orthanc.rest(f"/studies/{hit['ID']}/instances")
+            if orthanc.rest(f"/instances/{i['ID']}/simplified-tags").get("Modality") == "SR"]
+
+
+@pytest.mark.parametrize("kind", ["dimse", "dicomweb"])
+def test_reviewed_boxes_go_back_as_one_sr_per_revision(orthanc, node, web_node, tmp_path, kind):
+    from medxai_desktop.core.boxes import Box
+    from medxai_desktop.core.exchange.dicom_sr import read_dicom_sr
+    from medxai_desktop.core.exchange.records import ImageRecord
+    from medxai_desktop.core.pacs.send_log import send_boxes
+    from medxai_desktop.core.store import SIGNED_OFF, ReviewStore
+    from medxai_desktop.core.store.pacs_log import record_retrieved, sent_log, sources_of
+
+    source = orthanc.samples["MR_small.dcm" if kind == "dimse" else "CT_small.dcm"]
+    target = node if kind == "dimse" else web_node
+    cache = InstanceCache(tmp_path / "cache")
+    pacs.retrieve(node, source.StudyInstanceUID, cache=cache)
+    path = cache.path(source.StudyInstanceUID, source.SOPInstanceUID)
+    with ReviewStore(f"sqlite:///{tmp_path / 'reviews.sqlite3'}", cache_dir=tmp_path / "maps") as store:
+        record_retrieved(store, node.name, [(source.StudyInstanceUID, source.SeriesInstanceUID,
+                                             source.SOPInstanceUID, str(path))])
+        assert [s.node for s in sources_of(store, source.SOPInstanceUID)] == [node.name]
+        image_id = store.add_image(ImageRecord("image.dcm", int(source.Columns), int(source.Rows), path=path,
+                                               study_uid=source.StudyInstanceUID, sop_uid=source.SOPInstanceUID))
+        added = store.add_box(image_id, Box(10, 12, 40, 30), "nodule", "dr-a")
+        store.set_status(image_id, SIGNED_OFF, "dr-a")
+        first = send_boxes(store, target, "dr-a")
+        again = send_boxes(store, target, "dr-b")
+        assert len(first.sent) == 1 and again.sent == () and len(again.already_sent) == 1
+        [entry] = sent_log(store, target.name)
+        assert (entry.kind, entry.sent_by, entry.source_uids) == ("sr", "dr-a", [source.SOPInstanceUID])
+        [sr] = _orthanc_srs(orthanc, source.StudyInstanceUID)
+        sr_file = tmp_path / "sr.dcm"
+        sr_file.write_bytes(orthanc.rest(f"/instances/{sr['ID']}/file", raw=True))
+        [box] = read_dicom_sr(sr_file).boxes
+        assert box.image_key == source.SOPInstanceUID and (box.box.x0, box.box.y1) == (10, 30)
+        store.revise_box(added.box_id, reviewer="dr-a", expected_revision=added.revision, box=Box(11, 12, 40, 30))
+        revised = send_boxes(store, target, "dr-a")
+        assert len(revised.sent) == 1 and len(_orthanc_srs(orthanc, source.StudyInstanceUID)) == 2

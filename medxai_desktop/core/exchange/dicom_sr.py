@@ -6,7 +6,9 @@ Design:
 * **One SR per source image** that has at least one exported box (TID 1500 needs at least
   one measurement group, so images without boxes get no SR). All SRs of one study written by
   one call share one new SR series (series number 900, instance numbers 1, 2, ...). Files are
-  named ``<SR SOP Instance UID>.dcm`` in ``out_dir``. The SR copies the patient and study
+  named ``<SR SOP Instance UID>.dcm`` in ``out_dir``. The SR's SOP Instance UID is derived from
+  its content (source image, each box at its revision) and the series UID from the study, so
+  writing or sending the same revision again gives the same instance, never a second SR. The SR copies the patient and study
   modules from its source and records it as evidence and in the image library (with its
   Rows/Columns, which the importer uses as the image size).
 * One TID 1410 measurement group per box: ``Image Region`` = SCOORD POLYLINE, the box as a
@@ -153,7 +155,6 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
     source data set, or outside it, are an ExportError (nothing is written)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
-    from pydicom.uid import generate_uid
 
     check_which(which)
     boxes = select_boxes(annotations, which)
@@ -190,14 +191,17 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
             report = hd.sr.MeasurementReport(observation_context=context,
                                              procedure_reported=codes.SCT.ImagingProcedure,
                                              imaging_measurements=groups)
-        slot = series.setdefault(str(ds.StudyInstanceUID), [str(generate_uid()), 1])
+        slot = series.setdefault(str(ds.StudyInstanceUID), [
+            content_uid("sr-series", str(ds.StudyInstanceUID), which, manufacturer), 1])
         with warnings.catch_warnings():
             # The patient's name is copied as the source has it; highdicom's hint about
             # single-component names is noise here.
             warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
             sr = hd.sr.Comprehensive3DSR(
                 evidence=[ds], content=report, series_instance_uid=slot[0], series_number=SR_SERIES_NUMBER,
-                sop_instance_uid=str(generate_uid()), instance_number=slot[1], manufacturer=manufacturer,
+                sop_instance_uid=content_uid("sr", str(ds.SOPInstanceUID), which, manufacturer, model or "",
+                                             *map(_box_key, image_boxes)),
+                instance_number=slot[1], manufacturer=manufacturer,
                 is_complete=True)
         slot[1] += 1
         if deidentifier is not None:
@@ -206,6 +210,17 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
         docs.append(sr)
 
     return save_instances(docs, out_dir)
+
+
+def content_uid(*parts: str) -> str:
+    """``2.25.`` + a name-based UUID of ``parts``: the same content always gets the same UID."""
+    return "2.25." + str(uuid.uuid5(_NAMESPACE, "\x00".join(parts)).int)
+
+
+def _box_key(b: BoxRecord) -> str:
+    """What makes one exported box this box at this revision."""
+    return repr((b.kind, b.label, b.box.x0, b.box.y0, b.box.x1, b.box.y1, b.score, b.method, b.reviewer,
+                 b.state, b.revision, b.extra.get("frame"), b.extra.get("model")))
 
 
 def save_instances(datasets, out_dir) -> list[Path]:

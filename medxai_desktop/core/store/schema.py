@@ -231,3 +231,31 @@ audit_log = Table(
 APPEND_ONLY_TABLES = ("audit_log", "box_proposals", "box_revisions")
 # The tables an import writes to, in the order its rows are deleted when it fails.
 IMPORTED_TABLES = ("audit_log", "box_revisions", "boxes", "images", "series", "studies", "reviewers")
+
+# PACS (core/pacs): where each retrieved instance came from (node and UIDs; an image's row is
+# found by its SOP Instance UID), and what was sent where, when and by whom (the SR's SOP
+# Instance UID is derived from the boxes' revisions, so a revision sent once is not sent again).
+pacs_instances = Table(
+    "pacs_instances", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("node", String(200), nullable=False),
+    Column("study_uid", String(64), nullable=False, index=True),
+    Column("series_uid", String(64)),
+    Column("sop_uid", String(64), nullable=False, index=True),
+    Column("path", Text),
+    Column("retrieved_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("node", "sop_uid"),
+)
+
+pacs_sent = Table(
+    "pacs_sent", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("node", String(200), nullable=False),
+    Column("destination", Text, nullable=False),     # AET@host:port or the URL
+    Column("kind", String(16), nullable=False),      # "sr" (reviewed boxes) or "file"
+    Column("sop_uid", String(64), nullable=False),   # the instance sent
+    Column("source_uids", JSON, nullable=False),     # the images an SR refers to
+    Column("sent_by", String(200)),
+    Column("sent_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("node", "sop_uid"),
+)
