@@ -18,11 +18,19 @@ For every gap it also records the GUI thread's own CPU time and (Linux, /proc/th
 schedstat) the time it sat runnable without a CPU, i.e. taken by other processes; the gap less
 that time is what the app itself caused (GUI work, waits for the GIL or a lock).
 
+Start and quit (``--startup``, run first; ``--startup-only`` runs nothing else): ``medxai-desktop``
+on the sample study in a fresh process, three times, timed from outside (app/startup_probe.py
+marks the events): seconds to the main window's first paint with the study listed (goal < 3 s),
+to idle (model loaded, prediction shown), and from the quit request to the process's exit when
+idle and right after the paint (goal < 1 s). The reference in the same run: a bare PySide6
+process that shows one QWidget (the floor of any Qt app on this machine).
+
 Target: the longest stall of phases A and B < 50 ms. The 1-min load average is printed, with a
 warning above the core count. ``--json`` prints only a JSON object; ``--strict`` exits 1 when
 the target is missed; ``--diagnose`` samples the GUI thread's Python stack during stalls.
 
     .venv/bin/python benchmarks/bench_gui.py [--folder DIR] [--image FILE] [--all-cores] [--json] [--strict]
+                                             [--startup | --startup-only]
 """
 from __future__ import annotations
 
@@ -143,6 +151,74 @@ class StallMeter:
         }
 
 
+HELLO_QT = """
+import sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QLabel
+app = QApplication([])
+label = QLabel("hello")
+class Probe(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            print(time.time(), flush=True)
+            QTimer.singleShot(0, app.quit)
+        return False
+probe = Probe()
+label.installEventFilter(probe)
+label.show()
+app.exec()
+"""
+
+
+def _launch(quit_after: str, timeout: float) -> dict:
+    import subprocess
+
+    tmp = Path(tempfile.mkdtemp(prefix="medxai-bench-start-"))
+    marks = tmp / "marks.jsonl"
+    env = {**os.environ, "MEDXAI_STARTUP_PROBE": str(marks), "MEDXAI_STARTUP_PROBE_QUIT": quit_after}
+    start = time.time()
+    done = subprocess.run([sys.executable, "-m", "medxai_desktop.app.main", "--db", f"sqlite:///{tmp / 'r.sqlite3'}",
+                           "--settings", str(tmp / "s.ini"), "--reviewer", "bench", "--device", "cpu"],
+                          env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    end = time.time()
+    events = {e["event"]: e["time"] for e in map(json.loads, marks.read_text().splitlines())} if marks.exists() else {}
+    if "painted" not in events or "close" not in events:
+        raise RuntimeError(f"medxai-desktop did not report its start (exit {done.returncode}): {done.stderr[-500:]}")
+    out = {"painted_s": round(events["painted"] - start, 2), "quit_s": round(end - events["close"], 2)}
+    if "idle" in events:
+        out["idle_s"] = round(events["idle"] - start, 2)
+    return out
+
+
+def startup_phase(say, runs: int = 3, timeout: float = 120) -> dict:
+    """Start-up and quit of the real application, and a bare Qt window as the reference."""
+    import subprocess
+
+    hello = []
+    for _ in range(runs):
+        start = time.time()
+        done = subprocess.run([sys.executable, "-c", HELLO_QT], capture_output=True, text=True, timeout=60)
+        hello.append(float(done.stdout.split()[0]) - start)
+    idle_runs = [_launch("idle", timeout) for _ in range(runs)]
+    busy_runs = [_launch("painted", timeout) for _ in range(runs)]
+    median = statistics.median
+    result = {
+        "reference_bare_qt_window_s": round(median(hello), 2),
+        "painted_s": median(r["painted_s"] for r in idle_runs),
+        "idle_s": median(r["idle_s"] for r in idle_runs),
+        "quit_when_idle_s": median(r["quit_s"] for r in idle_runs),
+        "quit_right_after_paint_s": median(r["quit_s"] for r in busy_runs),
+        "runs": {"idle": idle_runs, "quit_after_paint": busy_runs, "bare_qt": [round(h, 2) for h in hello]},
+    }
+    result["painted_over_reference"] = round(result["painted_s"] / result["reference_bare_qt_window_s"], 2)
+    result["passed"] = result["painted_s"] < 3.0 and max(result["quit_when_idle_s"],
+                                                         result["quit_right_after_paint_s"]) < 1.0
+    say(f"start: painted window with the study listed {result['painted_s']} s (goal < 3 s; a bare Qt window "
+        f"{result['reference_bare_qt_window_s']} s), idle {result['idle_s']} s; quit {result['quit_when_idle_s']} s "
+        f"when idle, {result['quit_right_after_paint_s']} s right after the paint (goal < 1 s)")
+    return result
+
+
 def run_until(app, meter: StallMeter, done, timeout: float, what: str) -> float:
     """Run the real event loop (no polling sleeps) until ``done()``; the seconds it took."""
     from PySide6.QtCore import QEventLoop
@@ -172,10 +248,18 @@ def main() -> int:
     parser.add_argument("--diagnose", action="store_true", help="sample the GUI thread's stack during stalls")
     parser.add_argument("--all-cores", action="store_true",
                         help="let torch use every core (the app leaves one to the GUI thread)")
+    parser.add_argument("--startup", action="store_true", help="also time start-up and quit (first)")
+    parser.add_argument("--startup-only", action="store_true", help="only time start-up and quit")
     args = parser.parse_args()
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    startup = startup_phase(say) if args.startup or args.startup_only else None
+    if args.startup_only:
+        print(json.dumps({"benchmark": "bench_gui startup", **startup, "load_avg_1min": round(os.getloadavg()[0], 2),
+                          "cpu_count": os.cpu_count(), "platform": os.environ.get("QT_QPA_PLATFORM") or "default"},
+                         indent=None if args.json else 1))
+        return 1 if args.strict and not startup["passed"] else 0
 
     import torch
     from PySide6.QtWidgets import QApplication
@@ -260,6 +344,8 @@ def main() -> int:
         "platform": os.environ.get("QT_QPA_PLATFORM") or "default", "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "torch_threads": torch_threads, "load_avg_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
+    if startup is not None:
+        result["startup"] = startup
     if args.diagnose:
         result["stall_stacks"] = [{"samples": n, "stack": s} for s, n in meter.samples.most_common(8)]
     if not args.json:

@@ -2,6 +2,7 @@
 the desktop application."""
 from __future__ import annotations
 
+import os
 import sys
 
 from .startup import (  # noqa: F401 (the start-up API, re-exported for scripts and benchmarks)
@@ -39,13 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     settings = open_settings(args.settings)
-    reserve_gui_core()
     reviewer = resolve_reviewer(args, settings)
     store, store_error = open_store(args.db)
     window = create_window(args, store, store_error, settings, reviewer)
+    # torch is imported on the model worker, after the window is painted (benchmarks/bench_gui.py)
+    window.jobs.submit("reserve a core for the GUI", lambda progress, cancelled: reserve_gui_core(), model=True)
     window.resize(1400, 900)     # the saved geometry, if any, replaces this when shown
     window.show()
-    return app.exec()
+    from .startup_probe import install
+
+    probe = install(window)  # noqa: F841 (kept alive with the window)
+    code = app.exec()
+    # Settings are synced and the store closed (MainWindow.closeEvent). A computation that could
+    # not stop at once (importing torch, one long forward pass) would hold Qt's exit, and the
+    # interpreter's teardown of torch takes seconds: leave now (quit < 1 s, bench_gui.py).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

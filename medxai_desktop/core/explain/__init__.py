@@ -1,8 +1,25 @@
-"""Explanations: the shared pass, one class per method, and CrossEAI boxes."""
-from .base import ExplanationCancelled, Explainer, PassContext
-from .engine import Explanation, ExplanationEngine, ExplanationSet
-from .registry import PAPER_METHODS, canonical_name, explainer_names, get_explainer, register_explainer
+"""Explanations: the shared pass, one class per method, and CrossEAI boxes.
 
-__all__ = ["ExplanationCancelled", "Explainer", "PassContext", "Explanation", "ExplanationEngine",
-           "ExplanationSet", "PAPER_METHODS", "canonical_name", "explainer_names", "get_explainer",
-           "register_explainer"]
+The names below load on first use (PEP 562), so that importing a light submodule such as
+``core.explain.proposals`` does not import torch: the desktop app paints its window first.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "ExplanationCancelled": ".base", "Explainer": ".base", "PassContext": ".base",
+    "Explanation": ".engine", "ExplanationEngine": ".engine", "ExplanationSet": ".engine",
+    "PAPER_METHODS": ".registry", "canonical_name": ".registry", "explainer_names": ".registry",
+    "get_explainer": ".registry", "register_explainer": ".registry",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

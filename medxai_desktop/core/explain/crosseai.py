@@ -19,7 +19,6 @@ The same box step (:func:`boxes_from_map`) turns any map into boxes, so Grad-CAM
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 from scipy import ndimage
@@ -27,46 +26,14 @@ from scipy import ndimage
 from medxai_desktop.core.boxes import BoxProposal
 
 from .base import min_max
+from .crosseai_params import CROSSEAI_METHODS, CrossEAIParams  # noqa: F401 (re-exported)
 from .box_step import boxes_from_map  # noqa: F401 (CrossEAI's box step, re-exported)
 from .engine import ExplanationSet
 from .foreground import foreground_mask, masked
 from .guided_backprop import reduce_input_gradient
 
-CROSSEAI_METHODS = ("guided", "gradcam++")
 # Wang et al. 2017 thresholded heatmaps at these fractions of the maximum.
 WANG_THRESHOLDS = (60 / 255, 180 / 255)
-
-
-@dataclass(frozen=True)
-class CrossEAIParams:
-    alpha: float = 0.5      # weight of the Guided Backprop map
-    tau: float = 0.5        # threshold, as a fraction of the fused map's maximum
-    sigma: float = 4.0      # Gaussian smoothing of the guided map, in model input pixels
-    min_area: float = 0.005  # smallest component kept, as a fraction of the image area
-    top_k: int = 3          # boxes kept per image (0 keeps all)
-    score: str = "mean"     # "mean" or "max" of the fused map inside the component
-    foreground: bool = False  # zero the fused map outside the patient (head, body) first
-
-    def __post_init__(self):
-        if not 0 <= self.alpha <= 1:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
-        if self.sigma < 0 or not 0 <= self.min_area < 1 or self.top_k < 0:
-            raise ValueError("sigma >= 0, 0 <= min_area < 1 and top_k >= 0 are required")
-        if self.score not in ("mean", "max"):
-            raise ValueError(f"score must be 'mean' or 'max', got {self.score!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict | None) -> "CrossEAIParams":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (values or {}).items() if k in known})
-
-    def with_(self, **changes) -> "CrossEAIParams":
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def guided_map(input_gradient, sigma: float) -> np.ndarray:

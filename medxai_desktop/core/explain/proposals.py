@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medxai_desktop.core.boxes import BoxProposal
 
-from .crosseai import CROSSEAI_METHODS, CrossEAIParams, crosseai_boxes, crosseai_map, single_map_boxes
-from .engine import ExplanationSet
+from .crosseai_params import CROSSEAI_METHODS, CrossEAIParams
+
+if TYPE_CHECKING:
+    from .engine import ExplanationSet
 
 
 @dataclass
@@ -42,6 +45,8 @@ def method_rule(model, method: str, overrides: dict | None = None) -> CrossEAIPa
 def method_boxes(result: ExplanationSet, model, method: str, image_size, overrides: dict | None = None):
     """(boxes in the pixels of an image of ``image_size``, the map they come from) of ``method``
     with the card's rule, from an ExplanationSet that holds ``needed_maps(method)``."""
+    from .crosseai import crosseai_boxes, crosseai_map, single_map_boxes
+
     params = method_rule(model, method, overrides)
     if method == "crosseai":
         return crosseai_boxes(result, params, image_size=image_size), crosseai_map(result, params)

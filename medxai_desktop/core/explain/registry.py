@@ -59,6 +59,12 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def method_catalog() -> list[tuple[str, str, bool, bool]]:
+    """(name, display label, compared in the paper, slow) of every explainer, plugins included."""
+    return [(name, _EXPLAINERS[name].label, name in PAPER_METHODS, _EXPLAINERS[name].slow)
+            for name in explainer_names()]
+
+
 def slow_methods(names) -> list[str]:
     """Those of ``names`` whose explainer is marked slow (minutes per image on a CPU)."""
     return [n for n in names if _EXPLAINERS[canonical_name(n)].slow]
