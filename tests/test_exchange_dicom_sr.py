@@ -36,10 +36,10 @@ def _annotations(sources) -> AnnotationSet:
     images = [ImageRecord("ct/CT_small.dcm", ct.Columns, ct.Rows, sop_uid=ct.SOPInstanceUID),
               ImageRecord("mr/MR_small.dcm", mr.Columns, mr.Rows, sop_uid=mr.SOPInstanceUID)]
     boxes = [
-        BoxRecord("ct/CT_small.dcm", "Mass", Box(10.25, 20.5, 30.1, 40.3), reviewer="Doe^Jane", state="edited",
+        BoxRecord("ct/CT_small.dcm", "Mass", Box(10.25, 20.5, 30.1, 40.3), reviewer="Jane Doe", state="edited",
                   revision=2),
-        BoxRecord("ct/CT_small.dcm", "glioma", Box(0, 0, 128, 128), reviewer="Doe^Jane", state="added", revision=1),
-        BoxRecord("ct/CT_small.dcm", "Nodule", Box(60, 61, 70.5, 75), reviewer="Doe^Jane", state="rejected",
+        BoxRecord("ct/CT_small.dcm", "glioma", Box(0, 0, 128, 128), reviewer="Jane Doe", state="added", revision=1),
+        BoxRecord("ct/CT_small.dcm", "Nodule", Box(60, 61, 70.5, 75), reviewer="Jane Doe", state="rejected",
                   revision=3),
         BoxRecord("ct/CT_small.dcm", "Mass", Box(11, 21, 31, 41), kind="proposal", score=0.8125,
                   method="crosseai", extra={"model": "resnet50-chest"}),
@@ -258,3 +258,21 @@ def test_dsrdump_catches_a_broken_sr(sources, dsrdump, tmp_path):
     ds.save_as(broken)
     with pytest.raises(AssertionError):
         _dsrdump_ok(dsrdump, broken)
+
+
+@pytest.mark.parametrize("display,pn", [("Dr Test", "Test^^^Dr"), ("Dr Ada Lovelace", "Lovelace^Ada^^Dr"),
+                                        ("alice", "alice"), ("Doe^Jane", "Doe^Jane"),
+                                        ("Prof Grace B Hopper PhD", "Hopper^Grace^B^Prof^PhD")])
+def test_reviewers_are_written_in_person_name_form_and_read_back(display, pn, sources, tmp_path):
+    """Issue 15: the observer "Dr Test" was written "Dr Test^" (the title as a family name)."""
+    from medxai_desktop.core.exchange.person_names import from_person_name, to_person_name
+
+    assert to_person_name(display) == pn
+    assert from_person_name(pn) == (display if "^" not in display else "Jane Doe")
+    ann = _only(_annotations(sources), "mr/MR_small.dcm")
+    ann.boxes = [b if b.kind != "reviewed" else BoxRecord(b.image_key, b.label, b.box, reviewer=display,
+                                                          state="accepted") for b in ann.boxes]
+    [path] = write_dicom_sr(ann, sources, tmp_path, which="reviewed")
+    persons = [c for c in hd.sr.srread(path).content.get_observer_contexts()
+               if c.observer_type == codes.DCM.Person]
+    assert [str(p.observer_identifying_attributes.name) for p in persons] == [pn]

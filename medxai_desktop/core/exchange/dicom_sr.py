@@ -57,6 +57,7 @@ from medxai_desktop.core.exchange._common import (
     ExportError, check_export_box, check_which, export_images, make_box, outside_reason,
     select_boxes,
 )
+from medxai_desktop.core.exchange.person_names import from_person_name, to_person_name
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
 
 LOCAL_SCHEME = "99MEDXAI"
@@ -267,13 +268,6 @@ def _group(b: BoxRecord, n: int, src: Any, model: str | None):
         geometric_purpose=codes.SCT.BoundedBy, **kwargs)
 
 
-def _person_name(reviewer: str) -> str:
-    """A reviewer login/name as a DICOM PN: a single component gets a trailing caret (the
-    family-name component), as PS3.5 6.2.1.2 asks; read back without it."""
-    name = reviewer.replace("\\", "/").strip()
-    return name if "^" in name else name + "^"
-
-
 def _observation_context(boxes: list[BoxRecord], manufacturer: str, model: str | None):
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -291,7 +285,7 @@ def _observation_context(boxes: list[BoxRecord], manufacturer: str, model: str |
     for name in reviewers:
         context.extend(hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
-            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person_name(name))))
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=to_person_name(name))))
     if not reviewers and not devices:
         devices.append((None, None))
     for dev_model, method in devices:
@@ -394,7 +388,7 @@ def _observers(doc) -> tuple[list[str], list[str]]:
         for ctx in doc.content.get_observer_contexts():
             attrs = ctx.observer_identifying_attributes
             if ctx.observer_type == codes.DCM.Person:
-                persons.append(str(attrs.name).rstrip("^"))
+                persons.append(from_person_name(str(attrs.name)))
             else:
                 devices.append(str(attrs.uid))
     except Exception:  # noqa: BLE001 - observers are informative only
