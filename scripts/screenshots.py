@@ -170,7 +170,7 @@ def main() -> int:
 
     window.panel.maps_list.clearSelection()
     window.canvas.set_heatmap(None)
-    for key in (Qt.Key.Key_5,):   # brain preset 40/80
+    for key in (Qt.Key.Key_3,):   # the 5-95 % percentile preset (a JPEG has no CT windows)
         app.sendEvent(window.canvas, QKeyEvent(QEvent.Type.KeyPress, key, Qt.KeyboardModifier.NoModifier))
     app.processEvents()
     window.grab().save(str(out / "wl_preset.png"))

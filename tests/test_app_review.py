@@ -419,7 +419,7 @@ def test_crosseai_defaults_come_from_the_model_card_and_stay_exact(qtbot, tmp_pa
     panel = window.review.crosseai_panel
     card_params = CrossEAIParams(alpha=0.25, tau=0.537, sigma=3.3, top_k=2)
     assert panel.params() == card_params               # not rounded to the sliders' steps
-    assert panel.value_labels["tau"].text() == "0.54"
+    assert panel.value_labels["tau"].text() == "0.537"
     panel.set_value("tau", 0.6)                         # a control moved: the sliders' values
     assert panel.params() == card_params.with_(tau=0.6, sigma=3.5)
     panel.defaults_button.click()

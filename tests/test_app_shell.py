@@ -24,18 +24,12 @@ from PySide6.QtWidgets import QApplication
 
 from medxai_desktop.core.resources import sample_study_dir
 from tests.app_helpers import CLASSES, send_mouse
+from tests.helpers import pydicom_file
 
 # before any QApplication exists (app_helpers does the same)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("pytestqt")
 pydicom_data = pytest.importorskip("pydicom.data")
-
-
-def pydicom_file(name: str) -> Path:
-    found = pydicom_data.get_testdata_file(name, download=False)
-    if found is None:
-        pytest.skip(f"pydicom test file {name} not installed (pydicom-data)")
-    return Path(found)
 
 
 @pytest.fixture
@@ -441,7 +435,7 @@ def test_errors_show_a_fading_non_modal_notice_and_the_app_goes_on(qtbot, settin
 
 # -- frames and large images -------------------------------------------------------------------
 
-def test_wheel_steps_through_frames_then_to_the_next_image(qtbot, tmp_path, settings_file):
+def test_wheel_steps_through_frames_and_stops_at_the_series_end(qtbot, tmp_path, settings_file):
     folder = tmp_path / "study"
     folder.mkdir()
     shutil.copy(pydicom_file("emri_small.dcm"), folder / "a_multiframe.dcm")
@@ -464,10 +458,12 @@ def test_wheel_steps_through_frames_then_to_the_next_image(qtbot, tmp_path, sett
         wheel(canvas.viewport(), -120)
     qtbot.waitUntil(lambda: window.image.frame == n - 1, timeout=15000)
     assert window.browser.current_index() == refs.index(multi)
-    wheel(canvas.viewport(), -120)                               # past the last frame: the next image
-    qtbot.waitUntil(lambda: window.image.source.name == "b_ct.dcm", timeout=10000)
+    wheel(canvas.viewport(), -120)                               # past the last frame: it stays (another
+    qtbot.wait(300)                                              # series, another patient) and says so
+    assert window.image.source == multi.path and window.image.frame == n - 1
+    assert "Last frame" in window.toast.label.text()
     wheel(canvas.viewport(), 120)                                # and back
-    qtbot.waitUntil(lambda: window.image.source == multi.path, timeout=10000)
+    qtbot.waitUntil(lambda: window.image.frame == n - 2, timeout=10000)
 
 
 def test_settings_object_survives_odd_values(settings_file):
@@ -492,8 +488,9 @@ def test_large_image_windows_by_table_and_pans_without_rerendering(qtbot, tmp_pa
     assert lut is not None and WindowLut.for_image(image) is lut          # built once, by the io job
     for center, width, invert in ((None, None, None), (1000, 2000, True), (2047.5, 4096, False), (7, 1, False)):
         assert np.array_equal(lut.display(center, width, invert), image.display(center, width, invert))
-    qtbot.keyClick(canvas, Qt.Key.Key_2)                                    # lung preset, through the table
-    assert np.array_equal(canvas.displayed(), image.display(-600, 1500, canvas.inverted))
+    qtbot.keyClick(canvas, Qt.Key.Key_2)                                    # 1-99 % preset, through the table
+    preset = canvas.presets[1]
+    assert np.array_equal(canvas.displayed(), image.display(preset.center, preset.width, canvas.inverted))
     # fitted = zoomed out: smooth; zoomed in: pixels stay pixels
     assert canvas.zoom < 1
     assert canvas.image_item.transformationMode() == Qt.TransformationMode.SmoothTransformation

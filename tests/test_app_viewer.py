@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
+from medxai_desktop.core.imaging.presets import format_window  # noqa: E402
+from medxai_desktop.core.imaging.windowing import full_range_window  # noqa: E402
 from medxai_desktop.core.resources import sample_study_dir  # noqa: E402
 from tests.app_helpers import make_window, send_mouse  # noqa: E402
 
@@ -61,20 +63,20 @@ def test_left_drag_in_window_mode_changes_centre_and_width(window):
     send_mouse(canvas.viewport(), "release", start + QPoint(40, -20))
     assert canvas.width_ == pytest.approx(w0 + 40 * s)
     assert canvas.center == pytest.approx(c0 - 20 * s)
-    assert window.window_label.text().startswith(f"W {canvas.width_:g}  L {canvas.center:g}")
+    assert window.window_label.text().startswith(format_window(canvas.center, canvas.width_, window.image.unit))
     assert np.array_equal(canvas.displayed(), window.image.display(canvas.center, canvas.width_, False))
 
 
 def test_preset_keys_invert_and_zoom(window, qtbot):
     canvas = window.canvas
-    qtbot.keyClick(canvas, Qt.Key.Key_5)
-    assert (canvas.center, canvas.width_) == (40, 80)
-    expected = window.image.display(40, 80, False)
+    presets = canvas.presets                # a JPEG: its default (full range) and percentile windows
+    assert [p.name for p in presets] == ["Full range (default)", "1\u201399 %", "5\u201395 %"]
+    qtbot.keyClick(canvas, Qt.Key.Key_3)
+    assert (canvas.center, canvas.width_) == (presets[2].center, presets[2].width)
+    expected = window.image.display(presets[2].center, presets[2].width, False)
     assert np.array_equal(canvas.displayed(), expected)
-    qtbot.keyClick(canvas, Qt.Key.Key_6)   # full range
-    lo, hi = float(window.image.pixels.min()), float(window.image.pixels.max())
-    assert canvas.width_ == pytest.approx(hi - lo + 1)
-    qtbot.keyClick(canvas, Qt.Key.Key_1)   # the image's own default
+    qtbot.keyClick(canvas, Qt.Key.Key_1)   # the image's own default, here its full range
+    assert (canvas.center, canvas.width_) == full_range_window(window.image.pixels)
     assert (canvas.center, canvas.width_) == (window.image.window_center, window.image.window_width)
 
     before = canvas.displayed().copy()

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPainter, QPixmap, QTransform
+from PySide6.QtGui import QFontMetrics, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsPixmapItem,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -107,6 +108,26 @@ class LinkedView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
 
+class TitleLabel(QLabel):
+    """A cell's bold title, elided to the cell's width: six titles and their ROAD scores side by
+    side must not make the grid (and with it the window) wider than the screen, which would
+    squeeze the docks until their tabs read "Explanati..."."""
+
+    def __init__(self, title: str, parent=None):
+        super().__init__(parent)
+        self.title = title
+        self.setToolTip(title)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(f"<b>{title}</b>")
+
+    def resizeEvent(self, event) -> None:
+        font = self.font()
+        font.setBold(True)
+        elided = QFontMetrics(font).elidedText(self.title, Qt.TextElideMode.ElideRight, self.width())
+        self.setText(f"<b>{elided}</b>")
+        super().resizeEvent(event)
+
+
 class MapCell(QFrame):
     def __init__(self, method: str, title: str, parent=None):
         super().__init__(parent)
@@ -121,7 +142,7 @@ class MapCell(QFrame):
         self.scene.addItem(self.image_item)
         self.scene.addItem(self.overlay_item)
         self.view = LinkedView(self.scene)
-        self.title_label = QLabel(f"<b>{title}</b>")
+        self.title_label = TitleLabel(title)
         self.score_label = QLabel("")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         header = QHBoxLayout()

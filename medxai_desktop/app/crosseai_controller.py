@@ -39,6 +39,8 @@ class CrossEAIController(QObject):
         panel.propose_requested.connect(self.propose)
         panel.defaults_requested.connect(self.apply_defaults)
         panel.method_changed.connect(self.on_method_changed)
+        self._computing = False      # "Computing ..." is shown until the maps' job ends
+        window.jobs.job_finished.connect(self._on_job_finished)
 
     def image_changed(self) -> None:
         self._propose_pending = self._showing_fused = False
@@ -107,7 +109,21 @@ class CrossEAIController(QObject):
         missing = [m for m in needed_maps(self.method) if have is None or m not in have.explanations]
         self.panel.set_summary(f"Computing {' and '.join(get_explainer(m).label for m in missing)} (once)...")
         window.run_explanations(missing)
+        self._computing = window.explaining()
+        if not self._computing:
+            self._propose_pending = False
+            self.panel.set_summary("The maps could not be computed now (see the log).")
         return False
+
+    def _on_job_finished(self, _handle) -> None:
+        """No "Computing ..." outlives its job: failed or cancelled, the summary says so."""
+        if not self._computing or self.window.explaining():
+            return
+        self._computing = False
+        if not self.cached_maps():
+            self._propose_pending = False
+            self.panel.set_summary("The maps were not computed (failed or cancelled, see the log); "
+                                   "tick Live preview or press Propose boxes to try again.")
 
     def on_explanations(self) -> None:
         """The window has new maps for the open image."""
@@ -146,7 +162,7 @@ class CrossEAIController(QObject):
         seconds = time.perf_counter() - start
         editor.set_preview(proposals)
         if panel.fused_box.isChecked():
-            self.window.canvas.set_heatmap(fused)
+            self.window.canvas.set_heatmap(fused, f"{self.panel.method.currentText()} preview")
             self._showing_fused = True
         else:
             self._restore_overlay()
@@ -187,6 +203,8 @@ class CrossEAIController(QObject):
         run_parameters, method = dict(proposals[0].parameters), self.method
         label = self.panel.method.currentText()
 
+        self.panel.set_summary("Storing the proposals...")
+
         def job(progress, cancelled):
             model_id = store.add_model(model)
             run_id = store.record_run(model_id, method, run_parameters, device=str(model.device),
@@ -198,5 +216,10 @@ class CrossEAIController(QObject):
             if token == window.token:
                 self.panel.preview_box.setChecked(False)
                 self.review.reload()
+                self.panel.set_summary("Proposals stored: review them in the Review panel.")
 
-        window.jobs.submit("propose boxes", job, on_success=stored, on_failure=window.error)
+        def failed(message: str) -> None:
+            self.panel.set_summary("Storing the proposals failed (see the log).")
+            window.error(message)
+
+        window.jobs.submit("propose boxes", job, on_success=stored, on_failure=failed)

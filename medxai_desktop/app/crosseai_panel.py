@@ -1,6 +1,8 @@
 """The CrossEAI panel: the box parameters as sliders, live preview switches and "Propose boxes".
 
-Sliders hold integers; each parameter maps them to its value (``SLIDERS``). Values set from
+Sliders hold integers; each parameter maps them to its value (``SLIDERS``): alpha and tau in
+steps of 0.005 on sliders at least ``SLIDER_MIN_WIDTH`` px wide (about 0.005 a pixel), each
+label above its slider so the dock stays narrow. Values set from
 a model card are kept exactly (not rounded to a slider step) until the user moves a control.
 The panel only shows values and emits changes; the review controller re-thresholds the cached
 maps.
@@ -24,10 +26,11 @@ from PySide6.QtWidgets import (
 
 from medxai_desktop.core.explain.crosseai import CrossEAIParams
 
+SLIDER_MIN_WIDTH = 200
 # parameter -> (slider minimum, maximum, slider units per value unit, label, format)
 SLIDERS = {
-    "alpha": (0, 100, 100, "alpha (guided weight)", "{:.2f}"),
-    "tau": (5, 100, 100, "tau (threshold)", "{:.2f}"),
+    "alpha": (0, 200, 200, "alpha (guided weight)", "{:.3f}"),
+    "tau": (10, 200, 200, "tau (threshold)", "{:.3f}"),
     "min_area": (0, 500, 10000, "min area", "{:.2%}"),
     "sigma": (0, 40, 2, "smoothing sigma", "{:.1f} px"),
 }
@@ -71,19 +74,11 @@ class CrossEAIPanel(QWidget):
 
         params_box = QGroupBox("Parameters")
         form = QFormLayout(params_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
-        for name, (low, high, _, text, _) in SLIDERS.items():
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(low, high)
-            value = QLabel()
-            value.setMinimumWidth(56)
-            row = QHBoxLayout()
-            row.addWidget(slider, 1)
-            row.addWidget(value)
-            form.addRow(text, row)
-            self.sliders[name], self.value_labels[name] = slider, value
-            slider.valueChanged.connect(lambda _=0: self._user_changed())
+        for name in SLIDERS:
+            self._add_slider(form, name)
         self.top_k = QSpinBox()
         self.top_k.setRange(0, 50)
         self.top_k.setSpecialValueText("all")
@@ -121,6 +116,21 @@ class CrossEAIPanel(QWidget):
         self.defaults_button.clicked.connect(self.defaults_requested.emit)
         self._exact: CrossEAIParams | None = None
         self.set_params(CrossEAIParams())
+
+    def _add_slider(self, form: QFormLayout, name: str) -> None:
+        low, high, _, text, _ = SLIDERS[name]
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(low, high)
+        slider.setMinimumWidth(SLIDER_MIN_WIDTH)
+        slider.setPageStep(max(1, (high - low) // 20))
+        value = QLabel()
+        value.setMinimumWidth(56)
+        row = QHBoxLayout()
+        row.addWidget(slider, 1)
+        row.addWidget(value)
+        form.addRow(text, row)
+        self.sliders[name], self.value_labels[name] = slider, value
+        slider.valueChanged.connect(lambda _=0: self._user_changed())
 
     def set_params(self, params: CrossEAIParams) -> None:
         """Show ``params`` without emitting a change per slider; emits one change at the end."""
@@ -178,5 +188,6 @@ class CrossEAIPanel(QWidget):
     def _changed(self) -> None:
         params = self.params()
         for name, (_, _, _, _, fmt) in SLIDERS.items():
-            self.value_labels[name].setText(fmt.format(getattr(params, name)))
+            text = fmt.format(getattr(params, name))
+            self.value_labels[name].setText(text[:-1] if text.endswith("0") and fmt == "{:.3f}" else text)
         self.params_changed.emit(params)

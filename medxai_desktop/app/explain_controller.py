@@ -195,4 +195,5 @@ class ExplainController:
 
     def show_map(self, method: str) -> None:
         explanation = self.window.explanations.get(method)
-        self.window.canvas.set_heatmap(None if explanation is None else explanation.map)
+        self.window.canvas.set_heatmap(None if explanation is None else explanation.map,
+                                       "" if explanation is None else f"{explanation.label} - {explanation.target_name}")

@@ -2,11 +2,13 @@
 
 Mouse: left-drag = the current tool (window/level by default, or pan, or zoom); middle-drag =
 pan; right-drag = zoom; Ctrl+wheel = zoom; wheel = previous/next image (``step_requested``).
-Keys: 1-6 window presets (DICOM default, lung, bone, soft tissue, brain, full range),
-I = invert, F = fit, 0 or Ctrl+1 = 1:1.
+Keys: 1-9 the image's window presets (``core.imaging.presets``: by modality, the file's own
+windows first; ``presets_changed`` when another image brings others), I = invert, F = fit,
+0 or Ctrl+1 = 1:1. Corner annotations (patient, study, series, image and frame, W/L, zoom, the
+map shown with a colour bar) are ``corners`` (corner_overlay.py).
 A box editor (``editor``, see box_items.BoxEditor) gets every left press, drag, release and key
 first; what it leaves goes on to the tools above. ``set_ai_hidden`` hides the heatmap overlay
-(blinded review).
+(blinded review), its name and colour bar with it.
 """
 from __future__ import annotations
 
@@ -18,19 +20,11 @@ from PySide6.QtGui import QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
 from medxai_desktop.core.imaging import MedicalImage
-from medxai_desktop.core.imaging.windowing import full_range_window
+from medxai_desktop.core.imaging.presets import MAX_PRESETS, WindowPreset, window_presets
 
+from .corner_overlay import CornerOverlay, corner_texts
 from .rendering import WindowLut, overlay_rgba
 
-# name, centre, width (None: the image's own default / full range)
-PRESETS = (
-    ("DICOM default", None, None),
-    ("Lung", -600.0, 1500.0),
-    ("Bone", 300.0, 1500.0),
-    ("Soft tissue", 40.0, 400.0),
-    ("Brain", 40.0, 80.0),
-    ("Full range", None, None),
-)
 TOOLS = ("window", "pan", "zoom")
 
 
@@ -59,6 +53,8 @@ class ImageCanvas(QGraphicsView):
     cursor_moved = Signal(str)                    # "x 12  y 40  value 87" or ""
     step_requested = Signal(int)                  # wheel: -1 previous, +1 next image
     zoom_changed = Signal(float)
+    presets_changed = Signal()                    # another image: ``presets`` are others
+    notice = Signal(str)                          # a key that does nothing here, and why
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -83,7 +79,13 @@ class ImageCanvas(QGraphicsView):
         self.tool = "window"
         self.wl_per_pixel = 1.0    # modality units per screen pixel of a window/level drag
         self.heatmap: np.ndarray | None = None
+        self.heatmap_name = ""
         self.colormap, self.threshold, self.opacity = "jet", 0.0, 0.45
+        self.presets: list[WindowPreset] = []
+        self.preset_name: str | None = None      # the preset shown, until the window is dragged
+        self.series_position: tuple[int, int] | None = None   # (index, count) in the image's series
+        self.corners = CornerOverlay(self.viewport())
+        self.zoom_changed.connect(lambda _: self._update_corners())
         self.last_pixel: tuple[int, int, object] | None = None
         self._drag: tuple | None = None
         self._fit = True
@@ -95,10 +97,14 @@ class ImageCanvas(QGraphicsView):
         """Show ``image`` with its default window; keeps the zoom when the size is unchanged."""
         same_size = self.image is not None and image is not None and self.image.shape == image.shape
         self.image = image
-        self.heatmap = None
+        self.heatmap, self.heatmap_name = None, ""
         self.overlay_item.setPixmap(QPixmap())
+        self._update_colour_bar()
+        self.presets = [] if image is None else window_presets(image)
+        self.presets_changed.emit()
         if image is None:
             self.image_item.setPixmap(QPixmap())
+            self._update_corners()
             return
         lo, hi = float(np.nanmin(image.pixels)), float(np.nanmax(image.pixels))
         self.wl_per_pixel = max((hi - lo) / 512.0, 0.01)
@@ -114,25 +120,27 @@ class ImageCanvas(QGraphicsView):
             return
         self.center, self.width_ = float(center), max(float(width), 1.0)
         self.use_voi_lut = False
+        self.preset_name = next((p.name for p in self.presets if not p.uses_voi_lut
+                                 and (p.center, p.width) == (self.center, self.width_)), None)
         if invert is not None:
             self.inverted = bool(invert)
         self._render()
 
-    def apply_preset(self, index: int, emit: bool = True) -> None:
+    def apply_preset(self, index: int, emit: bool = True) -> bool:
+        """Show preset ``index`` of ``presets`` (0 = the image's default); False, with a
+        ``notice`` saying which presets there are, when the image has no such preset."""
         if self.image is None:
-            return
-        name, center, width = PRESETS[index]
-        image = self.image
-        if name == "DICOM default":
-            self.center, self.width_ = image.window_center, image.window_width
-            self.use_voi_lut = image.voi_lut is not None
-        elif name == "Full range":
-            self.center, self.width_ = full_range_window(image.pixels)
-            self.use_voi_lut = False
-        else:
-            self.center, self.width_, self.use_voi_lut = center, width, False
+            return False
+        if not 0 <= index < len(self.presets):
+            self.notice.emit(f"no window preset {index + 1} for this {self.image.modality or 'image'}: "
+                             f"its {len(self.presets)} presets are under View > Window presets")
+            return False
+        preset = self.presets[index]
+        self.center, self.width_, self.use_voi_lut = preset.center, preset.width, preset.uses_voi_lut
+        self.preset_name = preset.name
         if emit:
             self._render()
+        return True
 
     def toggle_invert(self) -> None:
         self.inverted = not self.inverted
@@ -150,11 +158,23 @@ class ImageCanvas(QGraphicsView):
             return
         self.image_item.setPixmap(QPixmap.fromImage(numpy_to_qimage(self.displayed())))
         self.window_changed.emit(self.center, self.width_, self.inverted)
+        self._update_corners()
+
+    def set_series_position(self, position: tuple[int, int] | None) -> None:
+        """(index, count) of the open image among its series' files, for the corner text."""
+        self.series_position = position
+        self._update_corners()
+
+    def _update_corners(self) -> None:
+        self.corners.set_texts(corner_texts(
+            self.image, center=self.center, width=self.width_, voi_lut=self.use_voi_lut,
+            preset=self.preset_name, zoom=self.zoom, series_position=self.series_position))
 
     # -- heatmap overlay -------------------------------------------------------------------
 
-    def set_heatmap(self, heatmap: np.ndarray | None) -> None:
-        self.heatmap = heatmap
+    def set_heatmap(self, heatmap: np.ndarray | None, name: str = "") -> None:
+        """Overlay ``heatmap`` (None: none), named ``name`` over the colour bar."""
+        self.heatmap, self.heatmap_name = heatmap, name if heatmap is not None else ""
         self._render_overlay()
 
     def set_overlay_style(self, colormap: str | None = None, opacity: float | None = None,
@@ -170,10 +190,16 @@ class ImageCanvas(QGraphicsView):
             self._render_overlay()
 
     def set_ai_hidden(self, hidden: bool) -> None:
-        """Hide (or show again) the heatmap overlay without forgetting it."""
+        """Hide (or show again) the heatmap overlay, its name and colour bar, without forgetting it."""
         self.overlay_item.setVisible(not hidden)
+        self._update_colour_bar()
+
+    def _update_colour_bar(self) -> None:
+        shown = self.heatmap is not None and self.image is not None and self.overlay_item.isVisible()
+        self.corners.set_map((self.heatmap_name or "heatmap") if shown else None, self.colormap, self.threshold)
 
     def _render_overlay(self) -> None:
+        self._update_colour_bar()
         if self.heatmap is None or self.image is None:
             self.overlay_item.setPixmap(QPixmap())
             return
@@ -293,7 +319,7 @@ class ImageCanvas(QGraphicsView):
             pass
         elif key == Qt.Key.Key_0 or (ctrl and key == Qt.Key.Key_1):
             self.actual_size()
-        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_6 and not ctrl:
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_1 + MAX_PRESETS - 1 and not ctrl:
             self.apply_preset(key - Qt.Key.Key_1)
         elif key == Qt.Key.Key_I:
             self.toggle_invert()

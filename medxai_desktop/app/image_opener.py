@@ -1,5 +1,9 @@
 """Opening studies and images: scanning paths, decoding the chosen image in the background,
 frame stepping, and drag and drop. The decoded image goes to ``window.show_image``.
+
+The wheel steps through the frames of a file and the files of its series, and stops at the
+series' first and last image with a notice: it never moves into another series (another
+patient's, perhaps) unasked. The canvas shows where it is ("Im 12/40", "Fr 3/10").
 """
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from medxai_desktop.core.imaging import DiscoveryResult, ImageReadError, ImageRef, discover, read_image
+from medxai_desktop.core.imaging.annotations import series_text
 
 from .rendering import WindowLut
 
@@ -88,7 +93,13 @@ class ImageOpener:
             return  # the user has moved on to another image
         if store_error:
             self.window.error(store_error)
+        self.window.canvas.set_series_position(self.series_position(ref))
         self.window.show_image(ref, image, image_id)
+
+    def series_position(self, ref: ImageRef) -> tuple[int, int] | None:
+        """(index, count) of ``ref``'s file among its series' listed files; None if not listed."""
+        paths = [r.path for r in self.window.browser.series_refs(ref)]
+        return (paths.index(ref.path), len(paths)) if ref.path in paths else None
 
     def _on_unreadable(self, token: int, ref: ImageRef, failure: ImageReadError) -> None:
         """Listed but not decodable: say why, move it under Failures, show a readable one."""
@@ -101,12 +112,36 @@ class ImageOpener:
 
     def step(self, delta: int) -> None:
         """The wheel: previous/next frame of a multi-frame image (or volume slice), past its
-        first or last frame the previous/next image of the browser."""
-        ref = self.requested if self.requested is not None else self.window.ref
-        if ref is not None and ref.n_frames > 1 and 0 <= ref.frame + delta < ref.n_frames:
+        first or last frame the previous/next file of the same series; at the series' end it
+        stops and says so."""
+        window = self.window
+        ref = self.requested if self.requested is not None else window.ref
+        if ref is None:
+            return
+        if ref.n_frames > 1 and 0 <= ref.frame + delta < ref.n_frames:
             self.open_ref(replace(ref, frame=ref.frame + delta))
+            return
+        series = window.browser.series_refs(ref)
+        position = self.series_position(ref)
+        if position is None:
+            return
+        target = position[0] + delta
+        if 0 <= target < len(series):
+            window.browser.select_index(window.browser.image_refs().index(series[target]))
         else:
-            self.window.browser.step(delta)
+            self.series_end(ref, delta, len(series))
+
+    def series_end(self, ref: ImageRef, delta: int, count: int) -> None:
+        """A visible notice (and nothing opened) when the wheel reaches a series' end."""
+        window, image = self.window, self.window.image
+        which = "last" if delta > 0 else "first"
+        unit, n = ("frame", ref.n_frames) if count == 1 and ref.n_frames > 1 else ("image", count)
+        name = (series_text(image) if image is not None else None) or "this series"
+        message = (f"{which.capitalize()} {unit} of {name} ({n if delta > 0 else 1}/{n}): the wheel stops "
+                   "at the end of a series; choose another series in Studies")
+        window.statusBar().showMessage(message, 5000)
+        if not (window.toast.isVisible() and window.toast.message == message):
+            window.toast.show_message(message, "info")
 
 
 def dropped_paths(mime) -> list[Path]:

@@ -74,7 +74,9 @@ class _Runnable(QRunnable):
 class JobRunner(QObject):
     """Starts jobs. ``fn(progress, cancelled)`` runs on a worker thread; ``progress(Progress)``
     (a core ProgressFn) and ``cancelled() -> bool`` let it report and stop early (raising
-    core.jobs.Cancelled)."""
+    core.jobs.Cancelled). ``job_finished`` follows every job's own ``finished``."""
+
+    job_finished = Signal(object)      # the JobHandle, after success, failure or cancellation
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -94,8 +96,12 @@ class JobRunner(QObject):
             handle.failed.connect(on_failure)
         self._active.add(handle)
         handle.finished.connect(lambda: self._active.discard(handle))
+        handle.finished.connect(self._job_done)      # a slot: dropped if the runner is gone first
         (self.model_pool if model else self.io_pool).start(_Runnable(handle, fn))
         return handle
+
+    def _job_done(self) -> None:
+        self.job_finished.emit(self.sender())
 
     @property
     def busy(self) -> bool:

@@ -14,14 +14,16 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QTabWidget
 
 from medxai_desktop.core.imaging import ImageRef
+from medxai_desktop.core.imaging.presets import MAX_PRESETS, format_window
 from medxai_desktop.core.review.session import ReviewSession, ref_key
 
 from .box_review import BoxReviewController
 from .comparison_grid import ComparisonGrid
+from .dock_layout import DockLayout
 from .explain_controller import ExplainController
 from .explanation_panel import ExplanationPanel
 from .export_dialog import ExportDialog, ExportRequest, export_boxes
-from .image_canvas import PRESETS, ImageCanvas
+from .image_canvas import ImageCanvas
 from .image_opener import ImageOpener, dropped_paths
 from .jobs import JobRunner
 from .learn_controller import LearnController
@@ -57,11 +59,12 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self.review = BoxReviewController(self)   # box editing, review status, CrossEAI preview
         self._build_review_docks()
+        self.dock_layout = DockLayout(self)      # readable tabs, map rows and tag values
         self._connect_widgets()
         self._restore_choices()
         self.canvas.set_overlay_style(*self.panel.overlay_style())
         # keys the canvas (and its box editor) also handle themselves: once moved, the old key is dead there
-        self.shortcuts.guard(self.canvas, [f"view.preset.{i + 1}" for i in range(len(PRESETS))]
+        self.shortcuts.guard(self.canvas, [f"view.preset.{i + 1}" for i in range(MAX_PRESETS)]
                              + ["view.invert", "view.fit", "view.actual_size", "review.draw", "review.accept",
                                 "review.reject", "review.delete"])
         self.setAcceptDrops(True)
@@ -403,8 +406,9 @@ class MainWindow(QMainWindow):
     # -- status and shutdown ------------------------------------------------------------------
 
     def _on_window_changed(self, center: float, width: float, inverted: bool) -> None:
-        lut = " (VOI LUT)" if self.canvas.use_voi_lut else ""
-        self.window_label.setText(f"W {width:g}  L {center:g}{lut}{'  inverted' if inverted else ''}")
+        lut, image = " (VOI LUT)" if self.canvas.use_voi_lut else "", self.canvas.image
+        text = format_window(center, width, image.unit if image is not None else None)
+        self.window_label.setText(f"{text}{lut}{'  inverted' if inverted else ''}")
 
     def closeEvent(self, event) -> None:
         self.settings.save_window(self)

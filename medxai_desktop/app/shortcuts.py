@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .image_canvas import PRESETS
+from medxai_desktop.core.imaging.presets import MAX_PRESETS
+
 from .settings import AppSettings
 
 
@@ -65,8 +66,8 @@ for _id, _group, _text, _key in [
     ("file.open_file", "File", "Open an image file", "Ctrl+Shift+O"),
     ("file.open_model", "File", "Open a model card", "Ctrl+M"),
     ("file.quit", "File", "Quit", "Ctrl+Q"),
-    *[(f"view.preset.{i + 1}", "Viewer", f"Window preset: {name}" + ("" if c is None else f" ({c:g}/{w:g})"),
-       str(i + 1)) for i, (name, c, w) in enumerate(PRESETS)],
+    *[(f"view.preset.{i + 1}", "Viewer", f"Window preset {i + 1} of the open image (View > Window presets "
+       "names them: by modality)", str(i + 1)) for i in range(MAX_PRESETS)],
     ("view.invert", "Viewer", "Invert grey scale", "I"),
     ("view.fit", "Viewer", "Fit the image to the window", "F"),
     ("view.actual_size", "Viewer", "Actual size (1:1; Ctrl+1 too)", "0"),

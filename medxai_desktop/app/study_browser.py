@@ -147,6 +147,14 @@ class StudyBrowser(QTreeWidget):
             else:
                 self.setCurrentItem(item)
 
+    def series_refs(self, ref: ImageRef) -> list[ImageRef]:
+        """The listed images of the series that holds ``ref``'s file, in order ([] if not listed)."""
+        for item in self._image_items:
+            if item.data(0, REF_ROLE).path == ref.path:
+                series = item.parent()
+                return [series.child(i).data(0, REF_ROLE) for i in range(series.childCount())]
+        return []
+
     def step(self, delta: int) -> None:
         """Previous (-1) or next (+1) image, across series."""
         if self._image_items:

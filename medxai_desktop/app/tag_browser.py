@@ -3,7 +3,7 @@ sequences expandable, with a filter box. It shows the header the reader already 
 MedicalImage (pixel data removed), so nothing is read from disk here."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 MAX_VALUE_CHARS = 300
+KEYWORD_MAX_WIDTH = 140     # longer keywords are elided (the row's tool tip has them whole)
+VALUE_MIN_WIDTH = 180       # the value column fills the rest, never less (the tree scrolls then)
 
 
 def _tag_text(tag) -> str:
@@ -45,12 +47,15 @@ class TagBrowser(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setIndentation(12)
+        self.tree.header().setStretchLastSection(False)    # _fit_columns sizes the value column
+        self.tree.viewport().installEventFilter(self)
         self.tree.itemExpanded.connect(lambda _: self._fit_columns())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.filter_edit)
         layout.addWidget(self.message)
         layout.addWidget(self.tree, 1)
+        layout.addStretch(0)     # without tags (no image, not DICOM) the message stays on top
         self.filter_edit.textChanged.connect(self.apply_filter)
         self.image = self.source = None
 
@@ -79,7 +84,24 @@ class TagBrowser(QWidget):
     def _fit_columns(self) -> None:
         for column in range(3):
             self.tree.resizeColumnToContents(column)
-        self.tree.setColumnWidth(1, min(self.tree.columnWidth(1), 170))   # leave room for the value
+        self.tree.setColumnWidth(1, min(self.tree.columnWidth(1), KEYWORD_MAX_WIDTH))
+        self._fit_value_column()
+
+    def _fit_value_column(self) -> None:
+        """The value column takes what the other three leave, at least VALUE_MIN_WIDTH."""
+        used = sum(self.tree.columnWidth(column) for column in range(3))
+        self.tree.setColumnWidth(3, max(self.tree.viewport().width() - used, VALUE_MIN_WIDTH))
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_value_column()
+        return False
+
+    def value_column_visible_width(self) -> int:
+        """Pixels of the value column inside the tree's viewport (for tests)."""
+        header = self.tree.header()
+        return max(0, min(header.sectionViewportPosition(3) + header.sectionSize(3), self.tree.viewport().width())
+                   - max(header.sectionViewportPosition(3), 0))
 
     def _add_elements(self, parent: QTreeWidgetItem, dataset) -> None:
         for tag in sorted(dataset.keys()):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
-from .image_canvas import PRESETS
+from medxai_desktop.core.imaging.presets import MAX_PRESETS
+
 from .reports_menu import ReportsController
 
 # Action id (the shortcut registry's, see shortcuts.py) -> menu text, default key.
@@ -51,11 +52,13 @@ def build_file_menu(window) -> None:
 
 def build_view_menu(window) -> None:
     menu, canvas = window.menuBar().addMenu("&View"), window.canvas
-    # Keys 1-6, I, F, 0 (configurable, see shortcuts.py) act on the canvas wherever the focus is.
-    for index, (name, center, width) in enumerate(PRESETS):
-        text = name if center is None else f"{name} ({center:g}/{width:g})"
-        window.add_action(menu, text, lambda _=False, i=index: canvas.apply_preset(i),
-                          action_id=f"view.preset.{index + 1}")
+    # Keys 1-9, I, F, 0 (configurable, see shortcuts.py) act on the canvas wherever the focus is.
+    presets = menu.addMenu("Window &presets")
+    window.preset_actions = [window.add_action(presets, "", lambda _=False, i=index: canvas.apply_preset(i),
+                                               action_id=f"view.preset.{index + 1}") for index in range(MAX_PRESETS)]
+    canvas.presets_changed.connect(lambda: show_presets(window))
+    canvas.notice.connect(lambda message: window.statusBar().showMessage(message, 5000))
+    show_presets(window)
     menu.addSeparator()
     window.add_action(menu, "&Invert", canvas.toggle_invert, action_id="view.invert")
     window.add_action(menu, "&Fit to window", canvas.fit, action_id="view.fit")
@@ -68,6 +71,17 @@ def build_view_menu(window) -> None:
         menu.addAction(dock.toggleViewAction())
     window.view_menu = menu   # the review docks are added once they exist
     menu.addAction(window.shortcuts.bind("view.tags", window.tags_dock.toggleViewAction()))
+
+
+def show_presets(window) -> None:
+    """Name the preset actions after the open image's presets (``canvas.presets``, by modality);
+    the ones it has no preset for are hidden, so a CT window is never offered on a CR."""
+    presets, unit = window.canvas.presets, window.canvas.image.unit if window.canvas.image else None
+    for index, action in enumerate(window.preset_actions):
+        shown = index < len(presets)
+        action.setText(f"&{index + 1}  {presets[index].describe(unit)}" if shown else "(no image open)")
+        action.setVisible(shown or index == 0)
+        action.setEnabled(shown)
 
 
 def build_toolbar(window) -> None:

@@ -64,7 +64,7 @@ def read_dicom(path: Path, frame: int | None = None) -> MedicalImage:
                                    f"frame{'s' if n_frames != 1 else ''})")
     array, photometric = _decode(path, dataset, decoder, index)
 
-    voi_lut = None
+    voi_lut, windows = None, ()
     voi_function = "LINEAR"
     if photometric == "RGB":
         if photometric_of(dataset) == "PALETTE COLOR":
@@ -75,9 +75,9 @@ def read_dicom(path: Path, frame: int | None = None) -> MedicalImage:
         pixels = array.astype(np.float32)
     else:
         pixels = _modality_values(dataset, array, index)
-        window = _window(dataset, index)
-        if window is not None:
-            center, width, voi_function = window
+        windows, function = _windows(dataset, index)
+        if windows:
+            (center, width, _), voi_function = windows[0], function
         else:
             voi_lut = _voi_lut(dataset)
             center, width = voi_lut.window if voi_lut is not None else full_range_window(pixels)
@@ -88,7 +88,7 @@ def read_dicom(path: Path, frame: int | None = None) -> MedicalImage:
     return MedicalImage(
         pixels=pixels, photometric=photometric, window_center=center, window_width=width,
         source=path, frame=index, n_frames=n_frames, voi_lut=voi_lut, voi_function=voi_function,
-        pixel_spacing=_pixel_spacing(dataset, index),
+        windows=windows, pixel_spacing=_pixel_spacing(dataset, index),
         study_uid=text(dataset, "StudyInstanceUID"), series_uid=text(dataset, "SeriesInstanceUID"),
         sop_uid=text(dataset, "SOPInstanceUID"), patient_name=text(dataset, "PatientName"),
         patient_id=text(dataset, "PatientID"), study_description=text(dataset, "StudyDescription"),
@@ -381,16 +381,29 @@ def _modality_values(dataset: Dataset, array: np.ndarray, index: int) -> np.ndar
     return (array.astype(np.float64) * (1.0 if slope is None else slope) + (intercept or 0.0)).astype(np.float32)
 
 
-def _window(dataset: Dataset, index: int) -> tuple[float, float, str] | None:
-    """The first (center, width, VOI LUT function) stored for the frame, if valid."""
-    center = _first_number(_frame_value(dataset, index, "FrameVOILUTSequence", "WindowCenter"))
-    width = _first_number(_frame_value(dataset, index, "FrameVOILUTSequence", "WindowWidth"))
+def _windows(dataset: Dataset, index: int) -> tuple[tuple[tuple[float, float, str], ...], str]:
+    """Every valid (center, width, explanation) stored for the frame (Window Center and Width
+    may hold several values, C.11.2.1.2), and the VOI LUT function they share."""
+    centers = _numbers(_frame_value(dataset, index, "FrameVOILUTSequence", "WindowCenter"))
+    widths = _numbers(_frame_value(dataset, index, "FrameVOILUTSequence", "WindowWidth"))
+    explanations = _frame_value(dataset, index, "FrameVOILUTSequence", "WindowCenterWidthExplanation")
+    if not isinstance(explanations, (list, tuple, MultiValue)):
+        explanations = [] if explanations in (None, "") else [explanations]
     function = str(_frame_value(dataset, index, "FrameVOILUTSequence", "VOILUTFunction") or "LINEAR")
     function = function.strip().upper()
     function = function if function in VOI_FUNCTIONS else "LINEAR"
-    if center is None or width is None or (width < 1 if function == "LINEAR" else width <= 0):
-        return None
-    return center, width, function
+    windows = []
+    for i, (center, width) in enumerate(zip(centers, widths)):
+        if center is None or width is None or (width < 1 if function == "LINEAR" else width <= 0):
+            continue
+        explanation = str(explanations[i]).strip() if i < len(explanations) else ""
+        windows.append((center, width, explanation))
+    return tuple(windows), function
+
+
+def _numbers(value: Any) -> list[float | None]:
+    values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    return [_first_number(v) for v in values]
 
 
 def _voi_lut(dataset: Dataset) -> VoiLut | None:

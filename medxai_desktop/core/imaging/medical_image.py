@@ -23,6 +23,8 @@ class MedicalImage:
 
     ``window_center``/``window_width`` are the default LINEAR window; when ``voi_lut`` is set
     (a DICOM VOI LUT without a window) the default display applies the LUT instead.
+    ``windows`` holds every (centre, width, explanation) the file stores for the frame, the
+    default first (empty when the file stores none: a raster, a volume, a DICOM without one).
     MONOCHROME1 images are shown (and given to models) inverted: high values dark.
     ``pixels`` is read-only, so ``content_hash`` (sha256 of dtype, shape and bytes) stays valid.
     """
@@ -36,6 +38,7 @@ class MedicalImage:
     n_frames: int = 1
     voi_lut: VoiLut | None = None
     voi_function: str = "LINEAR"
+    windows: tuple[tuple[float, float, str], ...] = ()
     pixel_spacing: tuple[float, float] | None = None
     study_uid: str | None = None
     series_uid: str | None = None
@@ -69,6 +72,15 @@ class MedicalImage:
     @property
     def is_color(self) -> bool:
         return self.pixels.ndim == 3
+
+    @property
+    def unit(self) -> str | None:
+        """The unit of the pixel values where known: the file's Rescale Type (unless "US",
+        unspecified), else HU for CT (PS3.3 C.8.2.1: CT values are Hounsfield units)."""
+        rescale_type = (self.metadata.get("RescaleType") or "").strip().upper()
+        if rescale_type and rescale_type != "US":
+            return rescale_type
+        return "HU" if (self.modality or "").strip().upper() == "CT" and not self.is_color else None
 
     @property
     def inverted(self) -> bool:

@@ -1,0 +1,69 @@
+"""Dock sizes that keep every text readable.
+
+* The tabs of tabbed docks are never elided ("Explanati..."): each right-hand dock is at least
+  as wide as its tab bar needs, whatever its panel asks for.
+* The computed-maps list wraps a long row (method, class, time, ROAD score) instead of
+  clipping the score at the dock's edge.
+* The DICOM tags tab needs more room than the panels (tag, keyword, VR and a readable value):
+  while it is shown the right dock area is at least ``TAGS_WIDTH`` wide; the width the reader
+  had is given back when another tab is shown.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QListView, QTabBar
+from shiboken6 import isValid
+
+TAGS_WIDTH = 480
+
+
+class DockLayout(QObject):
+    """Installed once on the main window ``window`` (its docks exist by then)."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self._width_before_tags: int | None = None
+        maps = window.panel.maps_list
+        maps.setWordWrap(True)
+        maps.setResizeMode(QListView.ResizeMode.Adjust)
+        maps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        window.tabifiedDockWidgetActivated.connect(lambda _dock: self.fit_tabs())
+        for dock in self.right_docks():
+            dock.dockLocationChanged.connect(lambda _area: QTimer.singleShot(0, self.fit_tabs))
+        window.tags_dock.visibilityChanged.connect(self._tags_shown)
+        QTimer.singleShot(0, self.fit_tabs)      # once the saved layout is restored (first show)
+
+    def right_docks(self) -> list:
+        window = self.window
+        return [window.panel_dock, window.tags_dock, window.crosseai_dock]
+
+    def tab_bars(self) -> list[QTabBar]:
+        """The main window's own tab bars (one per group of tabbed docks)."""
+        return [bar for bar in self.window.findChildren(QTabBar) if bar.parent() is self.window]
+
+    def fit_tabs(self) -> None:
+        """No eliding, and each right dock at least as wide as the widest dock tab bar needs."""
+        needed = 0
+        for bar in self.tab_bars():
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            needed = max(needed, bar.sizeHint().width())
+        for dock in self.right_docks():
+            dock.setMinimumWidth(max(needed, dock.widget().minimumSizeHint().width()))
+
+    def _tags_shown(self, visible: bool) -> None:
+        window = self.window
+        if not isValid(window) or not window.isVisible():     # closing: nothing to lay out
+            return
+        area = Qt.DockWidgetArea.RightDockWidgetArea
+        if window.dockWidgetArea(window.tags_dock) != area or window.tags_dock.isFloating():
+            return
+        if visible and window.tags_dock.width() < TAGS_WIDTH:
+            self._width_before_tags = window.tags_dock.width()
+            window.resizeDocks([window.tags_dock], [TAGS_WIDTH], Qt.Orientation.Horizontal)
+        elif not visible and self._width_before_tags is not None:
+            # another tab of the group is shown now: the group gets the reader's width back
+            shown = [d for d in self.right_docks() if d is not window.tags_dock and not d.isHidden()]
+            if shown:
+                window.resizeDocks(shown, [self._width_before_tags] * len(shown), Qt.Orientation.Horizontal)
+            self._width_before_tags = None
