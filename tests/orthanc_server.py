@@ -107,7 +107,7 @@ class OrthancServer:
 
 
 def synthetic_study(out_dir: Path, count: int, series: int = 2, source: str = "CT_small.dcm",
-                    patient: str = "Synthetic^Study") -> tuple[str, list[Path]]:
+                    patient: str = "Synthetic^Study", accession: str = "ACC-SYN") -> tuple[str, list[Path]]:
     """``count`` instances of one new study (copies of a pydicom test file with new UIDs, spread
     over ``series`` series): (study UID, files)."""
     import pydicom
@@ -126,7 +126,8 @@ def synthetic_study(out_dir: Path, count: int, series: int = 2, source: str = "C
         template.SOPInstanceUID = template.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         template.InstanceNumber = n + 1
         template.PatientName, template.PatientID = patient, "SYN-1"
-        template.StudyDescription, template.AccessionNumber = "synthetic study", "ACC-SYN"
+        template.AccessionNumber = accession
+        template.StudyDescription = "synthetic study" if accession == "ACC-SYN" else "another study"
         path = out_dir / f"{n:04d}.dcm"
         template.save_as(path, enforce_file_format=True)
         files.append(path)

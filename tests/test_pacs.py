@@ -222,7 +222,8 @@ def test_wrong_credentials_are_named(web_node, monkeypatch, tmp_path):
 
 
 def test_send_files_by_c_store_and_stow(orthanc, any_node, tmp_path):
-    study_uid, files = orth.synthetic_study(tmp_path / "new", 2, series=1, patient="Sent^Back")
+    study_uid, files = orth.synthetic_study(tmp_path / "new", 2, series=1, patient="Sent^Back",
+                                          accession="ACC-SENT")
     assert pacs.send_files(any_node, files) == [pydicom.dcmread(f).SOPInstanceUID for f in files]
     [hit] = orthanc.rest("/tools/lookup", study_uid.encode(), "POST")
     assert orthanc.rest(f"/studies/{hit['ID']}/instances").__len__() == 2
@@ -269,3 +270,79 @@ def test_reviewed_boxes_go_back_as_one_sr_per_revision(orthanc, node, web_node, 
         store.revise_box(added.box_id, reviewer="dr-a", expected_revision=added.revision, box=Box(11, 12, 40, 30))
         revised = send_boxes(store, target, "dr-a")
         assert len(revised.sent) == 1 and len(_orthanc_srs(orthanc, source.StudyInstanceUID)) == 2
+        # (each parametrisation sends about its own sample: MR by DIMSE, CT by DICOMweb)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+def _medxai(capsys, *argv) -> tuple[int, str, str]:
+    from medxai_desktop.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_nodes_echo_find_retrieve_send(orthanc, tmp_path, capsys, monkeypatch):
+    db = f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
+    nodes = tmp_path / "nodes.json"
+    spec = f"{orth.ORTHANC_AET}@127.0.0.1:{orthanc.dicom_port}"
+    code, out, _ = _medxai(capsys, "pacs", "--nodes", nodes, "nodes", "add", "main", spec,
+                           "--store-port", orthanc.store_port)
+    assert code == 0 and "main: ORTHANC@127.0.0.1" in out and "password" not in nodes.read_text()
+    code, out, _ = _medxai(capsys, "pacs", "--nodes", nodes, "echo", "main")
+    assert code == 0 and "answered in" in out
+    code, out, _ = _medxai(capsys, "pacs", "find", spec, "--accession", "ACC-SYN", "--json")
+    assert code == 0 and [m["study_uid"] for m in __import__("json").loads(out)] == [orthanc.study_uid]
+    code, out, _ = _medxai(capsys, "pacs", "find", spec, "--level", "series", "--study", orthanc.study_uid)
+    assert code == 0 and len(out.strip().splitlines()) == 3
+    code, out, _ = _medxai(capsys, "--db", db, "pacs", "--nodes", nodes, "retrieve", "main", "--study",
+                           orthanc.study_uid, "--via", "move", "--out", tmp_path / "cache")
+    assert code == 0 and "retrieved 6 instance(s) from main" in out
+    from medxai_desktop.core.store import ReviewStore
+    from medxai_desktop.core.store.pacs_log import sources_of
+
+    first = sorted((tmp_path / "cache" / orthanc.study_uid).iterdir())[0]
+    with ReviewStore(db) as store:
+        [source] = sources_of(store, first.stem)
+    assert (source.node, source.study_uid, source.path) == ("main", orthanc.study_uid, str(first))
+    _, files = orth.synthetic_study(tmp_path / "new", 1, series=1, patient="Cli^Send", accession="ACC-CLI")
+    code, out, _ = _medxai(capsys, "--db", db, "pacs", "send", spec, *files)
+    assert code == 0 and "sent 1 instance(s)" in out
+
+
+def test_cli_errors_are_one_line(orthanc, tmp_path, capsys, monkeypatch):
+    code, _, err = _medxai(capsys, "pacs", "--nodes", tmp_path / "none.json", "echo", "nowhere")
+    assert code == 2 and err.startswith("medxai: error: unknown PACS node 'nowhere'")
+    monkeypatch.setenv("MEDXAI_PACS_PASSWORD", "wrong")
+    url = f"http://{orth.USER}@127.0.0.1:{orthanc.http_port}/dicom-web"
+    code, _, err = _medxai(capsys, "pacs", "echo", url)
+    assert code == 2 and "HTTP 401 unauthorized" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _medxai(capsys, "pacs", "--calling-ae", "STRANGER", "echo",
+                           f"{orth.ORTHANC_AET}@127.0.0.1:{orthanc.dicom_port}")
+    assert code == 2 and "Calling AE title not recognised" in err
+
+
+def test_cli_export_dicom_sr_send(orthanc, node, tmp_path, capsys):
+    from medxai_desktop.core.boxes import Box
+    from medxai_desktop.core.exchange.records import ImageRecord
+    from medxai_desktop.core.store import SIGNED_OFF, ReviewStore
+
+    source = orthanc.samples["CT_small.dcm"]
+    cache = InstanceCache(tmp_path / "cache")
+    pacs.retrieve(node, source.StudyInstanceUID, cache=cache)
+    db = f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
+    with ReviewStore(db, cache_dir=tmp_path / "maps") as store:
+        image_id = store.add_image(ImageRecord("ct.dcm", 128, 128, path=cache.path(source.StudyInstanceUID,
+                                                                                   source.SOPInstanceUID)))
+        store.add_box(image_id, Box(5, 5, 50, 60), "mass", "dr-c")
+        store.set_status(image_id, SIGNED_OFF, "dr-c")
+    spec = f"{orth.ORTHANC_AET}@127.0.0.1:{orthanc.dicom_port}"
+    srs_before = len(_orthanc_srs(orthanc, source.StudyInstanceUID))
+    code, out, _ = _medxai(capsys, "--db", db, "export", "dicom-sr", "--out", tmp_path / "sr", "--send", spec)
+    assert code == 0 and "sent 1 instance(s)" in out
+    code, out, _ = _medxai(capsys, "--db", db, "export", "dicom-sr", "--out", tmp_path / "sr", "--send", spec)
+    assert code == 0 and "sent 0 instance(s)" in out and "1 already sent before" in out
+    assert len(_orthanc_srs(orthanc, source.StudyInstanceUID)) == srs_before + 1
+    code, _, err = _medxai(capsys, "--db", db, "export", "coco", "--out", tmp_path / "c.json", "--send", spec)
+    assert code == 2 and "--send" in err

@@ -8,12 +8,12 @@ import sys
 
 from medxai_desktop.core.errors import MedXAIError
 
-from . import (compare_models, db, deid, demo, evaluate, explain, export, importer, plugins, report, road,
-               self_test, train, tune_boxes)
+from . import (compare_models, db, deid, demo, evaluate, explain, export, importer, pacs, plugins, report,
+               road, self_test, train, tune_boxes)
 from .common import UsageError, load_model_from_args  # noqa: F401 (the CLI's public names)
 
 COMMANDS = (explain, train, evaluate, compare_models, demo, importer, export, db, plugins, self_test,
-            tune_boxes, road, report, deid)
+            tune_boxes, road, report, deid, pacs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,12 +80,18 @@ def send_boxes(store, node: Node, sent_by: str | None, *, which: str = "reviewed
                            cancelled=cancelled, prompt=prompt)
 
 
-def exported_files(out: Path, export) -> list[Path]:
-    """The ``*.dcm`` files that ``export()`` wrote or rewrote in ``out`` (a write is a rename of
-    a new file: a new inode)."""
-    def snapshot() -> dict[Path, tuple[int, int]]:
-        return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.dcm")} if out.is_dir() else {}
+def snapshot(out: Path) -> dict[Path, tuple[int, int]]:
+    """(inode, mtime) of each ``*.dcm`` in ``out``: an atomic write is a new inode."""
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in Path(out).glob("*.dcm")} if Path(out).is_dir() else {}
 
-    before = snapshot()
+
+def changed_since(out: Path, before: dict[Path, tuple[int, int]]) -> list[Path]:
+    """The ``*.dcm`` files written or rewritten in ``out`` since ``before = snapshot(out)``."""
+    return sorted(p for p, stamp in snapshot(out).items() if before.get(p) != stamp)
+
+
+def exported_files(out: Path, export) -> list[Path]:
+    """The ``*.dcm`` files that ``export()`` wrote or rewrote in ``out``."""
+    before = snapshot(out)
     export()
-    return sorted(p for p, stamp in snapshot().items() if before.get(p) != stamp)
+    return changed_since(out, before)
