@@ -7,6 +7,7 @@ import os
 import sys
 
 from medxai_desktop.core.errors import MedXAIError
+from medxai_desktop.core.text_limits import ESCAPE_ERRORS, printable
 
 from . import (compare_models, db, deid, demo, evaluate, explain, export, importer, pacs, plugins, report,
                road, self_test, train, tune_boxes)
@@ -27,9 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable_output() -> None:
+    """A file name whose bytes are not UTF-8 (Python holds them as lone surrogates) is printed
+    with those bytes escaped, never as an encoding error instead of the command's output."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors=ESCAPE_ERRORS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _printable_output()
     try:
         return args.func(args)
     except (MedXAIError, ValueError) as exc:
@@ -37,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         # (unknown method, class, architecture, device). MEDXAI_DEBUG=1 shows the traceback.
         if os.environ.get("MEDXAI_DEBUG"):
             raise
-        print(f"medxai: error: {exc}", file=sys.stderr)
+        print(f"medxai: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"medxai: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)

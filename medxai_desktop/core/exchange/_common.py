@@ -24,6 +24,7 @@ from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.errors import MedXAIError
 from medxai_desktop.core.exchange._images import with_size
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
+from medxai_desktop.core.text_limits import LABEL_MAX  # a label as the store keeps it
 
 Which = Literal["reviewed", "proposals", "both"]
 WHICH_VALUES: tuple[str, ...] = ("reviewed", "proposals", "both")
@@ -198,8 +199,6 @@ def parse_float(text: object, what: str) -> float:
     return value
 
 
-# A label as the store keeps it (schema: String(200)), the same on SQLite and PostgreSQL.
-LABEL_MAX = 200
 _RESERVED_KEYS = {".", "..", "con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                   *(f"lpt{i}" for i in range(1, 10))}
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, and_, select
 
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ImageRecord
+from medxai_desktop.core.text_limits import printable
 
 from . import imports
 from .audit import append_audit
@@ -22,7 +23,8 @@ from .catalog import add_image, image_info, reviewer_id, reviewer_name
 from .errors import StoreError
 from .imports import visible
 from .review import import_boxes, latest_rows
-from .schema import box_revisions, boxes, images
+from .schema import box_revisions, boxes, check_text, images
+from .schema import imports as imports_table
 from .views import REJECTED, REVIEWED_STATES, ImportSummary
 
 
@@ -71,6 +73,8 @@ def import_annotations(engine: Engine, annotations: AnnotationSet, reviewer: str
     shown all at once when the last one commits; on any error nothing of it is kept."""
     if not source:
         raise StoreError("say where imported annotations come from (source)")
+    source = printable(source)  # a file's name: its bytes that are not UTF-8 as \xff
+    check_text("import", "source", imports_table.c.source, source)
     job = _Import(reviewer_name(reviewer), source)  # a bad reviewer fails before anything is written
     with imports.importing(engine, source) as import_id:
         job.import_id = import_id
@@ -108,7 +112,7 @@ class _Import:
 
     def step(self, connection: Connection, item) -> None:
         if isinstance(item, ImageRecord):
-            self.ids[item.key], new = add_image(connection, item, self.import_id)
+            self.ids[item.key], new = add_image(connection, item, self.import_id, f"{self.source}: ")
             self.counts["added" if new else "matched"] += 1
             return
         self._box(connection, *item)
@@ -133,6 +137,9 @@ class _Import:
         self.seen[image_id].add(fingerprint)
         comment = f"imported from {self.source}" + (
             f" (annotator: {record.reviewer})" if record.reviewer else "")
+        where = f"{self.source}: box {n + 1}"
+        check_text(where, "label", box_revisions.c.label, record.label)
+        check_text(where, "annotator", box_revisions.c.comment, comment)
         self.queued.append((image_id, b, record.label, comment))
 
     def flush(self, connection: Connection) -> None:

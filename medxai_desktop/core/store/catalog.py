@@ -10,19 +10,21 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from medxai_desktop.core.boxes import BoxProposal
 from medxai_desktop.core.exchange.records import ImageRecord
+from medxai_desktop.core.text_limits import printable
 
 from .audit import append_audit
 from .database import insert_ignoring_duplicates
 from .errors import StoreError, UnknownEntity
 from .imports import adopt, visible
-from .schema import (box_proposals, boxes, explanations, images, models, reviewers, runs, series,
-                     studies, utcnow)
+from .schema import (box_proposals, boxes, check_text, check_values, explanations, images, models,
+                     reviewers, runs, series, studies, utcnow)
 from .views import ExplanationInfo, ImageInfo
 
 
 def reviewer_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise StoreError(f"a reviewer must be named, got {name!r}")
+    check_text("reviewer", "name", reviewers.c.name, name.strip())
     return name.strip()
 
 
@@ -67,7 +69,8 @@ def require(connection: Connection, table, entity: str, entity_id: int,
 # -- images -----------------------------------------------------------------------------------
 
 def _sha(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # a file name's bytes too
 
 
 def _uid_row(connection: Connection, table, uid_column: str, uid: str | None,
@@ -87,32 +90,50 @@ def _series_id(connection: Connection, import_id: int | None, study_uid, series_
                     description=series_description, modality=modality)
 
 
-def image_values(image: Any) -> dict[str, Any]:
-    """Columns of an image from a MedicalImage (pixels known) or an ImageRecord (a name)."""
+def image_values(image: Any, context: str = "") -> dict[str, Any]:
+    """Columns of an image from a MedicalImage (pixels known) or an ImageRecord (a name);
+    StoreError naming the image (after ``context``: where it comes from) and the field when a
+    text does not fit the schema."""
     if isinstance(image, ImageRecord):
         path = None if image.path is None else str(Path(image.path).resolve())
-        return dict(identity=_sha("record", image.key, path), key=image.key, path=path, frame=0,
-                    content_hash=None, width=int(image.width), height=int(image.height),
-                    sop_uid=image.sop_uid, _series=(image.study_uid, image.series_uid))
-    if hasattr(image, "content_hash") and hasattr(image, "source"):  # a MedicalImage
+        values = dict(identity=_sha("record", image.key, path), key=image.key, path=path, frame=0,
+                      content_hash=None, width=int(image.width), height=int(image.height),
+                      sop_uid=image.sop_uid, _series=(image.study_uid, image.series_uid))
+    elif hasattr(image, "content_hash") and hasattr(image, "source"):  # a MedicalImage
         source = Path(image.source)
         path = str(source.resolve())
-        key = source.name if getattr(image, "n_frames", 1) <= 1 else f"{source.name}[{image.frame}]"
+        name = printable(source.name)  # the file's name, its bytes that are not UTF-8 as \xff
+        key = name if getattr(image, "n_frames", 1) <= 1 else f"{name}[{image.frame}]"
         height, width = image.shape
-        return dict(identity=_sha("pixels", image.content_hash, path, image.frame), key=key,
-                    path=path, frame=int(image.frame), content_hash=image.content_hash,
-                    width=int(width), height=int(height), sop_uid=image.sop_uid,
-                    _series=(image.study_uid, image.series_uid, image.study_description,
-                             image.series_description, image.modality))
-    raise TypeError(f"add_image takes a MedicalImage or an ImageRecord, got {type(image).__name__}")
+        values = dict(identity=_sha("pixels", image.content_hash, path, image.frame), key=key,
+                      path=path, frame=int(image.frame), content_hash=image.content_hash,
+                      width=int(width), height=int(height), sop_uid=image.sop_uid,
+                      _series=(image.study_uid, image.series_uid, image.study_description,
+                               image.series_description, image.modality))
+    else:
+        raise TypeError(f"add_image takes a MedicalImage or an ImageRecord, got {type(image).__name__}")
+    what = f"{context}image {printable(values['key'])!r}" + (
+        f" ({printable(values['path'])})" if values["path"] else "")
+    fields = {**values, **dict(zip(_SERIES_FIELDS, values["_series"]))}
+    for name, column in _IMAGE_TEXT.items():
+        check_text(what, name, column, fields.get(name))
+    return values
 
 
-def add_image(connection: Connection, image: Any, import_id: int | None = None) -> tuple[int, bool]:
+_SERIES_FIELDS = ("study_uid", "series_uid", "study_description", "series_description", "modality")
+_IMAGE_TEXT = {"key": images.c.key, "path": images.c.path, "sop_uid": images.c.sop_uid,
+               "study_uid": studies.c.study_uid, "series_uid": series.c.series_uid,
+               "study_description": studies.c.description,
+               "series_description": series.c.description, "modality": series.c.modality}
+
+
+def add_image(connection: Connection, image: Any, import_id: int | None = None,
+              context: str = "") -> tuple[int, bool]:
     """(image id, whether it was new). Idempotent: a MedicalImage on its content hash + path +
     frame; an ImageRecord on its path (else its key) -- matching an image already added by
     pixels when the path (or the key, if unique) is the same. A new image is marked as
     ``import_id``'s; one an unfinished import wrote is adopted."""
-    values = image_values(image)
+    values = image_values(image, context)
     series_args = values.pop("_series")
     existing = connection.execute(select(images.c.id, images.c.import_id)
                                   .where(images.c.identity == values["identity"])).first()
@@ -176,8 +197,9 @@ def add_model(connection: Connection, model: Any, checkpoint_hash: str | None = 
     existing = connection.execute(select(models.c.id).where(key)).first()
     if existing is not None:
         return existing.id, False
-    connection.execute(insert(models).values(card_hash=card.card_hash, checkpoint_hash=checkpoint,
-                                             arch=card.arch, card=card.to_dict(), created_at=utcnow()))
+    connection.execute(insert(models).values(**check_values(models, dict(
+        card_hash=card.card_hash, checkpoint_hash=checkpoint, arch=card.arch, card=card.to_dict(),
+        created_at=utcnow()), f"model card {printable(str(card.arch))!r}")))
     return connection.execute(select(models.c.id).where(key)).scalar_one(), True
 
 
@@ -187,10 +209,10 @@ def record_run(connection: Connection, model_id: int, method: str, parameters: d
     require(connection, models, "model", model_id)
     if not method:
         raise StoreError("a run needs the name of its method")
-    result = connection.execute(insert(runs).values(
+    result = connection.execute(insert(runs).values(**check_values(runs, dict(
         model_id=model_id, method=method, parameters=_jsonable(parameters or {}),
         device=None if device is None else str(device), versions=_jsonable(versions or {}),
-        seconds=seconds, created_at=created_at or utcnow()))
+        seconds=seconds, created_at=created_at or utcnow()), f"run of model {model_id}")))
     return result.inserted_primary_key[0]
 
 
@@ -198,9 +220,10 @@ def add_explanation(connection: Connection, run_id: int, image_id: int, target_c
                     target_name: str | None, cache_key: str, map_path: str | None) -> int:
     require(connection, runs, "run", run_id)
     require(connection, images, "image", image_id)
-    result = connection.execute(insert(explanations).values(
+    result = connection.execute(insert(explanations).values(**check_values(explanations, dict(
         run_id=run_id, image_id=image_id, target_class=int(target_class), target_name=target_name,
-        cache_key=cache_key, map_path=map_path, created_at=utcnow()))
+        cache_key=cache_key, map_path=map_path, created_at=utcnow()),
+        f"explanation of image {image_id}")))
     return result.inserted_primary_key[0]
 
 
@@ -224,18 +247,18 @@ def add_proposals(connection: Connection, image_id: int, run_id: int,
     require(connection, images, "image", image_id)
     require(connection, runs, "run", run_id)
     box_ids = []
-    for proposal in proposals:
+    for n, proposal in enumerate(proposals):
         if not isinstance(proposal, BoxProposal):
             raise TypeError(f"add_proposals takes BoxProposal objects, got {type(proposal).__name__}")
         if not proposal.label:
             raise StoreError("a proposal needs a label")
         b = proposal.box
         now = utcnow()
-        proposal_id = connection.execute(insert(box_proposals).values(
+        proposal_id = connection.execute(insert(box_proposals).values(**check_values(box_proposals, dict(
             image_id=image_id, run_id=run_id, x0=b.x0, y0=b.y0, x1=b.x1, y1=b.y1,
             label=proposal.label, score=None if proposal.score is None else float(proposal.score),
             method=proposal.method, parameters=_jsonable(proposal.parameters), created_at=now,
-        )).inserted_primary_key[0]
+        ), f"proposal {n + 1} on image {image_id}"))).inserted_primary_key[0]
         box_ids.append(connection.execute(insert(boxes).values(
             image_id=image_id, proposal_id=proposal_id, origin="proposal", created_at=now,
         )).inserted_primary_key[0])

@@ -18,8 +18,8 @@ from .database import upsert
 from .errors import NothingToRedo, NothingToUndo, RevisionConflict, StoreError, UnknownEntity
 from .history import BoxState, redo_step, undo_step
 from .imports import visible
-from .schema import (audit_log, box_proposals, box_revisions, boxes, image_status, images,
-                     reviewers, utcnow)
+from .schema import (audit_log, box_proposals, box_revisions, boxes, check_values, image_status,
+                     images, reviewers, utcnow)
 from .views import (ACCEPTED, ADD, ADDED, EDIT, EDITED, IMPORT, PROPOSED, REDO, REJECTED, REMOVED,
                     REVIEW_STATUSES, UNDO, UNREAD, BoxView, ImageStatus, Revision)
 
@@ -86,9 +86,10 @@ def _revision_values(box_id: int, number: int, state: BoxState, reviewer_row: in
     if not state.label:
         raise StoreError(f"box {box_id}: a box needs a label")
     b = state.box
-    return dict(box_id=box_id, revision=number, x0=float(b.x0), y0=float(b.y0), x1=float(b.x1),
-                y1=float(b.y1), label=state.label, state=state.state, action=action,
-                target_revision=target, reviewer_id=reviewer_row, comment=comment, created_at=now)
+    return check_values(box_revisions, dict(
+        box_id=box_id, revision=number, x0=float(b.x0), y0=float(b.y0), x1=float(b.x1),
+        y1=float(b.y1), label=state.label, state=state.state, action=action, target_revision=target,
+        reviewer_id=reviewer_row, comment=comment, created_at=now), f"box {box_id}")
 
 
 def _audit_of(values: dict, reviewer: str, import_id: int | None = None) -> dict:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import os
+from urllib.parse import quote, unquote_to_bytes
+
 from sqlalchemy import (JSON, CheckConstraint, Column, DateTime, Float, ForeignKey, Index,
                         Integer, MetaData, String, Table, Text, UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
+from medxai_desktop.core.text_limits import LABEL_MAX, UID_MAX, printable, text_problem
+
+from .errors import StoreError
 from .views import BOX_STATES, IMPORT_STATES, REVIEW_STATUSES, REVISION_ACTIONS
 
 NAMING = {
@@ -42,6 +48,64 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+class Chars(TypeDecorator):
+    """A text column of at most ``length`` characters. Every value bound to it is checked before
+    the database sees it, the same on SQLite and PostgreSQL (a NUL byte, or too long: ValueError);
+    bytes that were not UTF-8 (a file name's) are written as ``\\xff`` escapes."""
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if not isinstance(value, str):
+            return value
+        problem = text_problem(value, self.impl.length)
+        if problem:
+            raise ValueError(f"a text that {problem}")
+        return printable(value)
+
+
+class LongText(Chars):
+    """Text without a length limit (but no NUL byte either)."""
+    impl = Text
+    cache_ok = True
+
+
+class FilePath(LongText):
+    """A file's path, given back as it was: a path whose name holds bytes that are not UTF-8 is
+    kept as ``file:`` and its bytes percent-encoded (an absolute path never starts so)."""
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, str) and printable(value) != value:
+            value = "file:" + quote(os.fsencode(value), safe="/\\:")
+        return super().process_bind_param(value, dialect)
+
+    def process_result_value(self, value, dialect):
+        if isinstance(value, str) and value.startswith("file:"):
+            return os.fsdecode(unquote_to_bytes(value[len("file:"):]))
+        return value
+
+
+def check_text(what: str, field: str, column: Column, value: object) -> None:
+    """StoreError naming ``what`` (the file, the record) and ``field`` unless ``value`` fits
+    ``column``: what the column would refuse anyway, said where it is known what it is."""
+    if isinstance(value, str) and isinstance(column.type, Chars):
+        problem = text_problem(value, column.type.impl.length)
+        if problem:
+            raise StoreError(f"{what}: {field} {problem}")
+
+
+def check_values(table: Table, values: dict, what: str) -> dict:
+    """``values`` for a row of ``table``, each text checked (``check_text``)."""
+    for name, value in values.items():
+        if name in table.c:
+            check_text(what, name, table.c[name], value)
+    return values
+
+
+SHA256_HEX = 64  # a content, card or cache key: sha256 in hex
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -69,9 +133,9 @@ def _import_id() -> Column:
 imports = Table(
     "imports", metadata,
     Column("id", Integer, primary_key=True),
-    Column("state", String(16), nullable=False, index=True),
-    Column("source", Text, nullable=False),
-    Column("host", String(255), nullable=False),   # who runs it: a pending import whose
+    Column("state", Chars(16), nullable=False, index=True),
+    Column("source", LongText, nullable=False),
+    Column("host", Chars(255), nullable=False),   # who runs it: a pending import whose
     Column("pid", Integer, nullable=False),         # process is gone is cleaned up
     Column("started_at", UTCDateTime, nullable=False, default=utcnow),
     Column("heartbeat_at", UTCDateTime, nullable=False, default=utcnow),
@@ -82,7 +146,7 @@ imports = Table(
 reviewers = Table(
     "reviewers", metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", Chars(LABEL_MAX), nullable=False, unique=True),
     _created(),
     _import_id(),
 )
@@ -90,8 +154,8 @@ reviewers = Table(
 studies = Table(
     "studies", metadata,
     Column("id", Integer, primary_key=True),
-    Column("study_uid", String(64), nullable=False, unique=True),
-    Column("description", Text),
+    Column("study_uid", Chars(UID_MAX), nullable=False, unique=True),
+    Column("description", LongText),
     _created(),
     _import_id(),
 )
@@ -100,9 +164,9 @@ series = Table(
     "series", metadata,
     Column("id", Integer, primary_key=True),
     Column("study_id", ForeignKey("studies.id"), index=True),
-    Column("series_uid", String(64), nullable=False, unique=True),
-    Column("modality", String(16)),
-    Column("description", Text),
+    Column("series_uid", Chars(UID_MAX), nullable=False, unique=True),
+    Column("modality", Chars(16)),
+    Column("description", LongText),
     _created(),
     _import_id(),
 )
@@ -112,13 +176,13 @@ images = Table(
     Column("id", Integer, primary_key=True),
     # sha256 of (content hash, path, frame) -- or of (key, path) for an image known only by
     # name: what makes add_image idempotent, enforced across processes by UNIQUE.
-    Column("identity", String(64), nullable=False, unique=True),
-    Column("key", Text, nullable=False, index=True),   # how annotation formats name it
-    Column("path", Text),
+    Column("identity", Chars(SHA256_HEX), nullable=False, unique=True),
+    Column("key", LongText, nullable=False, index=True),   # how annotation formats name it
+    Column("path", FilePath),
     Column("frame", Integer, nullable=False, default=0),
     Column("series_id", ForeignKey("series.id"), index=True),
-    Column("sop_uid", String(64)),
-    Column("content_hash", String(64), index=True),
+    Column("sop_uid", Chars(UID_MAX)),
+    Column("content_hash", Chars(SHA256_HEX), index=True),
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
     _created(),
@@ -128,9 +192,9 @@ images = Table(
 models = Table(
     "models", metadata,
     Column("id", Integer, primary_key=True),
-    Column("card_hash", String(64), nullable=False),
-    Column("checkpoint_hash", String(64), nullable=False, default=""),  # "" = none (random init)
-    Column("arch", String(100), nullable=False),
+    Column("card_hash", Chars(SHA256_HEX), nullable=False),
+    Column("checkpoint_hash", Chars(SHA256_HEX), nullable=False, default=""),  # "" = none (random init)
+    Column("arch", Chars(100), nullable=False),
     Column("card", JSON, nullable=False),
     _created(),
     UniqueConstraint("card_hash", "checkpoint_hash"),
@@ -140,9 +204,9 @@ runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True),
     Column("model_id", ForeignKey("models.id"), nullable=False, index=True),
-    Column("method", String(100), nullable=False),
+    Column("method", Chars(100), nullable=False),
     Column("parameters", JSON, nullable=False),
-    Column("device", String(50)),
+    Column("device", Chars(50)),
     Column("versions", JSON, nullable=False),
     Column("seconds", Float),
     _created(),
@@ -154,9 +218,9 @@ explanations = Table(
     Column("run_id", ForeignKey("runs.id"), nullable=False, index=True),
     Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
     Column("target_class", Integer, nullable=False),
-    Column("target_name", String(200)),
-    Column("cache_key", String(64), nullable=False, index=True),
-    Column("map_path", Text),
+    Column("target_name", Chars(LABEL_MAX)),
+    Column("cache_key", Chars(SHA256_HEX), nullable=False, index=True),
+    Column("map_path", FilePath),
     _created(),
 )
 
@@ -166,9 +230,9 @@ box_proposals = Table(
     Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
     Column("run_id", ForeignKey("runs.id"), nullable=False, index=True),
     *_geometry(),
-    Column("label", String(200), nullable=False),
+    Column("label", Chars(LABEL_MAX), nullable=False),
     Column("score", Float),
-    Column("method", String(100), nullable=False),
+    Column("method", Chars(100), nullable=False),
     Column("parameters", JSON, nullable=False),
     _created(),
 )
@@ -178,8 +242,8 @@ boxes = Table(
     Column("id", Integer, primary_key=True),
     Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
     Column("proposal_id", ForeignKey("box_proposals.id"), unique=True),  # NULL: drawn or imported
-    Column("origin", String(16), nullable=False),
-    Column("source", Text),
+    Column("origin", Chars(16), nullable=False),
+    Column("source", LongText),
     _created(),
     _import_id(),
     CheckConstraint(_in("origin", BOX_ORIGINS), name="origin"),
@@ -191,12 +255,12 @@ box_revisions = Table(
     Column("box_id", ForeignKey("boxes.id"), nullable=False),
     Column("revision", Integer, nullable=False),
     *_geometry(),
-    Column("label", String(200), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("action", String(16), nullable=False),
+    Column("label", Chars(LABEL_MAX), nullable=False),
+    Column("state", Chars(16), nullable=False),
+    Column("action", Chars(16), nullable=False),
     Column("target_revision", Integer),
     Column("reviewer_id", ForeignKey("reviewers.id"), nullable=False, index=True),
-    Column("comment", Text),
+    Column("comment", LongText),
     _created(),
     UniqueConstraint("box_id", "revision"),  # two writers of the same revision: one fails
     CheckConstraint("revision >= 1", name="revision_positive"),
@@ -207,7 +271,7 @@ box_revisions = Table(
 image_status = Table(
     "image_status", metadata,
     Column("image_id", ForeignKey("images.id"), primary_key=True),
-    Column("status", String(16), nullable=False),
+    Column("status", Chars(16), nullable=False),
     Column("reviewer_id", ForeignKey("reviewers.id")),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     CheckConstraint(_in("status", REVIEW_STATUSES), name="status"),
@@ -217,9 +281,9 @@ audit_log = Table(
     "audit_log", metadata,
     Column("id", Integer, primary_key=True),
     Column("at", UTCDateTime, nullable=False, default=utcnow),
-    Column("actor", String(200)),          # reviewer name; NULL = the application itself
-    Column("action", String(50), nullable=False),
-    Column("entity", String(50), nullable=False),
+    Column("actor", Chars(LABEL_MAX)),          # reviewer name; NULL = the application itself
+    Column("action", Chars(50), nullable=False),
+    Column("entity", Chars(50), nullable=False),
     Column("entity_id", Integer),
     Column("details", JSON, nullable=False),
     _import_id(),
