@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medxai_desktop.core.explain.crosseai import CrossEAIParams
+from medxai_desktop.core.explain.crosseai_params import CrossEAIParams
 
 SLIDER_MIN_WIDTH = 200
 # parameter -> (slider minimum, maximum, slider units per value unit, label, format)

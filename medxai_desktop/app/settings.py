@@ -118,6 +118,21 @@ class AppSettings:
     def clear_recent(self) -> None:
         self._set_json("recent/paths", [])
 
+    def resume_point(self) -> dict | None:
+        """{"study", "path", "frame"} of the image shown last (app/session_resume.py)."""
+        return self._json("resume/image", {}) or None
+
+    def set_resume_point(self, study: str, path: str, frame: int) -> None:
+        self._set_json("resume/image", {"study": study, "path": path, "frame": int(frame)})
+
+    def export_folder(self) -> str | None:
+        """The folder the last export went to (the Export dialog starts there)."""
+        value = self.backend.value("export/folder")
+        return value if isinstance(value, str) and value else None
+
+    def set_export_folder(self, folder) -> None:
+        self.backend.setValue("export/folder", str(folder))
+
     # -- explanation choices ---------------------------------------------------------------------
 
     def overlay_style(self) -> tuple[str, float, float] | None:
@@ -139,12 +154,7 @@ class AppSettings:
         return [m for m in self._json("explain/methods", []) if isinstance(m, str)]
 
     def set_checked_methods(self, methods) -> None:
-        """Remembered for the next session, except the slow methods (Score-CAM: minutes per
-        image), which are checked for one run at a time."""
-        from medxai_desktop.core.explain.registry import slow_methods
-
-        slow = set(slow_methods(methods))
-        self._set_json("explain/methods", [m for m in methods if m not in slow])
+        self._set_json("explain/methods", list(methods))
 
     # -- keyboard shortcuts ----------------------------------------------------------------------
 

@@ -99,6 +99,6 @@ def create_window(args, store=None, store_error=None, settings=None, reviewer: s
         window.info("no model loaded: File > Open model card... (no demo model is bundled yet)")
     if args.path:
         window.open_path(args.path)
-    else:
+    elif not window.resume.resume():       # where the reviewer left off, else the sample study
         window.open_path(sample_study_dir(), remember=False)
     return window
