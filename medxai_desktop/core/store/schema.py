@@ -302,11 +302,11 @@ IMPORTED_TABLES = ("audit_log", "box_revisions", "boxes", "images", "series", "s
 pacs_instances = Table(
     "pacs_instances", metadata,
     Column("id", Integer, primary_key=True),
-    Column("node", String(200), nullable=False),
-    Column("study_uid", String(64), nullable=False, index=True),
-    Column("series_uid", String(64)),
-    Column("sop_uid", String(64), nullable=False, index=True),
-    Column("path", Text),
+    Column("node", Chars(LABEL_MAX), nullable=False),
+    Column("study_uid", Chars(UID_MAX), nullable=False, index=True),
+    Column("series_uid", Chars(UID_MAX)),
+    Column("sop_uid", Chars(UID_MAX), nullable=False, index=True),
+    Column("path", FilePath),
     Column("retrieved_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("node", "sop_uid"),
 )
@@ -314,12 +314,12 @@ pacs_instances = Table(
 pacs_sent = Table(
     "pacs_sent", metadata,
     Column("id", Integer, primary_key=True),
-    Column("node", String(200), nullable=False),
-    Column("destination", Text, nullable=False),     # AET@host:port or the URL
-    Column("kind", String(16), nullable=False),      # "sr" (reviewed boxes) or "file"
-    Column("sop_uid", String(64), nullable=False),   # the instance sent
+    Column("node", Chars(LABEL_MAX), nullable=False),
+    Column("destination", LongText, nullable=False),   # AET@host:port or the URL
+    Column("kind", Chars(16), nullable=False),         # "sr" (reviewed boxes) or "file"
+    Column("sop_uid", Chars(UID_MAX), nullable=False),  # the instance sent
     Column("source_uids", JSON, nullable=False),     # the images an SR refers to
-    Column("sent_by", String(200)),
+    Column("sent_by", Chars(LABEL_MAX)),
     Column("sent_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("node", "sop_uid"),
 )
