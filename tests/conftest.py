@@ -23,6 +23,15 @@ from pathlib import Path
 
 import pytest
 
+# The torch stack is imported here, on the main thread, before any test window starts loading it
+# on its model worker (app: the window paints first, then torch loads there). torchvision's
+# modules import each other in a circle, which is not safe from two threads at once; the app
+# itself touches them on the GUI thread only once a model is loaded.
+import torchvision  # noqa: E402,F401
+
+import medxai_desktop.core.explain.registry  # noqa: E402,F401
+import medxai_desktop.core.models  # noqa: E402,F401
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
