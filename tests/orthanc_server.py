@@ -132,3 +132,50 @@ def synthetic_study(out_dir: Path, count: int, series: int = 2, source: str = "C
         template.save_as(path, enforce_file_format=True)
         files.append(path)
     return study_uid, files
+
+
+# CR (JPEG 2000, pydicom-data), CT, MR, multi-frame MR (pydicom-data), JPEG baseline colour.
+SAMPLES = ("RG3_J2KR.dcm", "CT_small.dcm", "MR_small.dcm", "emri_small.dcm", "SC_rgb_jpeg_dcmtk.dcm")
+
+
+def sample_files() -> dict[str, str]:
+    from pydicom.data import get_testdata_file
+
+    found = {}
+    for name in SAMPLES:
+        try:
+            path = get_testdata_file(name)
+        except Exception:  # noqa: BLE001 (pydicom-data absent and no download)
+            path = None
+        if path:
+            found[name] = path
+    return found
+
+
+def running_orthanc(tmp_path_factory):
+    """For a module fixture: Orthanc with the samples (``.samples``: name -> header) and a
+    synthetic study of 6 instances in 2 series (``.study_uid``, ``.study_files``); SKIPPED,
+    loudly, only when Orthanc is not installed."""
+    import sys
+
+    import pydicom
+    import pytest
+
+    problem = missing_reason()
+    if problem:
+        message = f"!!! PACS tests SKIPPED: {problem}"
+        print(f"\n{message}", file=sys.stderr)
+        pytest.skip(message)
+    server = OrthancServer()
+    try:
+        server.start()
+        server.samples = {}
+        for name, path in sample_files().items():
+            server.upload(path)
+            server.samples[name] = pydicom.dcmread(path, stop_before_pixels=True)
+        server.study_uid, server.study_files = synthetic_study(tmp_path_factory.mktemp("syn"), 6)
+        for path in server.study_files:
+            server.upload(path)
+        yield server
+    finally:
+        server.stop()

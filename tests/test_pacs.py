@@ -3,7 +3,6 @@ C-GET, C-MOVE, WADO-RS, C-STORE, STOW-RS, and the faults (unknown AE title, clos
 unreachable host, wrong credentials, an association cut mid-retrieve, an unknown study)."""
 from __future__ import annotations
 
-import sys
 import time
 
 import pydicom
@@ -14,42 +13,10 @@ from medxai_desktop.core import pacs
 from medxai_desktop.core.pacs import InstanceCache, Node, Query
 from tests import orthanc_server as orth
 
-# CR (JPEG 2000, pydicom-data), CT, MR, multi-frame MR (pydicom-data), JPEG baseline colour.
-SAMPLES = ("RG3_J2KR.dcm", "CT_small.dcm", "MR_small.dcm", "emri_small.dcm", "SC_rgb_jpeg_dcmtk.dcm")
-
-
-def _sample_files() -> dict[str, str]:
-    found = {}
-    for name in SAMPLES:
-        try:
-            path = get_testdata_file(name)
-        except Exception:  # noqa: BLE001 (pydicom-data absent and no download)
-            path = None
-        if path:
-            found[name] = path
-    return found
-
 
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
-    problem = orth.missing_reason()
-    if problem:
-        message = f"!!! PACS tests SKIPPED: {problem}"
-        print(f"\n{message}", file=sys.stderr)
-        pytest.skip(message)
-    server = orth.OrthancServer()
-    try:
-        server.start()
-        server.samples = {}
-        for name, path in _sample_files().items():
-            server.upload(path)
-            server.samples[name] = pydicom.dcmread(path, stop_before_pixels=True)
-        server.study_uid, server.study_files = orth.synthetic_study(tmp_path_factory.mktemp("syn"), 6)
-        for path in server.study_files:
-            server.upload(path)
-        yield server
-    finally:
-        server.stop()
+    yield from orth.running_orthanc(tmp_path_factory)
 
 
 @pytest.fixture

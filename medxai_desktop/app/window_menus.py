@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QToolBar
 
 from medxai_desktop.core.imaging.presets import MAX_PRESETS
 
+from .pacs_dock import install_pacs
 from .reports_menu import ReportsController
 
 # Action id (the shortcut registry's, see shortcuts.py) -> menu text, default key.
@@ -28,6 +29,7 @@ def build_menus(window) -> None:
     export_menu = window.menuBar().addMenu("&Export")
     window.add_action(export_menu, "&Boxes (COCO, VOC, YOLO, CSV, DICOM SR)...", window.choose_export,
                       action_id="export.boxes")
+    install_pacs(window, export_menu)   # the PACS dock and Export > Send boxes to PACS
     window.reports = ReportsController(window, window.menuBar().addMenu("&Reports"))
     window.help_menu = window.menuBar().addMenu("&Help")
     window.add_action(window.help_menu, "&Keyboard shortcuts...", window.show_shortcuts,

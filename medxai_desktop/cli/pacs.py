@@ -164,22 +164,10 @@ def _retrieve(args) -> int:
     finally:
         bar.close()
     with ReviewStore(args.db or default_db_url()) as store:
-        record_retrieved(store, node.name, provenance(result))
+        record_retrieved(store, node.name, result.provenance())
     print(result.summary())
     print(result.folder)
     return 0
-
-
-def provenance(result) -> list[tuple[str, str | None, str, str]]:
-    """(study, series, SOP Instance UID, path) of each instance a retrieve wrote."""
-    import pydicom
-
-    rows = []
-    for sop_uid in result.fetched:
-        path = result.folder / f"{sop_uid}.dcm"
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
-        rows.append((result.study_uid, str(header.get("SeriesInstanceUID", "")) or None, sop_uid, str(path)))
-    return rows
 
 
 def _send(args) -> int:

@@ -35,6 +35,18 @@ class RetrieveResult:
     reused: int                  # instances that were in the cache already
     seconds: float
 
+    def provenance(self) -> list[tuple[str, str | None, str, str]]:
+        """(study, series, SOP Instance UID, path) of each instance written, for the store's
+        ``pacs_log.record_retrieved``."""
+        import pydicom
+
+        rows = []
+        for sop_uid in self.fetched:
+            path = self.folder / f"{sop_uid}.dcm"
+            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            rows.append((self.study_uid, str(header.get("SeriesInstanceUID", "")) or None, sop_uid, str(path)))
+        return rows
+
     def summary(self) -> str:
         rate = len(self.fetched) / self.seconds if self.seconds > 0 and self.fetched else 0.0
         return (f"retrieved {len(self.fetched)} instance(s) from {self.node} into {self.folder} "
