@@ -1,11 +1,15 @@
-"""Crash safety on SQLite: a process editing the database is killed with SIGKILL at random
-moments, 50 times; every edit it reported as committed survives, and the file stays sound.
+"""Crash safety on SQLite: a process editing the database and importing box files into it is
+killed with SIGKILL at random moments, 50 times; every edit it reported as committed survives,
+no import is ever seen in part (killed imports are gone once the store is opened again,
+committed ones are whole), and the file stays sound.
 
 A "zygote" process imports the store once and forks a fresh editor on request (so 50 editors
 cost 50 forks, not 50 interpreter start-ups). An editor opens the store, says it is ready,
-then edits in a loop -- revise, accept/reject, undo, add boxes, set statuses -- and reports
-each edit only AFTER the store returned from its commit, in one write(2) of a whole line
-(atomic on a pipe). The test kills the editor 20-200 ms after it is ready.
+then works in a loop -- revise, accept/reject, undo, add boxes, set statuses, and now and then
+an import of a few hundred boxes (in batches of ~10 ms, so a kill lands between committed
+batches) -- and reports each edit or import only AFTER the store returned from its commit, in
+one write(2) of a whole line (atomic on a pipe). The test kills the editor 20-400 ms after it
+is ready.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
@@ -30,7 +35,10 @@ KILLS = 50
 ZYGOTE = r'''
 import os, random, signal, sys
 from medxai_desktop.core.boxes import Box
-from medxai_desktop.core.store import NothingToUndo, ReviewStore
+from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ImageRecord
+from medxai_desktop.core.store import NothingToUndo, ReviewStore, imports
+
+imports.BATCH_SECONDS, imports.SQLITE_PAUSE_S = 0.01, 0.002  # many small committed batches
 
 url, image_id = sys.argv[1], int(sys.argv[2])
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # editors are reaped automatically
@@ -38,17 +46,30 @@ signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # editors are reaped automaticall
 def say(line):
     os.write(1, (line + "\n").encode())  # one write: a whole line or nothing
 
+def import_set(seed, k):
+    """Import k of editor ``seed``: its own images and 100-800 distinct boxes."""
+    n = random.Random(seed * 1000 + k).randint(100, 800)
+    keys = [f"imp-{seed}-{k}-{i}.png" for i in range(5)]
+    boxes = [BoxRecord(keys[i % 5], "Mass", Box(i % 50, i // 50, 60 + i % 50, 60 + i // 50))
+             for i in range(n)]
+    return AnnotationSet([ImageRecord(key, 100, 100) for key in keys], boxes), f"crash:{seed}:{k}"
+
 def edit(seed):
     rng = random.Random(seed)
     store = ReviewStore(url, upgrade=False)
     seen = {b.box_id: (b.revision, b.state)
             for b in store.latest_boxes(image_id, include_removed=True)}
     say(f"ready {os.getpid()}")
-    while True:
+    for k in range(10**6):
         box_id = rng.choice(sorted(seen))
         number, state = seen[box_id]
         roll = rng.random()
-        if roll < 0.05:
+        if roll < 0.06:
+            boxes, source = import_set(seed, k)
+            summary = store.import_annotations(boxes, "crash", source)
+            say(f"import crash:{seed}:{k} {summary.boxes_added}")
+            continue
+        if roll < 0.07:
             r = store.add_box(image_id, Box(1, 1, 2 + rng.random() * 50, 9), "drawn", "crash")
         elif roll < 0.15:
             s = store.set_status(image_id, rng.choice(["unread", "in_review", "signed_off"]), "crash")
@@ -83,6 +104,7 @@ def warm_up(scratch_url):
         scratch.redo(added.box_id, "warm", expected_revision=4)
         scratch.set_status(image, "in_review", "warm")
         scratch.latest_boxes(image, include_removed=True)
+        scratch.import_annotations(import_set(10**6, 0)[0], "warm", "warm-up")
 
 warm_up(sys.argv[3])
 say("zygote ready")
@@ -124,7 +146,7 @@ def _gone(pid: int, timeout: float = 10) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL (POSIX)")
-def test_sigkill_at_random_moments_loses_no_committed_edit(tmp_path: Path):
+def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_in_part(tmp_path: Path):
     path = tmp_path / "crash.sqlite3"
     url = f"sqlite:///{path}"
     with ReviewStore(url) as store:
@@ -141,13 +163,15 @@ def test_sigkill_at_random_moments_loses_no_committed_edit(tmp_path: Path):
     rng = random.Random(20260522)
     reported: dict[int, tuple[int, int, str]] = {}
     statuses: list[str] = []
+    imported: dict[str, int] = {}   # source -> boxes, as the editors reported
+    cut_short = 0                   # kills that left an import part-way
     try:
         _read_until(zygote.stdout, "zygote ready")
         for kill in range(KILLS):
             zygote.stdin.write(f"edit {kill}\n")
             zygote.stdin.flush()
             _, pid = _read_until(zygote.stdout, "ready")
-            time.sleep(rng.uniform(0.02, 0.2))
+            time.sleep(rng.uniform(0.02, 0.4))
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:  # it ended by itself: its error line follows
@@ -163,16 +187,21 @@ def test_sigkill_at_random_moments_loses_no_committed_edit(tmp_path: Path):
                     reported[int(revision_id)] = (int(box_id), int(number), state)
                 elif kind == "status":
                     statuses.append(fields[0])
+                elif kind == "import":
+                    imported[fields[0]] = int(fields[1])
                 else:
                     raise AssertionError(f"editor {pid} failed: {line}")
             _check_reported(url, reported)  # after every kill, before the next editor
+            cut_short += _check_imports(url, imported)
     finally:
         zygote.stdin.close()
         zygote.kill()
         zygote.wait(10)
 
-    print(f"{len(reported)} edits reported, {len(statuses)} statuses")
+    print(f"{KILLS} kills: {len(reported)} edits reported, {len(statuses)} statuses, "
+          f"{len(imported)} imports reported, {cut_short} imports killed part-way; 0 lost")
     assert len(reported) > KILLS, f"too few edits reported ({len(reported)}): kills came too early"
+    assert len(imported) >= 5 and cut_short >= 5, "kills should land during imports and between them"
     with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -181,8 +210,42 @@ def test_sigkill_at_random_moments_loses_no_committed_edit(tmp_path: Path):
         assert all(count == top for _, count, top in numbers)  # 1..n, no gaps
     with ReviewStore(url) as store:  # and the store reads it as usual
         assert len(store.latest_boxes(image_id)) >= 4
+        shown = Counter(b.extra["source"] for b in store.reference_annotations().boxes
+                        if b.extra["origin"] == "import")
+        assert shown == _imported_boxes(path) and all(shown[s] == n for s, n in imported.items())
         if statuses:
             assert store.status(image_id).status in ("unread", "in_review", "signed_off")
+
+
+def _expected_boxes(source: str) -> int:
+    """How many boxes import ``source`` ("crash:SEED:K") holds (as ``import_set`` makes it)."""
+    _, seed, k = source.split(":")
+    return random.Random(int(seed) * 1000 + int(k)).randint(100, 800)
+
+
+def _imported_boxes(path: Path) -> Counter:
+    with closing(sqlite3.connect(path)) as connection:
+        return Counter(dict(connection.execute(
+            "SELECT source, COUNT(*) FROM boxes WHERE origin = 'import' GROUP BY source")))
+
+
+def _check_imports(url: str, imported: dict[str, int]) -> bool:
+    """Opening the store removes what a killed import left; then every import is whole or
+    absent, and every reported one whole. Returns whether a killed import had left rows."""
+    path = Path(url.removeprefix("sqlite:///"))
+    with closing(sqlite3.connect(path)) as connection:
+        left = connection.execute("SELECT COUNT(*) FROM boxes WHERE import_id IN "
+                                  "(SELECT id FROM imports WHERE state <> 'committed')").fetchone()[0]
+    ReviewStore(url, upgrade=False).close()
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT state, COUNT(*) FROM imports GROUP BY state").fetchall() \
+            in ([], [("committed", connection.execute("SELECT COUNT(*) FROM imports").fetchone()[0])])
+        committed = {s for (s,) in connection.execute("SELECT source FROM imports")}
+    counts = _imported_boxes(path)
+    assert set(counts) == committed and all(n == _expected_boxes(s) for s, n in counts.items()), \
+        f"an import seen in part: {[(s, n, _expected_boxes(s)) for s, n in counts.items()]}"
+    assert all(counts[s] == n for s, n in imported.items()), "a reported import lost"
+    return left > 0
 
 
 def _check_reported(url: str, reported: dict[int, tuple[int, int, str]]) -> None:
