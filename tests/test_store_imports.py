@@ -268,3 +268,39 @@ def test_an_edit_during_a_20000_box_import_waits_well_under_the_busy_timeout(tmp
     with ReviewStore(url) as store:
         assert len(store.history(mine.box_id)) == revision
         assert len(store.reference_annotations().boxes) == 20_001
+
+
+def test_a_database_of_revision_0001_upgrades_with_its_reviews_and_back(db_url):
+    from alembic import command
+
+    from medxai_desktop.core.store.database import make_engine
+    from medxai_desktop.core.store.migrate import _config, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as c:  # a review made before batched imports
+            c.execute(text("INSERT INTO reviewers (name, created_at) VALUES ('ann', CURRENT_TIMESTAMP)"))
+            c.execute(text("INSERT INTO images (identity, key, frame, width, height, created_at) "
+                           "VALUES ('i', 'old.png', 0, 10, 10, CURRENT_TIMESTAMP)"))
+            c.execute(text("INSERT INTO boxes (image_id, origin, created_at) VALUES (1, 'drawn', CURRENT_TIMESTAMP)"))
+            c.execute(text("INSERT INTO box_revisions (box_id, revision, x0, y0, x1, y1, label, state, action, "
+                           "reviewer_id, created_at) VALUES (1, 1, 0, 0, 5, 5, 'Mass', 'added', 'add', 1, "
+                           "CURRENT_TIMESTAMP)"))
+        with ReviewStore(db_url) as store:  # upgrades
+            assert [(b.label, b.reviewer) for b in store.latest_boxes(1)] == [("Mass", "ann")]
+            store.import_annotations(_new_set(), "ann", "new.csv")
+            assert len(store.reference_annotations().boxes) == 5
+        with engine.begin() as c:  # and down again: the reviews stay, history append-only
+            config = _config()
+            config.attributes["connection"] = c
+            command.downgrade(config, "0001")
+        with engine.connect() as c:
+            assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert c.execute(text("SELECT COUNT(*) FROM box_revisions")).scalar() == 5
+        with pytest.raises(DBAPIError, match="append-only"):
+            with engine.begin() as c:
+                c.execute(text("DELETE FROM box_revisions"))
+        assert upgrade(engine)[0] == "0001"
+    finally:
+        engine.dispose()

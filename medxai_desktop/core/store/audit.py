@@ -16,8 +16,11 @@ def audit_values(actor: str | None, action: str, entity: str, entity_id: int | N
                  details: dict[str, Any] | None = None, import_id: int | None = None) -> dict:
     """The row of one entry (an unfinished import's, with ``import_id``: shown once it is
     committed)."""
-    return dict(at=utcnow(), actor=actor, action=action, entity=entity, entity_id=entity_id,
-                details=details or {}, import_id=import_id)
+    values = dict(at=utcnow(), actor=actor, action=action, entity=entity, entity_id=entity_id,
+                  details=details or {})
+    if import_id is not None:  # (not named otherwise: migrate.py writes to older schemas too)
+        values["import_id"] = import_id
+    return values
 
 
 def append_audit(connection: Connection, actor: str | None, action: str, entity: str,

@@ -125,8 +125,9 @@ def _still_pending(connection: Connection, import_id: int) -> None:
 
 
 def _given_up(import_id: int) -> StoreError:
-    return StoreError(f"import {import_id} was given up (taken for abandoned after "
-                      f"{STALE_AFTER} without a sign of life, or removed): nothing of it is kept")
+    minutes = int(STALE_AFTER.total_seconds() // 60)
+    return StoreError(f"import {import_id} was given up by another process (no sign of life for "
+                      f"{minutes} minutes): nothing of it is kept; import the file again")
 
 
 def _pause(engine: Engine) -> None:
