@@ -52,6 +52,24 @@ def test_blinded_first_hides_until_own_box_and_stays_revealed():
     assert not opened(blinded=False).ai_hidden()
 
 
+def test_what_the_screen_may_show_is_the_sessions_to_say():
+    from medxai_desktop.core.models.loaded_model import Prediction
+
+    s = opened(blinded=True)
+    s.set_prediction(Prediction(1, "glioma", {"meningioma": 0.2, "glioma": 0.8}))
+    s.add_explanations(result("gradcam"))
+    assert s.shown_prediction() is None and s.ai_text("predicted glioma", "hidden") == "hidden"
+    assert s.default_label(["meningioma", "glioma"]) == "finding"                # never the prediction
+    assert s.default_label(["meningioma", "glioma"], "lesion") == "lesion"       # the card's default
+    assert set(s.all_explanations()) == {"gradcam"}
+    s.reveal()
+    assert s.shown_prediction().class_name == "glioma" and s.ai_text("predicted glioma", "hidden") == "predicted glioma"
+    assert s.default_label(["meningioma", "glioma"], "lesion") == "glioma"
+    plain = opened()
+    assert plain.default_label(["meningioma", "glioma"]) == "meningioma"         # no prediction yet: a class
+    assert plain.default_label([]) == "finding"
+
+
 def test_status_transitions():
     s = opened()
     changes = []

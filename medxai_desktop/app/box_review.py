@@ -76,6 +76,7 @@ class BoxReviewController(QObject):
         self._connect()
         self.session.events.connect("opened", lambda ref: self.image_opened())
         self.session.events.connect("status", self._show_status)
+        self.session.events.connect("predicted", lambda prediction: self._show_default_label())
 
     @property
     def status(self) -> str | None:
@@ -141,6 +142,7 @@ class BoxReviewController(QObject):
         self.undo_group.setActiveStack(self._stack(image_id))
         self.panel.set_image_name(ref.path.name if ref is not None else "")
         self.panel.set_status(None)
+        self.panel.reset_label()     # each image starts from the default label, not the last one's
         self._sync_model()
         self._refresh()
         if image_id is not None:
@@ -217,6 +219,7 @@ class BoxReviewController(QObject):
         self.canvas.set_ai_hidden(hidden)
         self.panel.set_blinded(hidden)
         self.reveal_action.setEnabled(hidden)
+        self._show_default_label()
         self.panel.set_views(self.visible_views(), self.editor.selected)
         self.panel.set_selected_view(self.editor.selected_view())
         self.window.update_grid()
@@ -227,7 +230,7 @@ class BoxReviewController(QObject):
 
     def _sync_labels(self) -> None:
         classes = list(self.window.model.classes) if self.window.model is not None else []
-        self.panel.set_labels(classes + sorted({v.label for v in self.views.values()}))
+        self.panel.set_labels(classes + sorted({v.label for v in self.visible_views()}))
 
     def on_selection(self, box_id) -> None:
         self.panel.select_box(box_id)
@@ -318,11 +321,17 @@ class BoxReviewController(QObject):
         if self._last_added is not None:
             self.editor.select(self._last_added)   # ready for nudging and labelling
 
+    def _show_default_label(self) -> None:
+        """The label field's placeholder: what an empty field gives a new box."""
+        self.panel.set_default_label("the predicted class" if self.session.shown_prediction() is not None
+                                     else self._default_label())
+
     def _default_label(self) -> str:
-        prediction, model = self.session.prediction, self.window.model
-        if prediction is not None:
-            return prediction.class_name
-        return model.classes[0] if model is not None else "finding"
+        """A new box's label when none is typed: the session decides (never the prediction
+        while the AI output is hidden); the card may name one (``default_label``)."""
+        model = self.window.model
+        card_default = model.card.metadata.get("default_label") if model is not None else None
+        return self.session.default_label(list(model.classes) if model is not None else [], card_default)
 
     def _draw_from_panel(self) -> None:
         self.editor.arm_drawing()

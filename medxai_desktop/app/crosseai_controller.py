@@ -5,7 +5,9 @@ Backprop and Grad-CAM++, or the map of the model's learned box head when the pan
 it (``ReviewSession.preview``: numpy/scipy on a 224 x 224 map, milliseconds; the smoothed guided
 map is cached per sigma). The maps are computed once, on the model worker, as a normal
 explanation that is also recorded in the store. A newly loaded model selects its card's
-recommended proposal method and that method's box rule.
+recommended proposal method and that method's box rule. In blinded-first review the panel's
+summary and the messages say nothing of the boxes (no count, no class) until the session shows
+the AI output again (its ``ai_hidden`` event).
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from medxai_desktop.core.explain.proposals import needed_maps, recommended_propo
 from medxai_desktop.core.explain.registry import get_explainer
 
 from .crosseai_panel import CrossEAIPanel
+
+HIDDEN_SUMMARY = "Preview computed; hidden (blinded review) until your own box or Reveal AI."
+HIDDEN_PROPOSED = "Propose boxes: done; the result is hidden (blinded review) until your own box or Reveal AI"
 
 
 class CrossEAIController(QObject):
@@ -39,6 +44,7 @@ class CrossEAIController(QObject):
         panel.propose_requested.connect(self.propose)
         panel.defaults_requested.connect(self.apply_defaults)
         panel.method_changed.connect(self.on_method_changed)
+        self.session.events.connect("ai_hidden", lambda hidden: self.update_preview())
         self._computing = False      # "Computing ..." is shown until the maps' job ends
         window.jobs.job_finished.connect(self._on_job_finished)
 
@@ -167,8 +173,9 @@ class CrossEAIController(QObject):
         else:
             self._restore_overlay()
         scores = ", ".join(f"{p.score:.2f}" for p in proposals)
-        panel.set_summary(f"{len(proposals)} box(es) for <b>{self.session.explanations().target_name}</b>"
-                          f"{' (scores ' + scores + ')' if scores else ''}; {seconds * 1000:.0f} ms")
+        panel.set_summary(self.session.ai_text(
+            f"{len(proposals)} box(es) for <b>{self.session.explanations().target_name}</b>"
+            f"{' (scores ' + scores + ')' if scores else ''}; {seconds * 1000:.0f} ms", HIDDEN_SUMMARY))
 
     def _restore_overlay(self) -> None:
         if self._showing_fused:
@@ -193,7 +200,8 @@ class CrossEAIController(QObject):
         proposals, _ = self.compute_boxes(self.panel.params())
         seconds = time.perf_counter() - start
         if not proposals:
-            self.review.notify("no boxes at these settings: lower tau or min area", "info")
+            self.review.notify(self.session.ai_text("no boxes at these settings: lower tau or min area",
+                                                    HIDDEN_PROPOSED), "info")
             return
         self._store_proposals(proposals, seconds)
 
@@ -201,7 +209,7 @@ class CrossEAIController(QObject):
         window, store, session = self.window, self.window.store, self.session
         token, model, image_id, name = window.token, window.model, session.image_id, session.ref.path.name
         run_parameters, method = dict(proposals[0].parameters), self.method
-        label = self.panel.method.currentText()
+        label, hidden_then = self.panel.method.currentText(), session.ai_hidden()
 
         self.panel.set_summary("Storing the proposals...")
 
@@ -212,7 +220,9 @@ class CrossEAIController(QObject):
             return store.add_proposals(image_id, run_id, proposals)
 
         def stored(box_ids) -> None:
-            window.info(f"{len(box_ids)} {label} proposal(s) stored for {name}")
+            hidden = session.ai_hidden() if token == window.token else hidden_then
+            window.info(f"{HIDDEN_PROPOSED} ({name})" if hidden
+                        else f"{len(box_ids)} {label} proposal(s) stored for {name}")
             if token == window.token:
                 self.panel.preview_box.setChecked(False)
                 self.review.reload()

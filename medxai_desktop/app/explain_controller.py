@@ -2,7 +2,10 @@
 
 Model code runs on the window's model worker; results land in the window's ReviewSession
 (``set_prediction``, ``add_explanations``: one ExplanationSet per target) and are shown by the
-explanation panel, the canvas and the comparison grid.
+explanation panel, the canvas and the comparison grid, as far as the session lets them be shown:
+in blinded-first review (``session.ai_hidden()``) the panel says the prediction is hidden, the
+maps list names only the methods, and messages name no class until the reviewer's own box or
+"Reveal AI" (the session's ``ai_hidden`` event) shows them.
 """
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ import threading
 from pathlib import Path
 
 from medxai_desktop.core.jobs import report
+
+HIDDEN_PREDICTION = "Prediction hidden (blinded review): draw your own box or Reveal AI to see it."
+HIDDEN_MAP = "hidden until your own box or Reveal AI"
 
 
 class ExplainController:
@@ -22,6 +28,7 @@ class ExplainController:
         self.model_source = ""
         self.thread_idents: list[int] = []   # threads that ran model code (for tests)
         self._job = None
+        self.session.events.connect("ai_hidden", self._on_ai_hidden)
 
     def explaining(self) -> bool:
         """An explanation job is running."""
@@ -83,7 +90,22 @@ class ExplainController:
     def _on_prediction(self, token: int, prediction) -> None:
         if token == self.window.token:
             self.session.set_prediction(prediction)
-            self.window.panel.show_prediction(prediction)
+            self.show_prediction()
+
+    def show_prediction(self) -> None:
+        """The session's prediction in the panel, or that it is hidden (blinded review)."""
+        session = self.session
+        hidden = HIDDEN_PREDICTION if session.prediction is not None and session.ai_hidden() else ""
+        self.window.panel.show_prediction(session.shown_prediction(), hidden)
+
+    def _on_ai_hidden(self, hidden: bool) -> None:
+        """Blinded review hid or showed the open image's AI output: the prediction and maps again."""
+        self.show_prediction()
+        self.refresh_maps()
+        prediction = self.session.shown_prediction()
+        if not hidden and prediction is not None:
+            self.window.info(f"{self.session.ref.path.name}: predicted {prediction.class_name} "
+                             f"({prediction.probabilities[prediction.class_name] * 100:.1f} %)")
 
     # -- explanations -----------------------------------------------------------------------------
 
@@ -174,20 +196,23 @@ class ExplainController:
         self.session.add_explanations(result)
         window.reports.forget(result.explanations)
         self.session.set_prediction(result.prediction)
-        window.panel.show_prediction(result.prediction)
+        self.show_prediction()
         self.refresh_maps(select=next(iter(result.explanations)))
-        window.info(f"explained {self.session.ref.path.name}: predicted {result.prediction.class_name}, "
+        predicted = self.session.ai_text(f": predicted {result.prediction.class_name}",
+                                         " (result hidden: blinded review)")
+        window.info(f"explained {self.session.ref.path.name}{predicted}, "
                     f"shared pass {result.shared_pass_seconds * 1000:.0f} ms")
         window.review.on_explanations()
 
     def refresh_maps(self, select: str | None = None) -> None:
-        """The computed maps in the panel and the grid, with their ROAD scores once known."""
-        window, explanations = self.window, self.window.explanations
+        """The computed maps in the panel and the grid, with their ROAD scores once known
+        (blinded review, AI output hidden: only the methods' names)."""
+        window, explanations, session = self.window, self.window.explanations, self.session
         entries = []
         for name, e in explanations.items():
             road = window.reports.score_text(name)
-            entries.append((name, f"{e.label}  - {e.target_name}  ({e.seconds * 1000:.0f} ms)"
-                                  f"{'  ' + road if road else ''}"))
+            entries.append((name, session.ai_text(f"{e.label}  - {e.target_name}  ({e.seconds * 1000:.0f} ms)"
+                                                  f"{'  ' + road if road else ''}", f"{e.label}  ({HIDDEN_MAP})")))
         panel = window.panel
         panel.set_maps(entries, select=select if select is not None else panel.selected_map() or None)
         window.grid.set_scores({name: window.reports.score_text(name) for name in explanations})

@@ -26,14 +26,7 @@ class ExplanationPanel(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
 
-        prediction_box = QGroupBox("Prediction")
-        self.model_label = QLabel("No model loaded (File > Open model card...)")
-        self.model_label.setWordWrap(True)
-        self.prediction_layout = QGridLayout()
-        prediction_layout = QVBoxLayout(prediction_box)
-        prediction_layout.addWidget(self.model_label)
-        prediction_layout.addLayout(self.prediction_layout)
-        layout.addWidget(prediction_box)
+        layout.addWidget(self._build_prediction_box())
 
         methods_box = QGroupBox("Methods")
         grid = QGridLayout(methods_box)
@@ -99,6 +92,16 @@ class ExplanationPanel(QWidget):
         self.maps_list.currentItemChanged.connect(self._on_map)
         self._update_style_labels()
 
+    def _build_prediction_box(self) -> QGroupBox:
+        prediction_box = QGroupBox("Prediction")
+        self.model_label = QLabel("No model loaded (File > Open model card...)")
+        self.model_label.setWordWrap(True)
+        self.prediction_layout = QGridLayout()
+        prediction_layout = QVBoxLayout(prediction_box)
+        prediction_layout.addWidget(self.model_label)
+        prediction_layout.addLayout(self.prediction_layout)
+        return prediction_box
+
     # -- state shown ---------------------------------------------------------------------
 
     def checked_methods(self) -> list[str]:
@@ -119,13 +122,20 @@ class ExplanationPanel(QWidget):
     def set_model_text(self, text: str) -> None:
         self.model_label.setText(text)
 
-    def show_prediction(self, prediction) -> None:
-        """Class probabilities, highest first, as labelled bars; None clears them."""
+    def show_prediction(self, prediction, hidden_text: str = "") -> None:
+        """Class probabilities, highest first, as labelled bars; None clears them (and shows
+        ``hidden_text`` instead, when the prediction exists but may not be shown)."""
         while self.prediction_layout.count():
             widget = self.prediction_layout.takeAt(0).widget()
             if widget is not None:
+                widget.setParent(None)
                 widget.deleteLater()
         if prediction is None:
+            if hidden_text:
+                hidden = QLabel(hidden_text)
+                hidden.setWordWrap(True)
+                hidden.setStyleSheet("color: #b9770e")
+                self.prediction_layout.addWidget(hidden, 0, 0, 1, 2)
             return
         ranked = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
         for row, (name, p) in enumerate(ranked):

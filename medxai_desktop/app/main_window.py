@@ -93,10 +93,7 @@ class MainWindow(QMainWindow):
     @property
     def explanations(self) -> dict:
         """Method -> Explanation of the open image, over all explained targets (latest last)."""
-        merged: dict = {}
-        for result in self.session.results.values():
-            merged.update(result.explanations)
-        return merged
+        return self.session.all_explanations()
 
     @property
     def model(self):

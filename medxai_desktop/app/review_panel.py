@@ -171,6 +171,17 @@ class ReviewPanel(QWidget):
     def current_label(self) -> str:
         return self.label_combo.currentText().strip()
 
+    def reset_label(self) -> None:
+        """An empty label field: new boxes get the default label (another image was opened)."""
+        self.label_combo.blockSignals(True)
+        self.label_combo.setCurrentIndex(-1)
+        self.label_combo.setEditText("")
+        self.label_combo.blockSignals(False)
+
+    def set_default_label(self, text: str) -> None:
+        """What the empty label field gives new boxes, shown as its placeholder."""
+        self.label_combo.lineEdit().setPlaceholderText(f"label (new boxes: {text})")
+
     def set_views(self, views, selected: int | None = None) -> None:
         """One row per box: label, source (AI / human), state, IoU of the box with its proposal."""
         self.table.blockSignals(True)

@@ -18,6 +18,7 @@ from medxai_desktop.core.explain.proposals import needed_maps
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 CROSSEAI_MAPS = ("gradcam++", "guided")
+HIDDEN_DEFAULT_LABEL = "finding"   # a new box's label in blinded review, unless the card names one
 
 
 def ref_key(ref) -> tuple[str, int]:
@@ -136,6 +137,36 @@ class ReviewSession:
     def _hidden_changed(self, before: bool) -> None:
         if self.ai_hidden() != before:
             self.events.emit("ai_hidden", self.ai_hidden())
+
+    # -- what the screen may show: every view asks here --------------------------------------------
+
+    def shown_prediction(self):
+        """The prediction as a view may show it: None while the AI output is hidden."""
+        return None if self.ai_hidden() else self.prediction
+
+    def all_explanations(self) -> dict:
+        """Method -> Explanation over all explained targets (latest last), hidden or not: a view
+        shows their classes and scores only through :meth:`ai_text`."""
+        merged: dict = {}
+        for result in self.results.values():
+            merged.update(result.explanations)
+        return merged
+
+    def ai_text(self, text: str, hidden: str = "") -> str:
+        """``text`` (which tells something of the model's output: a class, a probability, a
+        box count) where it may be shown, else ``hidden`` (which must tell nothing of it)."""
+        return hidden if self.ai_hidden() else text
+
+    def default_label(self, classes=(), fallback: str | None = None) -> str:
+        """The label of a new box the reviewer named none: the predicted class once the AI
+        output may be shown; otherwise ``fallback`` (the card's ``default_label``), else the
+        first class when the review is not blinded, else "finding". While the AI output is
+        hidden it is never the prediction, nor a class picked because of it."""
+        if not self.ai_hidden() and self.prediction is not None:
+            return self.prediction.class_name
+        if fallback:
+            return fallback
+        return classes[0] if classes and not self.ai_hidden() else HIDDEN_DEFAULT_LABEL
 
     # -- status -----------------------------------------------------------------------------------
 
