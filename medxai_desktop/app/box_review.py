@@ -116,6 +116,9 @@ class BoxReviewController(QObject):
         panel.sign_off_requested.connect(self.sign_off)
         panel.next_unread_requested.connect(self.next_unread)
         panel.reveal_requested.connect(self.reveal)
+        # letters typed in the label field are text (no single-key shortcut fires there); Enter
+        # gives the keys back to the image, where B draws and the arrows nudge
+        panel.label_done.connect(self.canvas.setFocus)
 
     # -- messages -------------------------------------------------------------------------------
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit, QPlainTextEdit, QTextEdit
+
 from medxai_desktop.core.imaging import DiscoveryResult, ImageReadError, ImageRef, discover, read_image
 from medxai_desktop.core.imaging.annotations import series_text
 
 from .rendering import WindowLut
+
+TEXT_INPUTS = (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)   # keys type there
 
 
 class ImageOpener:
@@ -23,6 +27,14 @@ class ImageOpener:
         self.window = window
         self.token = 0              # changes each time another image is requested
         self.requested: ImageRef | None = None
+
+    def focus_canvas(self) -> None:
+        """An image was opened: the canvas takes the keyboard, unless the reader is moving
+        through the study list (its arrow keys go on to the next image) or typing in a field."""
+        focused = QApplication.focusWidget()
+        if focused is self.window.browser or isinstance(focused, TEXT_INPUTS):
+            return
+        self.window.canvas.setFocus()
 
     # -- studies ----------------------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_image(image)
         if kept is not None:
             self.canvas.set_window(*kept)
-        self.canvas.setFocus()
+        self.opener.focus_canvas()
         self.panel.set_maps([])
         self.panel.show_prediction(None)
         self.session.open(ref, image, image_id, key=ref_key(ref))

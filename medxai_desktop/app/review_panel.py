@@ -41,6 +41,7 @@ class ReviewPanel(QWidget):
     sign_off_requested = Signal()
     next_unread_requested = Signal()
     reveal_requested = Signal()
+    label_done = Signal()                # Enter or a choice in the label field: back to the image
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -134,6 +135,8 @@ class ReviewPanel(QWidget):
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.label_combo.activated.connect(lambda _: self._emit_label())
         self.label_combo.lineEdit().returnPressed.connect(self._emit_label)
+        self.label_combo.activated.connect(lambda _: self.label_done.emit())
+        self.label_combo.lineEdit().returnPressed.connect(self.label_done.emit)
         self.sign_off_button.clicked.connect(self.sign_off_requested.emit)
         self.next_unread_button.clicked.connect(self.next_unread_requested.emit)
         self.reveal_button.clicked.connect(self.reveal_requested.emit)

@@ -1,5 +1,8 @@
 """The study browser: patient/study -> series -> images (each with its review status), and a
-Failures node for unreadable files."""
+Failures node for unreadable files.
+
+Up/Down, Home/End and PageUp/PageDown move from image to image (over the study and series rows,
+across series), so that each press opens the next image and the list keeps the keyboard."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -10,6 +13,8 @@ from medxai_desktop.core.imaging import DiscoveryResult, ImageRef
 
 REF_ROLE = Qt.ItemDataRole.UserRole
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+NAVIGATION_KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_PageUp,
+                   Qt.Key.Key_PageDown)
 # review status -> (suffix shown after the file name, dot colour, filled)
 STATUS_LOOK = {"unread": ("", "#95a5a6", False), "in_review": ("in review", "#e67e22", True),
                "signed_off": ("signed off", "#27ae60", True)}
@@ -160,6 +165,53 @@ class StudyBrowser(QTreeWidget):
         if self._image_items:
             current = max(self.current_index(), 0)
             self.select_index(min(max(current + delta, 0), len(self._image_items) - 1))
+
+    def keyPressEvent(self, event) -> None:
+        target = self._key_target(event.key()) if event.modifiers() in (
+            Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier) else False
+        if target is False:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+        if target is not None and target is not self.currentItem():
+            self.setCurrentItem(target)
+
+    def _key_target(self, key):
+        """The image item a navigation key moves to (None: none there), or False for other keys."""
+        if not self._image_items:
+            return False if key not in NAVIGATION_KEYS else None
+        if key == Qt.Key.Key_Home:
+            return self._image_items[0]
+        if key == Qt.Key.Key_End:
+            return self._image_items[-1]
+        below, steps = {Qt.Key.Key_Down: (True, 1), Qt.Key.Key_Up: (False, 1),
+                        Qt.Key.Key_PageDown: (True, self._page()), Qt.Key.Key_PageUp: (False, self._page())
+                        }.get(key, (None, 0))
+        if below is None:
+            return False
+        item, target = self.currentItem(), None
+        for _ in range(steps):
+            item = self._next_image(item, below)
+            if item is None:
+                break
+            target = item
+        return target
+
+    def _next_image(self, item, below: bool):
+        """The nearest image item below (or above) ``item`` in the shown tree; the first (last)
+        image when nothing is current."""
+        if item is None:
+            return self._image_items[0] if below else self._image_items[-1]
+        step = self.itemBelow if below else self.itemAbove
+        item = step(item)
+        while item is not None and item.data(0, REF_ROLE) is None:
+            item = step(item)
+        return item
+
+    def _page(self) -> int:
+        """Images a PageUp/PageDown moves: the rows the list shows, less one."""
+        row = max(self.sizeHintForRow(0), 1)
+        return max(self.viewport().height() // row - 1, 1)
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous) -> None:
         ref = current.data(0, REF_ROLE) if current is not None else None
