@@ -44,11 +44,24 @@ class Receiver:
             self.was_cancelled = True
         return self.was_cancelled
 
-    def store_dataset(self, ds) -> None:
-        """A decoded instance (WADO-RS)."""
-        sop_uid = str(ds.SOPInstanceUID)
+    def store_bytes(self, data: bytes) -> None:
+        """A DICOM file as received (WADO-RS): written as it is when it has its preamble and
+        file meta, else decoded and written as a DICOM file."""
+        from io import BytesIO
+
+        import pydicom
+
+        if data[128:132] != b"DICM":
+            ds = pydicom.dcmread(BytesIO(data), force=True)
+            sop_uid = str(ds.SOPInstanceUID)
+            if sop_uid not in self.skip:
+                self.cache.write_dataset(self.study_uid, ds)
+                self._stored(sop_uid)
+            return
+        header = pydicom.dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        sop_uid = str(header.SOPInstanceUID)
         if sop_uid not in self.skip:
-            self.cache.write_dataset(self.study_uid, ds)
+            self.cache.write(self.study_uid, sop_uid, data)
             self._stored(sop_uid)
 
     def _stored(self, sop_uid: str) -> None:

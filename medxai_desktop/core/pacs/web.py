@@ -20,7 +20,7 @@ from .errors import PacsAuthError, PacsConnectionError, PacsError, PacsNotFound
 from .nodes import Node
 from .query import Match, Query, match_from_dataset
 
-AS_STORED = (("application/dicom", "*"),)   # WADO-RS: each instance in its stored transfer syntax
+ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'   # as stored
 PAGE, MAX_RESULTS = 500, 100_000
 
 
@@ -140,17 +140,29 @@ def wado(node: Node, study_uid: str, series_uid: str | None, missing: dict[str, 
     (SOP Instance UID -> Series Instance UID), each written to the cache as it arrives."""
     web = client(node, prompt)
     what = f"WADO-RS of series {series_uid}" if series_uid else f"WADO-RS of study {study_uid}"
+    study_url = f"{node.url}/studies/{study_uid}"
     with http_errors(node, what):
         if missing is None:
-            stream = (web.iter_series(study_uid, series_uid, media_types=AS_STORED) if series_uid
-                      else web.iter_study(study_uid, media_types=AS_STORED))
+            stream = raw_parts(web, f"{study_url}/series/{series_uid}" if series_uid else study_url)
         else:
-            stream = (web.retrieve_instance(study_uid, series, sop, media_types=AS_STORED)
-                      for sop, series in missing.items())
-        for ds in stream:
+            stream = (part for sop, series in missing.items()
+                      for part in raw_parts(web, f"{study_url}/series/{series}/instances/{sop}"))
+        for part in stream:
             if receiver.stop_requested():
                 raise Cancelled("WADO-RS cancelled")
-            receiver.store_dataset(ds)
+            receiver.store_bytes(part)
+
+
+def raw_parts(web, url: str) -> Iterator[bytes]:
+    """The parts of a WADO-RS answer as the server sent them (DICOM files, in their stored
+    transfer syntax), streamed. dicomweb-client's public ``iter_study`` decodes each part into a
+    pydicom Dataset, which we would only encode again to write it; its request and multipart
+    reader do the work here."""
+    response = web._http_get(url, headers={"Accept": ACCEPT_AS_STORED}, stream=True)
+    if response.headers.get("Content-Type", "").startswith("application/dicom"):
+        yield response.content    # one part, not encapsulated (some servers)
+        return
+    yield from web._decode_multipart_message(response, stream=True)
 
 
 def stow(node: Node, paths: list[Path], progress: ProgressFn | None = None,
