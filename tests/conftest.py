@@ -177,3 +177,29 @@ def store(db_url, tmp_path):
 
     with ReviewStore(db_url, cache_dir=tmp_path / "maps") as opened:
         yield opened
+
+
+# -- dcmtk ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dsrdump() -> str:
+    exe = shutil.which("dsrdump")
+    if exe:
+        return exe
+    why = "apt-get not found"
+    if shutil.which("apt-get"):
+        if os.geteuid() != 0:
+            why = "not root, cannot apt-get install dcmtk"
+        else:
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            try:
+                subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+                done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "dcmtk"],
+                                      env=env, capture_output=True, text=True, timeout=900)
+                why = f"apt-get install dcmtk failed, exit {done.returncode}: {(done.stderr or done.stdout)[-300:]}"
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                why = f"apt-get install dcmtk failed: {exc}"
+            exe = shutil.which("dsrdump")
+            if exe:
+                return exe
+    pytest.skip(f"!!! DICOM SR NOT VALIDATED WITH DCMTK: dsrdump missing and could not be installed ({why})")

@@ -4,7 +4,6 @@ de-identification itself: tests/test_deidentification.py."""
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -206,30 +205,6 @@ def test_sr_export_refusals(sources, tmp_path):
 
 
 # ---------------------------------------------------------------------------- dcmtk
-
-@pytest.fixture(scope="session")
-def dsrdump() -> str:
-    exe = shutil.which("dsrdump")
-    if exe:
-        return exe
-    why = "apt-get not found"
-    if shutil.which("apt-get"):
-        if os.geteuid() != 0:
-            why = "not root, cannot apt-get install dcmtk"
-        else:
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            try:
-                subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-                done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "dcmtk"],
-                                      env=env, capture_output=True, text=True, timeout=900)
-                why = f"apt-get install dcmtk failed, exit {done.returncode}: {(done.stderr or done.stdout)[-300:]}"
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                why = f"apt-get install dcmtk failed: {exc}"
-            exe = shutil.which("dsrdump")
-            if exe:
-                return exe
-    pytest.skip(f"!!! DICOM SR NOT VALIDATED WITH DCMTK: dsrdump missing and could not be installed ({why})")
-
 
 def _dsrdump_ok(exe: str, path: Path) -> str:
     done = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)

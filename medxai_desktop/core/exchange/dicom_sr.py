@@ -35,6 +35,12 @@ Design:
   gets a local code: scheme designator ``99MEDXAI``, value ``MX`` + 12 hex digits of
   sha256(label), meaning = the label as written. On import, a local code's meaning is the
   label; a known SCT code maps back to our label (e.g. "Mass"; the original case is not kept).
+* Measurements (``AnnotationSet.measurements``: lengths, rectangle and ellipse ROIs with their
+  statistics) are written with the reviewed boxes ("reviewed", "both"), one TID 1410 group each
+  after the boxes' (``dicom_sr_measurements.py``: Length in mm or pixels, Area, HU statistics
+  with their Derivation, the pixel spacing used as Measurement Method); their reviewers join
+  the person observers, and an image with measurements only gets an SR too. The reader gives
+  them back as ``MeasurementRecord``s.
 * SCOORD Graphic Data is 32-bit float (VR FL): corners come back rounded to float32 (exact for
   whole and half pixels; within ~1e-4 px at 1024 px otherwise). Scores are NUM values (VR DS,
   16 characters): ~1e-12 relative.
@@ -58,7 +64,12 @@ from medxai_desktop.core.exchange._common import (
     select_boxes,
 )
 from medxai_desktop.core.exchange.person_names import from_person_name, to_person_name
-from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
+from medxai_desktop.core.exchange.dicom_sr_measurements import (
+    is_measurement_group, measurement_group, measurement_key, parse_measurement_group, region_source,
+)
+from medxai_desktop.core.exchange.records import (
+    AnnotationSet, BoxRecord, ExchangeError, ImageRecord, MeasurementRecord,
+)
 
 LOCAL_SCHEME = "99MEDXAI"
 _NAMESPACE = uuid.UUID("6f1d3c52-5a0e-4c8e-9a61-6d6564786169")  # MedXAI's own namespace
@@ -153,37 +164,18 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
     of the AnnotationSet's images. ``source_datasets`` maps image keys to the source images'
     pydicom data sets (headers suffice: ``stop_before_pixels=True`` is fine). ``model`` names
     the model of the proposals (else ``BoxRecord.extra["model"]``). Boxes on an image without a
-    source data set, or outside it, are an ExportError (nothing is written)."""
+    source data set, or outside it, are an ExportError (nothing is written). The set's
+    measurements (lengths, ROIs) are written with the reviewed boxes ("reviewed", "both"), one
+    group each (``dicom_sr_measurements.py``)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    check_which(which)
-    boxes = select_boxes(annotations, which)
-    keys = [i.key for i in export_images(annotations, boxes)]
-    with_boxes = {b.image_key for b in boxes}
-    lacking = [k for k in keys if k in with_boxes and k not in source_datasets]
-    if lacking:
-        raise ExportError(f"no DICOM source data set for image(s) {', '.join(lacking[:5])}"
-                          f"{' ...' if len(lacking) > 5 else ''}: DICOM SR needs the source images")
-    plan = []
-    for key in keys:
-        if key not in with_boxes:
-            continue
-        ds = source_datasets[key]
-        for attr in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns"):
-            if attr not in ds:
-                raise ExportError(f"image {key}: the source data set has no {attr}")
-        image_boxes = [b for b in boxes if b.image_key == key]
-        size_rec = ImageRecord(key, int(ds.Columns), int(ds.Rows))
-        for b in image_boxes:
-            check_export_box(b, size_rec)
-        plan.append((key, ds, image_boxes))
-
     series: dict[str, list] = {}  # study UID -> [series UID, next instance number]
     docs = []  # built in full before anything is written
-    for key, ds, image_boxes in plan:
+    for key, ds, image_boxes, measured in _plan(annotations, source_datasets, which):
         groups = [_group(b, n, ds, model) for n, b in enumerate(image_boxes, 1)]
-        context = _observation_context(image_boxes, manufacturer, model)
+        groups += [measurement_group(m, n, ds) for n, m in enumerate(measured, 1)]
+        context = _observation_context(image_boxes, manufacturer, model, [m.reviewer for m in measured])
         try:
             report = hd.sr.MeasurementReport(observation_context=context,
                                              procedure_reported=codes.SCT.ImagingProcedure,
@@ -201,7 +193,7 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
             sr = hd.sr.Comprehensive3DSR(
                 evidence=[ds], content=report, series_instance_uid=slot[0], series_number=SR_SERIES_NUMBER,
                 sop_instance_uid=content_uid("sr", str(ds.SOPInstanceUID), which, manufacturer, model or "",
-                                             *map(_box_key, image_boxes)),
+                                             *map(_box_key, image_boxes), *map(measurement_key, measured)),
                 instance_number=slot[1], manufacturer=manufacturer,
                 is_complete=True)
         slot[1] += 1
@@ -211,6 +203,40 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
         docs.append(sr)
 
     return save_instances(docs, out_dir)
+
+
+def _plan(annotations: AnnotationSet, source_datasets: Mapping[str, Any], which: str) -> list[tuple]:
+    """(image key, source data set, its boxes, its measurements) of each image that gets an
+    SR, checked (ExportError) before anything is built."""
+    check_which(which)
+    boxes = select_boxes(annotations, which)
+    measured_all = [] if which == "proposals" else list(annotations.measurements)
+    keys = [i.key for i in export_images(annotations, boxes)]
+    keys += [k for k in dict.fromkeys(m.image_key for m in measured_all) if k not in keys]
+    with_content = {b.image_key for b in boxes} | {m.image_key for m in measured_all}
+    lacking = [k for k in keys if k in with_content and k not in source_datasets]
+    if lacking:
+        raise ExportError(f"no DICOM source data set for image(s) {', '.join(lacking[:5])}"
+                          f"{' ...' if len(lacking) > 5 else ''}: DICOM SR needs the source images")
+    plan = []
+    for key in keys:
+        if key not in with_content:
+            continue
+        ds = source_datasets[key]
+        for attr in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns"):
+            if attr not in ds:
+                raise ExportError(f"image {key}: the source data set has no {attr}")
+        image_boxes = [b for b in boxes if b.image_key == key]
+        size_rec = ImageRecord(key, int(ds.Columns), int(ds.Rows))
+        for b in image_boxes:
+            check_export_box(b, size_rec)
+        measured = [m for m in measured_all if m.image_key == key]
+        for m in measured:
+            if not all(0 <= x <= size_rec.width and 0 <= y <= size_rec.height for x, y in m.measurement.shape.points):
+                raise ExportError(f"image {key}: a {m.measurement.kind} measurement lies outside the "
+                                  f"{size_rec.width}x{size_rec.height} image")
+        plan.append((key, ds, image_boxes, measured))
+    return plan
 
 
 def content_uid(*parts: str) -> str:
@@ -268,16 +294,18 @@ def _group(b: BoxRecord, n: int, src: Any, model: str | None):
         geometric_purpose=codes.SCT.BoundedBy, **kwargs)
 
 
-def _observation_context(boxes: list[BoxRecord], manufacturer: str, model: str | None):
+def _observation_context(boxes: list[BoxRecord], manufacturer: str, model: str | None,
+                         measurers: Iterable[str | None] = ()):
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     context = hd.sr.ObservationContext()
     reviewers: list[str] = []
     devices: list[tuple[str | None, str | None]] = []
+    for name in [b.reviewer for b in boxes if b.kind == "reviewed"] + list(measurers):
+        if name and name not in reviewers:
+            reviewers.append(name)
     for b in boxes:
-        if b.kind == "reviewed" and b.reviewer and b.reviewer not in reviewers:
-            reviewers.append(b.reviewer)
         if b.kind == "proposal":
             dev = (model or b.extra.get("model"), b.method)
             if dev not in devices:
@@ -303,7 +331,8 @@ def _observation_context(boxes: list[BoxRecord], manufacturer: str, model: str |
 def read_dicom_sr(path: str | Path, images_dir: str | Path | None = None, *,
                   images: Iterable[ImageRecord] | None = None) -> AnnotationSet:
     """Read one SR file, or every ``*.dcm`` below a folder: TID 1500 reports whose planar ROI
-    groups are axis-aligned rectangles (POLYLINE of 4 corners, or 5 with the first repeated).
+    groups are axis-aligned rectangles (POLYLINE of 4 corners, or 5 with the first repeated),
+    or measurements (lengths, rectangle and ellipse ROIs: ``dicom_sr_measurements.py``).
     Image keys: the key of the ImageRecord in ``images`` with the referenced SOP Instance UID,
     else the path (relative to ``images_dir``) of the DICOM file with that UID there, else the
     SOP Instance UID itself. Sizes: from those, else the SR's image library, else unknown (0)."""
@@ -314,14 +343,11 @@ def read_dicom_sr(path: str | Path, images_dir: str | Path | None = None, *,
             raise ExchangeError(path, None, "no .dcm files in this folder")
     else:
         files = [path]
-    by_uid: dict[str, ImageRecord] = {r.sop_uid: r for r in (images or []) if r.sop_uid}
-    dir_index: dict[str, ImageRecord] | None = None
-    out_images: dict[str, ImageRecord] = {}
-    out_boxes: list[BoxRecord] = []
-    labels: list[str] = []
+    lookup = _ImageLookup(images, images_dir)
+    result = AnnotationSet()
     for sr_path in files:
         doc = _read_sr(sr_path)
-        sizes, series_of, study = _library_and_evidence(doc)
+        sizes, series_of, study, spacing_of = _library_and_evidence(doc)
         persons, _ = _observers(doc)
         try:
             groups = doc.content.get_planar_roi_measurement_groups()
@@ -330,31 +356,53 @@ def read_dicom_sr(path: str | Path, images_dir: str | Path | None = None, *,
         for n, group in enumerate(groups, 1):
             where = f"measurement group {n}"
             try:
-                sop_uid, box, label, kind, score, method, model, frame = _parse_group(group)
+                if is_measurement_group(group):
+                    sop_uid, frame, measurement = parse_measurement_group(group, spacing_of)
+                else:
+                    sop_uid, box, label, kind, score, method, model, frame = _parse_group(group)
             except ValueError as exc:
                 raise ExchangeError(sr_path, where, str(exc)) from None
-            rec = by_uid.get(sop_uid)
-            if rec is None and images_dir is not None:
-                if dir_index is None:
-                    dir_index = _index_dicom_dir(Path(images_dir))
-                rec = dir_index.get(sop_uid)
-            if rec is None:
-                width, height = sizes.get(sop_uid, (0, 0))
-                rec = ImageRecord(sop_uid, width, height, study_uid=study,
-                                  series_uid=series_of.get(sop_uid), sop_uid=sop_uid)
-            out_images.setdefault(rec.key, rec)
+            rec = lookup(sop_uid, sizes, series_of, study)
+            extra: dict[str, Any] = {} if frame is None else {"frame": frame}
+            if is_measurement_group(group):
+                result.measurements.append(MeasurementRecord(
+                    rec.key, measurement, persons[0] if len(persons) == 1 else None, extra=extra))
+                continue
             reason = outside_reason(box, rec.width, rec.height)
             if reason:
                 raise ExchangeError(sr_path, where, f"{reason} ({rec.key})")
-            extra: dict[str, Any] = {"model": model} if model and model != UNSPECIFIED_MODEL else {}
-            if frame is not None:
-                extra["frame"] = frame
+            if model and model != UNSPECIFIED_MODEL:
+                extra["model"] = model
             reviewer = persons[0] if kind == "reviewed" and len(persons) == 1 else None
-            out_boxes.append(BoxRecord(rec.key, label, box, kind=kind, score=score, method=method,
-                                       reviewer=reviewer, extra=extra))
-            if label not in labels:
-                labels.append(label)
-    return AnnotationSet(images=list(out_images.values()), boxes=out_boxes, labels=labels)
+            result.boxes.append(BoxRecord(rec.key, label, box, kind=kind, score=score, method=method,
+                                          reviewer=reviewer, extra=extra))
+            if label not in result.labels:
+                result.labels.append(label)
+    result.images = list(lookup.found.values())
+    return result
+
+
+class _ImageLookup:
+    """The ImageRecord of a SOP Instance UID an SR refers to (see ``read_dicom_sr``); ``found``:
+    the records handed out, by key, in order."""
+
+    def __init__(self, images: Iterable[ImageRecord] | None, images_dir: str | Path | None):
+        self.by_uid: dict[str, ImageRecord] = {r.sop_uid: r for r in (images or []) if r.sop_uid}
+        self.images_dir = images_dir
+        self.dir_index: dict[str, ImageRecord] | None = None
+        self.found: dict[str, ImageRecord] = {}
+
+    def __call__(self, sop_uid: str, sizes, series_of, study) -> ImageRecord:
+        rec = self.by_uid.get(sop_uid)
+        if rec is None and self.images_dir is not None:
+            if self.dir_index is None:
+                self.dir_index = _index_dicom_dir(Path(self.images_dir))
+            rec = self.dir_index.get(sop_uid)
+        if rec is None:
+            width, height = sizes.get(sop_uid, (0, 0))
+            rec = ImageRecord(sop_uid, width, height, study_uid=study,
+                              series_uid=series_of.get(sop_uid), sop_uid=sop_uid)
+        return self.found.setdefault(rec.key, rec)
 
 
 def _read_sr(sr_path: Path):
@@ -396,25 +444,29 @@ def _observers(doc) -> tuple[list[str], list[str]]:
     return persons, devices
 
 
-def _library_and_evidence(doc) -> tuple[dict[str, tuple[int, int]], dict[str, str], str | None]:
-    """Sizes (Columns, Rows) from the image library; series UIDs from the evidence."""
+_LIBRARY_NUMBERS = {"110910": "rows", "110911": "columns", "111066": "row_spacing", "111026": "column_spacing"}
+
+
+def _library_and_evidence(doc) -> tuple[dict[str, tuple[int, int]], dict[str, str], str | None,
+                                        dict[str, tuple[float, float]]]:
+    """Sizes (Columns, Rows) and pixel spacings (row, column: Vertical / Horizontal Pixel
+    Spacing) from the image library; series UIDs from the evidence."""
     sizes: dict[str, tuple[int, int]] = {}
+    spacings: dict[str, tuple[float, float]] = {}
 
     def walk(items) -> None:
         for item in items:
             if getattr(item, "ValueType", None) == "IMAGE" and "ReferencedSOPSequence" in item:
                 uid = str(item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-                rows = cols = None
+                found: dict[str, float] = {}
                 for sub in item.get("ContentSequence", []):
                     name = sub.ConceptNameCodeSequence[0].CodeValue if "ConceptNameCodeSequence" in sub else None
-                    if getattr(sub, "ValueType", None) == "NUM" and name in ("110910", "110911"):
-                        value = sub.MeasuredValueSequence[0].NumericValue
-                        if name == "110910":
-                            rows = int(float(value))
-                        else:
-                            cols = int(float(value))
-                if rows and cols:
-                    sizes[uid] = (cols, rows)
+                    if getattr(sub, "ValueType", None) == "NUM" and name in _LIBRARY_NUMBERS:
+                        found[_LIBRARY_NUMBERS[name]] = float(sub.MeasuredValueSequence[0].NumericValue)
+                if found.get("rows") and found.get("columns"):
+                    sizes[uid] = (int(found["columns"]), int(found["rows"]))
+                if found.get("row_spacing", 0) > 0 and found.get("column_spacing", 0) > 0:
+                    spacings[uid] = (found["row_spacing"], found["column_spacing"])
             if "ContentSequence" in item:
                 walk(item.ContentSequence)
 
@@ -426,12 +478,11 @@ def _library_and_evidence(doc) -> tuple[dict[str, tuple[int, int]], dict[str, st
             for series_item in study_item.get("ReferencedSeriesSequence", []):
                 for sop in series_item.get("ReferencedSOPSequence", []):
                     series_of[str(sop.ReferencedSOPInstanceUID)] = str(series_item.SeriesInstanceUID)
-    return sizes, series_of, study
+    return sizes, series_of, study, spacings
 
 
 def _parse_group(group) -> tuple[str, Any, str, str, float | None, str | None, str | None, int | None]:
     import highdicom as hd
-    from pydicom.multival import MultiValue
 
     roi = group.roi
     if roi is None:
@@ -448,12 +499,7 @@ def _parse_group(group) -> tuple[str, Any, str, str, float | None, str | None, s
             (x, y) in pts for x in (xs[0], xs[-1]) for y in (ys[0], ys[-1])):
         raise ValueError(f"the region is not an axis-aligned rectangle ({len(roi.value)} points)")
     box = make_box(xs[0], ys[0], xs[-1], ys[-1])
-    ref = roi.ContentSequence[0].ReferencedSOPSequence[0]
-    sop_uid = str(ref.ReferencedSOPInstanceUID)
-    frames = ref.get("ReferencedFrameNumber")
-    frame = None
-    if frames is not None and frames != "":
-        frame = int(frames[0] if isinstance(frames, MultiValue) else frames) - 1
+    sop_uid, frame = region_source(roi)
     finding = group.finding_type
     if finding is None:
         raise ValueError("no Finding code (the box's label)")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.errors import InputFileError
+from medxai_desktop.core.measurements import Measurement
 
 BoxKind = Literal["reviewed", "proposal"]
 
@@ -44,17 +45,33 @@ class BoxRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # provenance columns, source dataset, ...
 
 
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """A reviewer's measurement (a length, or a rectangle / ellipse ROI with its statistics) on
+    an image; only DICOM SR writes and reads them (TID 1500 measurement groups)."""
+    image_key: str
+    measurement: Measurement
+    reviewer: str | None = None
+    revision: int | None = None
+    measurement_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # "frame": the frame of a multi-frame source
+
+
 @dataclass
 class AnnotationSet:
     images: list[ImageRecord] = field(default_factory=list)
     boxes: list[BoxRecord] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)  # category order for formats that need ids
+    measurements: list[MeasurementRecord] = field(default_factory=list)
 
     def image(self, key: str) -> ImageRecord | None:
         return next((i for i in self.images if i.key == key), None)
 
     def boxes_of(self, key: str, kind: BoxKind | None = None) -> list[BoxRecord]:
         return [b for b in self.boxes if b.image_key == key and (kind is None or b.kind == kind)]
+
+    def measurements_of(self, key: str) -> list[MeasurementRecord]:
+        return [m for m in self.measurements if m.image_key == key]
 
     def all_labels(self) -> list[str]:
         seen = list(self.labels)

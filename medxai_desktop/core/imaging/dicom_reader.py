@@ -1,6 +1,7 @@
 """DICOM files (pydicom 3 + the pylibjpeg decoders) -> MedicalImage, and header checks for discovery."""
 from __future__ import annotations
 
+import math
 import re
 import struct
 import warnings
@@ -88,7 +89,7 @@ def read_dicom(path: Path, frame: int | None = None) -> MedicalImage:
     return MedicalImage(
         pixels=pixels, photometric=photometric, window_center=center, window_width=width,
         source=path, frame=index, n_frames=n_frames, voi_lut=voi_lut, voi_function=voi_function,
-        windows=windows, pixel_spacing=_pixel_spacing(dataset, index),
+        windows=windows, **_spacing_fields(dataset, index),
         study_uid=text(dataset, "StudyInstanceUID"), series_uid=text(dataset, "SeriesInstanceUID"),
         sop_uid=text(dataset, "SOPInstanceUID"), patient_name=text(dataset, "PatientName"),
         patient_id=text(dataset, "PatientID"), study_description=text(dataset, "StudyDescription"),
@@ -421,16 +422,23 @@ def _voi_lut(dataset: Dataset) -> VoiLut | None:
                   explanation=str(sequence[0].get("LUTExplanation", "") or ""))
 
 
-def _pixel_spacing(dataset: Dataset, index: int) -> tuple[float, float] | None:
-    for value in (_frame_value(dataset, index, "PixelMeasuresSequence", "PixelSpacing"),
-                  dataset.get("ImagerPixelSpacing")):
+def _pixel_spacing(dataset: Dataset, index: int) -> tuple[tuple[float, float] | None, str | None]:
+    """((row, column) spacing in mm, the attribute it came from), or (None, None): PixelSpacing
+    (at the patient) first, else ImagerPixelSpacing (at the detector)."""
+    for value, source in ((_frame_value(dataset, index, "PixelMeasuresSequence", "PixelSpacing"), "PixelSpacing"),
+                          (dataset.get("ImagerPixelSpacing"), "ImagerPixelSpacing")):
         try:
             row, col = (float(v) for v in value)
         except (TypeError, ValueError):
             continue
-        if row > 0 and col > 0:
-            return row, col
-    return None
+        if row > 0 and col > 0 and math.isfinite(row) and math.isfinite(col):
+            return (row, col), source
+    return None, None
+
+
+def _spacing_fields(dataset: Dataset, index: int) -> dict:
+    spacing, source = _pixel_spacing(dataset, index)
+    return {"pixel_spacing": spacing, "pixel_spacing_source": source}
 
 
 def _metadata(dataset: Dataset, transfer_syntax: UID) -> dict[str, str]:

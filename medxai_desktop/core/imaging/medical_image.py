@@ -27,6 +27,8 @@ class MedicalImage:
     default first (empty when the file stores none: a raster, a volume, a DICOM without one).
     MONOCHROME1 images are shown (and given to models) inverted: high values dark.
     ``pixels`` is read-only, so ``content_hash`` (sha256 of dtype, shape and bytes) stays valid.
+    ``pixel_spacing`` (row, column) in mm where known, and ``pixel_spacing_source``: where it
+    came from ("PixelSpacing", "ImagerPixelSpacing": at the detector, or a volume header's).
     """
 
     pixels: np.ndarray
@@ -39,7 +41,8 @@ class MedicalImage:
     voi_lut: VoiLut | None = None
     voi_function: str = "LINEAR"
     windows: tuple[tuple[float, float, str], ...] = ()
-    pixel_spacing: tuple[float, float] | None = None
+    pixel_spacing: tuple[float, float] | None = None   # mm between rows, between columns
+    pixel_spacing_source: str | None = None            # the attribute it came from
     study_uid: str | None = None
     series_uid: str | None = None
     sop_uid: str | None = None

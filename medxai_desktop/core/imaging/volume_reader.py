@@ -62,6 +62,7 @@ def read_volume(path: Path, frame: int | None = None) -> MedicalImage:
     return MedicalImage(
         pixels=pixels, photometric=photometric, window_center=center, window_width=width,
         source=path, frame=index, n_frames=n_frames, pixel_spacing=(spacing[1], spacing[0]),
+        pixel_spacing_source=f"{fmt} header spacing",
         metadata={"Format": fmt, "Size": "x".join(map(str, image.GetSize())),
                   "Spacing": "x".join(f"{s:g}" for s in spacing),
                   "PixelType": image.GetPixelIDTypeAsString()},

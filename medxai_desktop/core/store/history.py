@@ -30,18 +30,24 @@ class Replay:
     redoable: tuple[Revision, ...]
 
 
+def _owner(rev) -> str:
+    """Whose history a revision is in, for messages: "box 3" (or a measurement revision's own
+    ``owner``: the replay serves any history of numbered revisions with undo and redo)."""
+    return getattr(rev, "owner", None) or f"box {rev.box_id}"
+
+
 def replay(revisions: Sequence[Revision]) -> Replay:
     applied: list[Revision] = []
     redoable: list[Revision] = []
     for rev in sorted(revisions, key=lambda r: r.revision):
         if rev.action == UNDO:
             if not applied or applied[-1].revision != rev.target_revision:
-                raise ValueError(f"box {rev.box_id}: revision {rev.revision} undoes "
+                raise ValueError(f"{_owner(rev)}: revision {rev.revision} undoes "
                                  f"{rev.target_revision}, which was not in effect")
             redoable.append(applied.pop())
         elif rev.action == REDO:
             if not redoable or redoable[-1].revision != rev.target_revision:
-                raise ValueError(f"box {rev.box_id}: revision {rev.revision} redoes "
+                raise ValueError(f"{_owner(rev)}: revision {rev.revision} redoes "
                                  f"{rev.target_revision}, which was not undone")
             redoable.pop()
             applied.append(rev)

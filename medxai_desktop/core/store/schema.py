@@ -11,10 +11,12 @@ from sqlalchemy import (JSON, CheckConstraint, Column, DateTime, Float, ForeignK
                         Integer, MetaData, String, Table, Text, UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
+from medxai_desktop.core.measurements import KINDS as MEASUREMENT_KINDS
 from medxai_desktop.core.text_limits import LABEL_MAX, UID_MAX, printable, text_problem
 
 from .errors import StoreError
-from .views import BOX_STATES, IMPORT_STATES, REVIEW_STATUSES, REVISION_ACTIONS
+from .views import (BOX_STATES, IMPORT_STATES, MEASUREMENT_ACTIONS, MEASUREMENT_STATES, REVIEW_STATUSES,
+                    REVISION_ACTIONS)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -292,7 +294,7 @@ audit_log = Table(
 
 # Rows of these tables are never updated or deleted (database triggers refuse it); the one
 # exception: the rows of an import that was never committed are deleted when it is cleaned up.
-APPEND_ONLY_TABLES = ("audit_log", "box_proposals", "box_revisions")
+APPEND_ONLY_TABLES = ("audit_log", "box_proposals", "box_revisions", "measurement_revisions")
 # The tables an import writes to, in the order its rows are deleted when it fails.
 IMPORTED_TABLES = ("audit_log", "box_revisions", "boxes", "images", "series", "studies", "reviewers")
 
@@ -322,4 +324,39 @@ pacs_sent = Table(
     Column("sent_by", Chars(LABEL_MAX)),
     Column("sent_at", UTCDateTime, nullable=False, default=utcnow),
     UniqueConstraint("node", "sop_uid"),
+)
+
+# Measurements on images (core/measurements.py), reviewed like drawn boxes: each change
+# is a new revision (migration 0004) holding the shape, what was measured on it and the pixel
+# spacing it used, so an undo restores the numbers with the shape and an export needs no pixels.
+measurements = Table(
+    "measurements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("image_id", ForeignKey("images.id"), nullable=False, index=True),
+    Column("kind", Chars(16), nullable=False),
+    _created(),
+    CheckConstraint(_in("kind", MEASUREMENT_KINDS), name="kind"),
+)
+
+measurement_revisions = Table(
+    "measurement_revisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("measurement_id", ForeignKey("measurements.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("points", JSON, nullable=False),         # [[x, y], [x, y]] in image pixels
+    Column("measured", JSON, nullable=False),       # Measurement.values(): length, or area and statistics
+    Column("value_unit", Chars(32)),                # the statistics' modality unit ("HU"); NULL: unknown
+    Column("row_spacing", Float),                   # mm; NULL: no pixel spacing (lengths in pixels)
+    Column("column_spacing", Float),
+    Column("spacing_source", Chars(64)),            # PixelSpacing, ImagerPixelSpacing, ...
+    Column("state", Chars(16), nullable=False),
+    Column("action", Chars(16), nullable=False),
+    Column("target_revision", Integer),
+    Column("reviewer_id", ForeignKey("reviewers.id"), nullable=False, index=True),
+    _created(),
+    UniqueConstraint("measurement_id", "revision"),
+    CheckConstraint("revision >= 1", name="revision_positive"),
+    CheckConstraint(_in("state", MEASUREMENT_STATES), name="state"),
+    CheckConstraint(_in("action", MEASUREMENT_ACTIONS), name="action"),
+    CheckConstraint("(row_spacing IS NULL) = (column_spacing IS NULL)", name="spacing_pair"),
 )

@@ -28,6 +28,12 @@ IMPORT_STATES = (PENDING, COMMITTED, FAILED)
 EDIT, ADD, IMPORT, UNDO, REDO = "edit", "add", "import", "undo", "redo"
 REVISION_ACTIONS = (EDIT, ADD, IMPORT, UNDO, REDO)
 
+# Measurements (core/measurements.py) are revised like drawn boxes: ADDED when drawn,
+# EDITED when moved, REMOVED when deleted (DELETE, a normal change) or their drawing undone.
+DELETE = "delete"
+MEASUREMENT_STATES = (ADDED, EDITED, REMOVED)
+MEASUREMENT_ACTIONS = (ADD, EDIT, DELETE, UNDO, REDO)
+
 
 @dataclass(frozen=True)
 class Revision:
