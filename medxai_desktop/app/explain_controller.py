@@ -6,6 +6,10 @@ explanation panel, the canvas and the comparison grid, as far as the session let
 in blinded-first review (``session.ai_hidden()``) the panel says the prediction is hidden, the
 maps list names only the methods, and messages name no class until the reviewer's own box or
 "Reveal AI" (the session's ``ai_hidden`` event) shows them.
+
+Each prediction also checks the image against what the model card says it was trained on
+(``core.models.domain``: modality, body part, intensity statistics); a mismatch is a warning
+above the prediction and in the log, blinded or not (it tells nothing of the model's answer).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class ExplainController:
         self.model_source = ""
         self.thread_idents: list[int] = []   # threads that ran model code (for tests)
         self._job = None
+        self.session.events.connect("opened", lambda ref: window.panel.set_domain_warning(""))
         self.session.events.connect("ai_hidden", self._on_ai_hidden)
 
     def explaining(self) -> bool:
@@ -81,16 +86,22 @@ class ExplainController:
         token, model, idents = self.window.token, self.model, self.thread_idents
 
         def job(progress, cancelled):
+            from medxai_desktop.core.models.domain import domain_warning
+
             idents.append(threading.get_ident())
-            return model.predict(model.preprocess(image))
+            return model.predict(model.preprocess(image)), domain_warning(model.card, image)
 
         self.window.jobs.submit("predict", job, model=True, on_failure=self.window.error,
-                                on_success=lambda prediction: self._on_prediction(token, prediction))
+                                on_success=lambda result: self._on_prediction(token, *result))
 
-    def _on_prediction(self, token: int, prediction) -> None:
-        if token == self.window.token:
-            self.session.set_prediction(prediction)
-            self.show_prediction()
+    def _on_prediction(self, token: int, prediction, warning: str = "") -> None:
+        if token != self.window.token:
+            return
+        self.session.set_prediction(prediction)
+        self.show_prediction()
+        self.window.panel.set_domain_warning(warning)
+        if warning:
+            self.window.log.add(f"{self.session.ref.path.name}: {warning}", "warning")
 
     def show_prediction(self) -> None:
         """The session's prediction in the panel, or that it is hidden (blinded review)."""

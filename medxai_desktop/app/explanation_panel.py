@@ -97,8 +97,14 @@ class ExplanationPanel(QWidget):
         self.model_label = QLabel("No model loaded (File > Open model card...)")
         self.model_label.setWordWrap(True)
         self.prediction_layout = QGridLayout()
+        # an image unlike the model's training data (core.models.domain): said above the prediction
+        self.domain_label = QLabel()
+        self.domain_label.setWordWrap(True)
+        self.domain_label.setStyleSheet("background: #7e5109; color: white; padding: 4px; border-radius: 4px")
+        self.domain_label.hide()
         prediction_layout = QVBoxLayout(prediction_box)
         prediction_layout.addWidget(self.model_label)
+        prediction_layout.addWidget(self.domain_label)
         prediction_layout.addLayout(self.prediction_layout)
         return prediction_box
 
@@ -121,6 +127,12 @@ class ExplanationPanel(QWidget):
 
     def set_model_text(self, text: str) -> None:
         self.model_label.setText(text)
+
+    def set_domain_warning(self, text: str) -> None:
+        """A warning that the image is unlike what the model was trained on; "" hides it."""
+        self.domain_label.setText(f"<b>Warning:</b> {text}" if text else "")
+        self.domain_label.setToolTip(text)
+        self.domain_label.setVisible(bool(text))
 
     def show_prediction(self, prediction, hidden_text: str = "") -> None:
         """Class probabilities, highest first, as labelled bars; None clears them (and shows

@@ -1,6 +1,7 @@
 """`medxai explain`: explain one image: heatmaps, prediction, CrossEAI boxes."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .common import (DEFAULT_METHODS, add_model_arguments, load_model_from_args)
@@ -43,14 +44,21 @@ def run(args) -> int:
 
 def explain_and_write(image, model, engine, methods, out: Path, target="predicted", propose: bool | str = False,
                       overrides: dict | None = None) -> int:
-    """Explain one image (core), write the maps, boxes and summary to ``out`` and print them."""
+    """Explain one image (core), write the maps, boxes and summary to ``out`` and print them.
+    An image unlike the model's training images (its card's modality, body part or input
+    statistics: core.models.domain) is a warning on stderr and in the summary."""
     from medxai_desktop.core.explain.outputs import write_explanations
     from medxai_desktop.core.explain.proposals import explain_and_propose
+    from medxai_desktop.core.models.domain import domain_warning
 
+    warning = domain_warning(model.card, image)
+    if warning:
+        print(f"warning: {Path(image.source).name}: {warning}", file=sys.stderr)
     done = explain_and_propose(image, model, engine, methods, target, propose, overrides)
     result, boxes = done.result, done.boxes
     info = {"path": str(Path(image.source).resolve()), "frame": image.frame,
-            "content_sha256": image.content_hash, "height": image.shape[0], "width": image.shape[1]}
+            "content_sha256": image.content_hash, "height": image.shape[0], "width": image.shape[1],
+            **({"domain_warning": warning} if warning else {})}
     write_explanations(out, result, image.display(), info, boxes, done.fused, done.box_seconds)
     probs = ", ".join(f"{c} {p:.3f}" for c, p in result.prediction.probabilities.items())
     print(f"{Path(image.source).name}: predicted {result.prediction.class_name} ({probs}); "

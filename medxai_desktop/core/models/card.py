@@ -2,7 +2,8 @@
 
 Required keys: arch, classes, input_size, mean, std, target_layer, checkpoint (path
 relative to the card) and sha256 (of the checkpoint file). Any other key is free metadata
-and is kept as is.
+and is kept as is, except the domain the model was trained on (``modality``, ``body_part``,
+``input_statistics``, ``default_label``: optional, checked by ``domain.check_domain_keys``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 from medxai_desktop.core.json_input import parse_json
 from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError
+
+from .domain import check_domain_keys
 
 REQUIRED_KEYS = ("arch", "classes", "input_size", "mean", "std", "target_layer",
                  "checkpoint", "sha256")
@@ -105,6 +108,10 @@ class ModelCard:
             raise ModelCardError(where, "model card 'target_layer' must name a layer, "
                                  f"got {data['target_layer']!r}")
         meta = {k: v for k, v in data.items() if k not in REQUIRED_KEYS}
+        try:   # the domain it was trained on: modality, body part, input statistics (domain.py)
+            meta.update(check_domain_keys(data))
+        except ValueError as exc:
+            raise ModelCardError(where, f"model card: {exc}") from None
         return cls(arch=str(data["arch"]), classes=classes, input_size=size, mean=mean, std=std,
                    target_layer=str(data["target_layer"]),
                    checkpoint=None if data["checkpoint"] is None else str(data["checkpoint"]),

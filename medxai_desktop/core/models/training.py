@@ -38,6 +38,7 @@ from .card import ModelCard, sha256_of_file
 from .checkpoint import load_into
 from .datasets import LabelledImages, find_labelled_images, load_resized
 from .device import select_device
+from .domain import fit_input_statistics
 from .lineage import PROPOSAL_METHODS, RECOMMENDED_PROPOSAL, Parent, lineage, read_parent
 
 
@@ -209,8 +210,10 @@ def train(data: str | Path | LabelledImages, out_dir: str | Path, config: TrainC
     summary = {"source": str(dataset.source), "classes": dataset.classes,
                "counts": dataset.counts(), "train": len(train_y), "validation": len(val_y),
                "test": len(test_y), "skipped": dataset.skipped}
+    statistics = fit_input_statistics(train_x)   # what an image like the training ones looks like
+    extra = {**({"input_statistics": statistics} if statistics else {}), **(card_metadata or {})}
     card = dict(arch=arch, dataset=dataset, config=config, mean=mean_v, std=std_v, summary=summary,
-                extra=card_metadata, target_layer=layer,
+                extra=extra, target_layer=layer,
                 lineage=lineage(parent, _boxes_record(references, supervision)))
     try:
         for epoch in range(1, config.epochs + 1):
