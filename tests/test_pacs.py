@@ -180,6 +180,29 @@ def test_unreachable_host_fails_within_the_timeout(node):
     assert time.monotonic() - started < 1.0 + 2.5
 
 
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers (a hung PACS, a black-holing proxy)."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def test_a_peer_that_never_answers_fails_within_the_timeout(node, web_node, silent_port):
+    from dataclasses import replace
+
+    for silent, what in ((replace(node, port=silent_port, timeout=1.0), "no answer from ORTHANC@"),
+                         (replace(web_node, url=f"http://127.0.0.1:{silent_port}/dicom-web", timeout=1.0),
+                          "QIDO-RS: no answer from http://127.0.0.1")):
+        started = time.monotonic()
+        with pytest.raises(pacs.PacsConnectionError, match=f"PACS {silent.name}: {what}.* within 1 s"):
+            pacs.verify(silent)
+        assert 0.9 < time.monotonic() - started < 1.0 + 1.5
+
+
 def test_wrong_credentials_are_named(web_node, monkeypatch, tmp_path):
     monkeypatch.setenv("MEDXAI_PACS_PASSWORD_TEST_WEB", "wrong")
     with pytest.raises(pacs.PacsAuthError, match="PACS test-web: QIDO-RS: HTTP 401 unauthorized"):

@@ -53,7 +53,11 @@ def client(node: Node, prompt: PromptFn | None = None):
         session.auth = (node.username, password)
     elif node.auth == "bearer":
         session.headers["Authorization"] = f"Bearer {password}"
-    return DICOMwebClient(node.url, session=session, timeout=node.timeout)
+    web = DICOMwebClient(node.url, session=session, timeout=node.timeout)
+    # One attempt: dicomweb-client's default retries (5, exponential back-off) would turn the
+    # node's timeout of a silent server into some 35 s.
+    web.set_http_retry_params(retry=False)
+    return web
 
 
 @contextlib.contextmanager
