@@ -43,7 +43,8 @@ def missing_reason() -> str:
 
 
 class OrthancServer:
-    def __init__(self):
+    def __init__(self, **extra):
+        """``extra``: more configuration (e.g. DICOM TLS), over the defaults below."""
         self.root = Path(tempfile.mkdtemp(prefix="medxai-orthanc-"))
         self.http_port, self.dicom_port, self.store_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
@@ -57,7 +58,7 @@ class OrthancServer:
             "DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False,
             "DicomModalities": {"medxai": [OUR_AET, "127.0.0.1", self.store_port]},
             "Plugins": [str(PLUGINS) + "/"], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-            "StableAge": 1, "HttpCompressionEnabled": False, "ConcurrentJobs": 2,
+            "StableAge": 1, "HttpCompressionEnabled": False, "ConcurrentJobs": 2, **extra,
         }))
         self.process: subprocess.Popen | None = None
 

@@ -336,3 +336,44 @@ def test_cli_export_dicom_sr_send(orthanc, node, tmp_path, capsys):
     assert len(_orthanc_srs(orthanc, source.StudyInstanceUID)) == srs_before + 1
     code, _, err = _medxai(capsys, "--db", db, "export", "coco", "--out", tmp_path / "c.json", "--send", spec)
     assert code == 2 and "--send" in err
+
+
+# -- DICOM TLS ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_orthanc(orthanc, tmp_path_factory):
+    """A second Orthanc whose DICOM port speaks TLS only and asks for our certificate."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("!!! DICOM TLS test SKIPPED: no openssl to make its certificates")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = orth.OrthancServer(DicomTlsEnabled=True, DicomTlsCertificate=str(cert), DicomTlsPrivateKey=str(key),
+                                DicomTlsTrustedCertificates=str(cert), DicomTlsRemoteCertificateRequired=True)
+    try:
+        server.start()
+        server.cert, server.key = str(cert), str(key)
+        yield server
+    finally:
+        server.stop()
+
+
+def test_dicom_tls(tls_orthanc, tmp_path):
+    from dataclasses import replace
+
+    node = Node("tls-pacs", ae_title=orth.ORTHANC_AET, host="127.0.0.1", port=tls_orthanc.dicom_port,
+                calling_ae=orth.OUR_AET, tls=True, tls_ca=tls_orthanc.cert, tls_cert=tls_orthanc.cert,
+                tls_key=tls_orthanc.key, timeout=5)
+    _, files = orth.synthetic_study(tmp_path / "study", 2, series=1, accession="ACC-TLS")
+    assert len(pacs.send_files(node, files)) == 2
+    [match] = pacs.find(node, Query(accession="ACC-TLS"))
+    assert len(pacs.retrieve(node, match.study_uid, cache=InstanceCache(tmp_path / "cache")).fetched) == 2
+    with pytest.raises(pacs.PacsConnectionError, match="TLS: CERTIFICATE_VERIFY_FAILED"):
+        pacs.verify(replace(node, tls_ca=None))
+    with pytest.raises(pacs.PacsConnectionError, match="does the node expect TLS"):
+        pacs.verify(replace(node, tls=False))

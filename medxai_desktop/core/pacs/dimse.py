@@ -90,12 +90,20 @@ def _failure(node: Node, assoc, seconds: float) -> PacsError:
 
 
 def _probe(node: Node) -> str:
-    """Why a TCP connection fails (refused, unknown host, ...), asked once more of the OS."""
+    """Why a connection fails (refused, unknown host, a TLS certificate, ...), asked once more
+    of the OS and, for a TLS node, of the TLS handshake."""
     try:
-        with socket.create_connection((node.host, node.port), timeout=min(node.timeout, 2.0)):
-            return "the connection was closed without an answer"
+        with socket.create_connection((node.host, node.port), timeout=min(node.timeout, 2.0)) as sock:
+            if node.tls:
+                context, hostname = _tls_args(node)
+                with context.wrap_socket(sock, server_hostname=hostname):
+                    pass
+            return ("the connection was closed without an answer"
+                    + ("" if node.tls else " (does the node expect TLS?)"))
     except socket.timeout:
         return f"no answer within {node.timeout:g} s"
+    except ssl.SSLError as exc:
+        return f"TLS: {exc.reason or exc}" + (f" ({exc.verify_message})" if getattr(exc, "verify_message", None) else "")
     except OSError as exc:
         return exc.strerror or str(exc)
 
