@@ -39,3 +39,16 @@ def test_an_inconsistent_history_is_refused():
         replay([rev(1), rev(2, "undo", 7)])
     with pytest.raises(ValueError, match="not undone"):
         replay([rev(1), rev(2, "redo", 1)])
+
+
+def test_still_possible_says_whether_a_refused_step_can_come_again():
+    from medxai_desktop.core.store.history import still_possible
+
+    history = [rev(1), rev(2), rev(3)]
+    assert still_possible(history, 2, "undo") and not still_possible(history, 2, "redo")
+    history.append(rev(4, "undo", 3, width=3))
+    assert still_possible(history, 3, "redo") and not still_possible(history, 3, "undo")
+    history.append(rev(5))                       # a new change ends the redo of 3, for good
+    assert not still_possible(history, 3, "redo") and still_possible(history, 1, "undo")
+    history.append(rev(6, "undo", 5, width=3))
+    assert not still_possible(history, 3, "redo")

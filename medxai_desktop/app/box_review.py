@@ -6,9 +6,10 @@ The review rules (blinded-first, the status transitions) and the open image are 
 store writes and session calls, and shows what they return.
 
 Every edit is one QUndoCommand (undo_commands.py) on the open image's QUndoStack (one stack per
-image, in a QUndoGroup). Each store call passes the revision the command last saw: when
-somebody else changed the box meanwhile the store raises RevisionConflict, the command is
-dropped, a non-blocking notice says so and the image's boxes are loaded again.
+image, in a QUndoGroup). A new edit passes the revision the reviewer last saw; an undo or redo
+names the revision it takes back. When somebody else changed the box meanwhile the store raises
+RevisionConflict, a non-blocking notice says so and the image's boxes are loaded again: a new
+edit is dropped (nothing was written), a refused undo or redo stays on the stack where it was.
 
 Edits are written on the GUI thread: each is one small transaction on one box. Loading an
 image's boxes, scanning review statuses and storing proposals run as io jobs. The CrossEAI
@@ -33,6 +34,7 @@ from medxai_desktop.core.store import (
     REMOVED,
     SIGNED_OFF,
     BoxView,
+    ChangeNotInEffect,
     RevisionConflict,
     StoreError,
 )
@@ -42,7 +44,8 @@ from .box_items import BoxEditor, is_ai
 from .study_statuses import StudyStatuses
 from .crosseai_controller import CrossEAIController
 from .review_panel import ReviewPanel
-from .undo_commands import AddBoxCommand, CopyBoxesCommand, ReviseBoxCommand, VerdictCommand
+from .undo_commands import (REDO, UNDO, AddBoxCommand, CopyBoxesCommand, ReviseBoxCommand,
+                            VerdictCommand, refusal_notice)
 from .window_menus import build_review_menu
 
 def is_own(view: BoxView) -> bool:
@@ -66,6 +69,7 @@ class BoxReviewController(QObject):
         self.crosseai_panel = self.crosseai.panel
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[int, QUndoStack] = {}
+        self._refused: QUndoCommand | None = None   # the undo / redo the store just refused
         self.views: dict[int, BoxView] = {}
         self.loaded = False
         self._token = 0
@@ -164,6 +168,24 @@ class BoxReviewController(QObject):
     def undo_stack(self) -> QUndoStack | None:
         return self.undo_group.activeStack()
 
+    def undo(self) -> None:
+        """Ctrl+Z: undo on the open image's stack; a step the store refused stays the next one."""
+        self._step(UNDO)
+
+    def redo(self) -> None:
+        """Ctrl+Shift+Z: redo on the open image's stack; a refused step stays the next one."""
+        self._step(REDO)
+
+    def _step(self, step: str) -> None:
+        stack = self.undo_stack
+        if stack is None:
+            return
+        self._refused = None
+        (stack.undo if step == UNDO else stack.redo)()
+        if self._refused is not None:   # nothing (or not all) was taken back: put the index back
+            self._refused = None
+            (stack.redo if step == UNDO else stack.undo)()
+
     def reload(self) -> None:
         """Read the image's boxes and status again (in the background)."""
         if self.store is None or self.session.image_id is None:
@@ -253,20 +275,20 @@ class BoxReviewController(QObject):
     def push(self, command: QUndoCommand) -> None:
         self.undo_stack.push(command)
 
-    def store_call(self, box_id: int | None, call):
-        """Run one store write for a command; the revision, or None when it was refused."""
+    def store_call(self, box_id: int | None, call, step: str | None = None,
+                   command: QUndoCommand | None = None):
+        """Run one store write for a command (``step``: "undo" / "redo" of ``command``, None: its
+        first write); the revision, or None when it was refused."""
         try:
             revision = call(self.store, self.reviewer)
-        except RevisionConflict as exc:
-            who = f" by {exc.current.reviewer}" if exc.current is not None else ""
-            state = f" (now {exc.current.state}, revision {exc.current_revision})" if exc.current else ""
-            self.notify(f"Box {exc.box_id} was changed{who} meanwhile{state}: your change was not "
-                        "saved; the box was reloaded.")
-            self._undo_preview_of(box_id)
-            self.reload()
-            return None
         except StoreError as exc:
-            self.notify(f"not saved: {exc}", "error")
+            if command is not None and isinstance(exc, ChangeNotInEffect) and exc.final:
+                command.setObsolete(True)   # can never apply again: the stack drops it
+            elif step is not None:
+                self._refused = command     # stays where it was: _step puts the index back
+            text = command.text() if command is not None else ""
+            self.notify(refusal_notice(exc, step, text),
+                        "warning" if isinstance(exc, RevisionConflict) else "error")
             self._undo_preview_of(box_id)
             self.reload()
             return None

@@ -9,6 +9,7 @@ from medxai_desktop.core.imaging.presets import MAX_PRESETS
 
 from .pacs_dock import install_pacs
 from .reports_menu import ReportsController
+from .undo_commands import REDO, UNDO, step_action
 
 # Action id (the shortcut registry's, see shortcuts.py) -> menu text, default key.
 REVIEW_ACTIONS = {
@@ -176,9 +177,9 @@ def _review_actions(window, review) -> dict[str, QAction]:
     actions = {}
     for action_id, (text, key) in REVIEW_ACTIONS.items():
         if action_id == "review.undo":
-            action = review.undo_group.createUndoAction(review, "Undo")
+            action = step_action(review.undo_group, UNDO, review.undo, review)
         elif action_id == "review.redo":
-            action = review.undo_group.createRedoAction(review, "Redo")
+            action = step_action(review.undo_group, REDO, review.redo, review)
         else:
             action = QAction(text, window)
             action.triggered.connect(lambda _=False, slot=slots[action_id]: slot())

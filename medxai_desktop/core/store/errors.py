@@ -40,6 +40,24 @@ class RevisionConflict(StoreError):
         return 0 if self.current is None else self.current.revision
 
 
+class ChangeNotInEffect(RevisionConflict):
+    """An undo (redo) of one given revision was refused: that change is no longer the one in
+    effect (no longer the one last undone), because somebody changed the box since. Nothing
+    was written; ``current`` is the latest revision now stored. ``final``: it never can be
+    again (undone or redone by somebody else, or its redo ended by a new change); otherwise it
+    can once the changes made over it are undone."""
+
+    def __init__(self, box_id: int, target: int, current: "Revision | None", what: str = "undo",
+                 final: bool = False):
+        self.box_id, self.expected, self.current = box_id, target, current
+        self.what, self.final = what, final
+        who = "" if current is None else f" by {current.reviewer} (revision {current.revision}, {current.state})"
+        state, done = ("in effect", "undone") if what == "undo" else ("the last one undone", "redone")
+        when = "never again" if final else "not until the changes since are undone"
+        StoreError.__init__(self, f"box {box_id}: revision {target} is no longer {state}: the box "
+                            f"was changed{who} since; it can be {done} {when}")
+
+
 class NothingToUndo(StoreError):
     def __init__(self, box_id: int, what: str = "undo"):
         super().__init__(f"box {box_id}: nothing to {what}")

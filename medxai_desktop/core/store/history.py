@@ -77,3 +77,12 @@ def redo_step(revisions: Sequence[Revision]) -> tuple[int, BoxState] | None:
         return None
     target = done.redoable[-1]
     return target.revision, _state_of(target)
+
+
+def still_possible(revisions: Sequence[Revision], target: int, step: str) -> bool:
+    """Whether revision ``target`` can still be undone (``step`` "undo": it is in effect, perhaps
+    under later changes) or redone ("redo": it is undone, perhaps under later undos). Once it
+    is not, it never is again: a revision leaves ``applied`` only by an undo, comes back only
+    as a new redo revision, and a normal change empties ``redoable``."""
+    done = replay(revisions)
+    return target in {r.revision for r in (done.applied if step == UNDO else done.redoable)}

@@ -235,16 +235,22 @@ class ReviewStore:
             return review.add_box(c, image_id, box, label, reviewer, comment)
 
     @_database_errors
-    def undo(self, box_id: int, reviewer: str, expected_revision: int | None = None) -> Revision:
-        """Undo the box's change in effect, as a new revision restoring the state before it."""
-        return self._revise(box_id, expected_revision,
-                            lambda c: review.undo(c, box_id, reviewer, expected_revision))
+    def undo(self, box_id: int, reviewer: str, expected_revision: int | None = None, *,
+             target_revision: int | None = None) -> Revision:
+        """Undo the box's change in effect, as a new revision restoring the state before it.
+        ``expected_revision``: refused (RevisionConflict) unless it is the latest revision;
+        ``target_revision``: refused (ChangeNotInEffect) unless it is the change in effect, so
+        that an undo of one's own change never undoes somebody else's later one."""
+        return self._revise(box_id, expected_revision, lambda c: review.undo(
+            c, box_id, reviewer, expected_revision, target_revision))
 
     @_database_errors
-    def redo(self, box_id: int, reviewer: str, expected_revision: int | None = None) -> Revision:
-        """Re-apply the last undone change, as a new revision."""
-        return self._revise(box_id, expected_revision,
-                            lambda c: review.redo(c, box_id, reviewer, expected_revision))
+    def redo(self, box_id: int, reviewer: str, expected_revision: int | None = None, *,
+             target_revision: int | None = None) -> Revision:
+        """Re-apply the last undone change, as a new revision (``target_revision``: only if it
+        is that revision, else ChangeNotInEffect)."""
+        return self._revise(box_id, expected_revision, lambda c: review.redo(
+            c, box_id, reviewer, expected_revision, target_revision))
 
     @_database_errors
     def latest_boxes(self, image_id: int, include_removed: bool = False) -> list[BoxView]:

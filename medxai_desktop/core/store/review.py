@@ -15,8 +15,9 @@ from medxai_desktop.core.boxes import Box
 from .audit import append_audit, audit_values
 from .catalog import require, reviewer_id
 from .database import upsert
-from .errors import NothingToRedo, NothingToUndo, RevisionConflict, StoreError, UnknownEntity
-from .history import BoxState, redo_step, undo_step
+from .errors import (ChangeNotInEffect, NothingToRedo, NothingToUndo, RevisionConflict, StoreError,
+                     UnknownEntity)
+from .history import BoxState, redo_step, still_possible, undo_step
 from .imports import visible
 from .schema import (audit_log, box_proposals, box_revisions, boxes, check_values, image_status,
                      images, reviewers, utcnow)
@@ -75,6 +76,15 @@ def _check_expected(box_id: int, expected: int | None, revisions: list[Revision]
     latest = revisions[-1] if revisions else None
     if expected is not None and expected != (latest.revision if latest else 0):
         raise RevisionConflict(box_id, expected, latest)
+
+
+def _check_target(box_id: int, wanted: int | None, step, revisions: list[Revision],
+                  what: str) -> None:
+    """An undo / redo of revision ``wanted`` (None: whatever is next) refused unless ``step``
+    takes back exactly that one."""
+    if wanted is not None and (step is None or step[0] != wanted):
+        final = not still_possible(revisions, wanted, what)
+        raise ChangeNotInEffect(box_id, wanted, revisions[-1] if revisions else None, what, final)
 
 
 def _next(revisions: list[Revision]) -> int:
@@ -170,12 +180,14 @@ def import_boxes(connection: Connection, new: list[tuple[int, Box, str, str]], r
 
 
 def undo(connection: Connection, box_id: int, reviewer: str,
-         expected_revision: int | None = None) -> Revision:
-    """Undo the change in effect as a NEW revision restoring the state before it."""
+         expected_revision: int | None = None, target_revision: int | None = None) -> Revision:
+    """Undo the change in effect as a NEW revision restoring the state before it. With
+    ``target_revision``: only if that revision is the change in effect (ChangeNotInEffect)."""
     row = _locked_box(connection, box_id)
     revisions = history(connection, box_id)
     _check_expected(box_id, expected_revision, revisions)
     step = undo_step(revisions, _base_state(row, revisions)) if revisions else None
+    _check_target(box_id, target_revision, step, revisions, "undo")
     if step is None:
         raise NothingToUndo(box_id)
     target, restored = step
@@ -183,12 +195,14 @@ def undo(connection: Connection, box_id: int, reviewer: str,
 
 
 def redo(connection: Connection, box_id: int, reviewer: str,
-         expected_revision: int | None = None) -> Revision:
-    """Re-apply the last undone change as a NEW revision (only until a normal change)."""
+         expected_revision: int | None = None, target_revision: int | None = None) -> Revision:
+    """Re-apply the last undone change as a NEW revision (only until a normal change). With
+    ``target_revision``: only if that revision is the last one undone (ChangeNotInEffect)."""
     _locked_box(connection, box_id)
     revisions = history(connection, box_id)
     _check_expected(box_id, expected_revision, revisions)
     step = redo_step(revisions)
+    _check_target(box_id, target_revision, step, revisions, "redo")
     if step is None:
         raise NothingToRedo(box_id)
     target, state = step
