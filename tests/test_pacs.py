@@ -22,13 +22,13 @@ def orthanc(tmp_path_factory):
 @pytest.fixture
 def node(orthanc) -> Node:
     return Node("test-orthanc", ae_title=orth.ORTHANC_AET, host="127.0.0.1", port=orthanc.dicom_port,
-                calling_ae=orth.OUR_AET, store_port=orthanc.store_port, timeout=5)
+                calling_ae=orth.OUR_AET, store_port=orthanc.store_port, timeout=15)
 
 
 @pytest.fixture
 def web_node(orthanc, monkeypatch) -> Node:
     monkeypatch.setenv("MEDXAI_PACS_PASSWORD_TEST_WEB", orth.PASSWORD)
-    return Node("test-web", url=f"{orthanc.url}/dicom-web", auth="basic", username=orth.USER, timeout=5)
+    return Node("test-web", url=f"{orthanc.url}/dicom-web", auth="basic", username=orth.USER, timeout=15)
 
 
 @pytest.fixture(params=["dimse", "dicomweb"])
