@@ -95,7 +95,7 @@ def test_retrieve_each_sample(orthanc, node, web_node, tmp_path, via):
         _assert_same_instance(cache.path(ds.StudyInstanceUID, ds.SOPInstanceUID), get_testdata_file(name))
 
 
-@pytest.mark.parametrize("via", ["get", "wado"])
+@pytest.mark.parametrize("via", ["get", "move", "wado"])
 def test_retrieve_series_then_study_fetches_only_what_is_missing(orthanc, node, web_node, tmp_path, via):
     chosen = web_node if via == "wado" else node
     cache, events = InstanceCache(tmp_path), []
