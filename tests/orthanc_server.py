@@ -42,6 +42,17 @@ def missing_reason() -> str:
     return ""
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL when the test process dies, even killed
+    without running its fixtures' finalisers (a timeout, Ctrl+C twice)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class OrthancServer:
     def __init__(self, **extra):
         """``extra``: more configuration (e.g. DICOM TLS), over the defaults below."""
@@ -68,7 +79,7 @@ class OrthancServer:
         # answer waits ~40 ms for our delayed ACK.
         self.process = subprocess.Popen([orthanc_binary(), str(self.config)], stdout=log, stderr=log,
                                         env=dict(os.environ, TCP_NODELAY="1"), cwd=self.root,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
