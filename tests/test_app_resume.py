@@ -73,6 +73,6 @@ def test_the_export_dialog_starts_in_the_last_export_folder(qtbot, tmp_path, set
     out = tmp_path / "exports" / "truth.json"
     out.parent.mkdir()
     window.export(ExportRequest("coco", "reviewed", out))
-    dialog = ExportDialog(window, default_dir=window.settings.export_folder(), store=window.store, jobs=window.jobs)
+    dialog = ExportDialog(window, default_dir=window.settings.export_folder())
     qtbot.addWidget(dialog)
     assert dialog.out_edit.text().startswith(str(out.parent))

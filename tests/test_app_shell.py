@@ -58,9 +58,10 @@ def wheel(widget, delta: int, modifiers=Qt.KeyboardModifier.NoModifier, pos=None
 
 def test_layout_overlay_style_and_methods_persist_across_two_windows(qtbot, settings_file):
     first = shell_window(qtbot, settings_file, reviewer="Dr Ada")
+    qtbot.waitUntil(lambda: bool(first.panel.method_boxes), timeout=30000)   # the panel at its full size
     # the offscreen screen is 800x800 and the window at least ~975x727: restoring clamps the
     # width to the minimum, so the height is what shows the geometry came back
-    first.resize(first.minimumSizeHint().width() + 20, first.minimumSizeHint().height() + 40)
+    first.resize(first.minimumSizeHint().width() + 20, 745)   # above any minimum, within the 800 px screen
     first.show()
     qtbot.waitExposed(first)
     first.log_dock.hide()
@@ -74,6 +75,7 @@ def test_layout_overlay_style_and_methods_persist_across_two_windows(qtbot, sett
     second = shell_window(qtbot, settings_file)
     assert second.panel.overlay_style() == ("inferno", 0.7, 0.3)
     assert (second.canvas.colormap, second.canvas.opacity, second.canvas.threshold) == ("inferno", 0.7, 0.3)
+    qtbot.waitUntil(lambda: bool(second.panel.method_boxes), timeout=30000)   # listed once torch is loaded
     assert second.panel.checked_methods() == ["gradcam"]   # Score-CAM (slow) is checked for one run only
     second.show()
     qtbot.waitExposed(second)

@@ -15,15 +15,21 @@ import time
 
 from PySide6.QtCore import QObject
 
-from medxai_desktop.core.explain.crosseai import CrossEAIParams
+from medxai_desktop.core.explain.crosseai_params import CrossEAIParams
 from medxai_desktop.core.explain.proposals import needed_maps, recommended_proposal
-from medxai_desktop.core.explain.registry import get_explainer
 
 from .crosseai_panel import CrossEAIPanel
 
 HIDDEN_SUMMARY = "Preview computed; hidden (blinded review) until your own box or Reveal AI."
 HIDDEN_PROPOSED = "Propose boxes: done; the result is hidden (blinded review) until your own box or Reveal AI"
 
+
+
+def method_label(name: str) -> str:
+    """An explainer's display name (the registry, and torch with it, load on first use)."""
+    from medxai_desktop.core.explain.registry import get_explainer
+
+    return get_explainer(name).label
 
 class CrossEAIController(QObject):
     """``window`` is the MainWindow (model, session, store, jobs, messages); ``review`` the box
@@ -68,7 +74,7 @@ class CrossEAIController(QObject):
             if model is not None:
                 methods = ["crosseai"] + (["boxhead"] if model.box_head is not None else [])
                 recommended = recommended_proposal(model)
-                self.panel.set_methods([(m, "CrossEAI" if m == "crosseai" else get_explainer(m).label)
+                self.panel.set_methods([(m, "CrossEAI" if m == "crosseai" else method_label(m))
                                         for m in methods], recommended if recommended in methods else "crosseai")
                 self.panel.set_params(self.default_params())
 
@@ -113,7 +119,7 @@ class CrossEAIController(QObject):
             return False
         have = self.session.explanations()
         missing = [m for m in needed_maps(self.method) if have is None or m not in have.explanations]
-        self.panel.set_summary(f"Computing {' and '.join(get_explainer(m).label for m in missing)} (once)...")
+        self.panel.set_summary(f"Computing {' and '.join(method_label(m) for m in missing)} (once)...")
         window.run_explanations(missing)
         self._computing = window.explaining()
         if not self._computing:

@@ -41,12 +41,32 @@ class ExplainController:
 
     # -- the model -------------------------------------------------------------------------------
 
-    def load_model_card(self, card) -> None:
-        from medxai_desktop.core.models import load_model
+    def load_methods(self, background: bool = False) -> None:
+        """Fill the panel's method list: on the model worker at start-up (importing the
+        explainers imports torch, after the window is painted), at once when a model is set."""
+        def catalog(*_):
+            from medxai_desktop.core.explain.registry import method_catalog
 
+            return method_catalog()
+
+        if self.window.panel.method_boxes:
+            return
+        if not background:
+            self.window.panel.set_methods(catalog())
+            return
+        self.window.jobs.submit("explanation methods", catalog, model=True,
+                                on_success=self.window.panel.set_methods, on_failure=self.window.error)
+
+    def load_model_card(self, card) -> None:
         window, device = self.window, self.window.device
+
+        def load(progress, cancelled):
+            from medxai_desktop.core.models import load_model   # torch: on the worker, not the GUI thread
+
+            return load_model(card, device)
+
         window.panel.set_model_text(f"Loading {Path(card).name}...")
-        window.jobs.submit(f"load model {card}", lambda progress, cancelled: load_model(card, device),
+        window.jobs.submit(f"load model {card}", load,
                            model=True, on_success=lambda model: self.set_model(model, str(card)),
                            on_failure=self._on_model_failed)
 
@@ -59,6 +79,7 @@ class ExplainController:
 
         self.model, self.model_source = model, source
         self.engine = ExplanationEngine(model)
+        self.load_methods()
         self.window.panel.set_unavailable(() if getattr(model, "box_head", None) is not None else ("boxhead",))
         self.update_model_status()
         self.window.info(f"model {model.card.arch} ({', '.join(model.classes)}) on {model.device}")

@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, Q
                                QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
-from medxai_desktop.core.explain import PAPER_METHODS, explainer_names, get_explainer
 from medxai_desktop.core.overlay import COLORMAPS
 
 DEFAULT_METHODS = ("gradcam++", "layercam")
@@ -21,6 +20,7 @@ class ExplanationPanel(QWidget):
     style_changed = Signal(str, float, float)   # colour map, opacity, threshold
     map_selected = Signal(str)            # method name, "" for none
     road_requested = Signal()             # ROAD faithfulness of the computed maps
+    methods_toggled = Signal()            # a method's check box changed
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -29,15 +29,15 @@ class ExplanationPanel(QWidget):
         layout.addWidget(self._build_prediction_box())
 
         methods_box = QGroupBox("Methods")
-        grid = QGridLayout(methods_box)
+        self._methods_grid = QGridLayout(methods_box)
+        # Filled by set_methods once the explainers (and torch) are loaded, after the window shows;
+        # until then choices are kept and applied then.
         self.method_boxes: dict[str, QCheckBox] = {}
-        for i, name in enumerate(explainer_names()):
-            box = QCheckBox(get_explainer(name).label)
-            box.setVisible(name not in MODEL_SPECIFIC)
-            box.setChecked(name in DEFAULT_METHODS)
-            box.setToolTip(name + ("  (compared in the paper)" if name in PAPER_METHODS else ""))
-            self.method_boxes[name] = box
-            grid.addWidget(box, i // 2, i % 2)
+        self._wanted: list[str] = list(DEFAULT_METHODS)
+        self._unavailable: set[str] = set(MODEL_SPECIFIC)
+        self.slow: set[str] = set()
+        self._methods_note = QLabel("loading the explanation methods...")
+        self._methods_grid.addWidget(self._methods_note, 0, 0, 1, 2)
         layout.addWidget(methods_box)
 
         buttons = QHBoxLayout()
@@ -110,16 +110,41 @@ class ExplanationPanel(QWidget):
 
     # -- state shown ---------------------------------------------------------------------
 
+    def set_methods(self, catalog) -> None:
+        """The check boxes of ``catalog`` ([(name, label, in the paper, slow)], core's
+        method_catalog), once; the choices made before are applied."""
+        if self.method_boxes:
+            return
+        self._methods_note.hide()
+        self.slow = {name for name, _, _, slow in catalog if slow}
+        for i, (name, label, paper, _) in enumerate(catalog):
+            box = QCheckBox(label)
+            box.setToolTip(name + ("  (compared in the paper)" if paper else ""))
+            self.method_boxes[name] = box
+            self._methods_grid.addWidget(box, 1 + i // 2, i % 2)
+            box.toggled.connect(lambda _: self.methods_toggled.emit())
+        self.set_checked_methods([m for m in self._wanted if m not in self.slow])   # slow: one run at a time
+        self.set_unavailable(self._unavailable)
+
+    def remembered_methods(self) -> list[str]:
+        """The checked methods worth remembering for the next session: not the slow ones
+        (Score-CAM, minutes per image), which are checked for one run at a time."""
+        return [m for m in self.checked_methods() if m not in self.slow]
+
     def checked_methods(self) -> list[str]:
+        if not self.method_boxes:
+            return [m for m in self._wanted if m not in self._unavailable]
         return [name for name, box in self.method_boxes.items() if box.isChecked()]
 
     def set_checked_methods(self, methods) -> None:
+        self._wanted = list(methods)
         for name, box in self.method_boxes.items():
             box.setChecked(name in methods)
 
     def set_unavailable(self, names) -> None:
         """Hide (and uncheck) the methods the open model cannot compute (the box head of a card
         without one), so the list offers only what runs."""
+        self._unavailable = set(names)
         for name, box in self.method_boxes.items():
             box.setVisible(name not in names)
             if name in names:

@@ -29,6 +29,7 @@ from .jobs import JobRunner
 from .learn_controller import LearnController
 from .log_panel import LogPanel
 from .notifications import Toast
+from .session_resume import SessionResume
 from .settings import AppSettings
 from .shortcuts import ShortcutManager, ShortcutsDialog
 from .study_browser import StudyBrowser
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self.session = ReviewSession()
         self.opener = ImageOpener(self)
         self.explainer = ExplainController(self)
+        self.resume = SessionResume(self)
         self.learner = LearnController(self)
         self._build_widgets()
         build_menus(self)
@@ -62,6 +64,7 @@ class MainWindow(QMainWindow):
         self.dock_layout = DockLayout(self)      # readable tabs, map rows and tag values
         self._connect_widgets()
         self._restore_choices()
+        self.explainer.load_methods(background=True)   # the explainers (and torch) after the window
         self.canvas.set_overlay_style(*self.panel.overlay_style())
         # keys the canvas (and its box editor) also handle themselves: once moved, the old key is dead there
         self.shortcuts.guard(self.canvas, [f"view.preset.{i + 1}" for i in range(MAX_PRESETS)]
@@ -324,8 +327,7 @@ class MainWindow(QMainWindow):
         if methods is not None:
             self.panel.set_checked_methods(methods)
         self.panel.style_changed.connect(lambda *style: self.settings.set_overlay_style(*style))
-        for box in self.panel.method_boxes.values():
-            box.toggled.connect(lambda _: self.settings.set_checked_methods(self.panel.checked_methods()))
+        self.panel.methods_toggled.connect(lambda: self.settings.set_checked_methods(self.panel.remembered_methods()))
 
     def showEvent(self, event) -> None:
         if not self._layout_restored:
@@ -389,13 +391,14 @@ class MainWindow(QMainWindow):
         if self.store is None:
             self.error("no review store: there are no boxes to export")
             return
-        dialog = ExportDialog(self)
+        dialog = ExportDialog(self, default_dir=self.settings.export_folder())
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export(dialog.result_request())
 
     def export(self, request: ExportRequest):
         """Write the store's boxes as ``request`` says, as an io job; the handle."""
         store = self.store
+        self.settings.set_export_folder(request.out.parent)     # the dialog starts there next time
         self.info(f"exporting {request.which} boxes as {request.fmt} to {request.out}")
         return self.jobs.submit(f"export {request.fmt}", lambda progress, cancelled: export_boxes(store, request),
                                 on_success=self.info, on_failure=self.error)
@@ -409,11 +412,14 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.settings.save_window(self)
-        self.settings.set_checked_methods(self.panel.checked_methods())
+        self.settings.set_checked_methods(self.panel.remembered_methods())
         self.settings.sync()
         self.jobs.cancel_all()
-        self.jobs.wait(10000)
-        if self.store is not None:
+        # Jobs get a moment to stop at their next cancellation point, else the process ends
+        # without them (app/main.py): every edit is already committed in its own transaction, a
+        # half-written map record rolls back, and files are written whole or not at all.
+        idle = self.jobs.io_pool.waitForDone(300) and self.jobs.model_pool.waitForDone(100)
+        if idle and self.store is not None:
             self.store.close()
         super().closeEvent(event)
 

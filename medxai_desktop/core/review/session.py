@@ -13,12 +13,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from medxai_desktop.core.explain.crosseai import CrossEAIPreview, single_map_boxes
 from medxai_desktop.core.explain.proposals import needed_maps
 from medxai_desktop.core.store.views import IN_REVIEW, SIGNED_OFF, UNREAD
 
 CROSSEAI_MAPS = ("gradcam++", "guided")
 HIDDEN_DEFAULT_LABEL = "finding"   # a new box's label in blinded review, unless the card names one
+
+
+class _LazyPreview:
+    """A CrossEAIPreview made on first use: the session (and the window holding it) exists
+    before torch is imported."""
+
+    def __init__(self) -> None:
+        self._preview = None
+
+    def __getattr__(self, name: str):
+        if self._preview is None:
+            from medxai_desktop.core.explain.crosseai import CrossEAIPreview
+
+            self._preview = CrossEAIPreview()
+        return getattr(self._preview, name)
 
 
 def ref_key(ref) -> tuple[str, int]:
@@ -62,7 +76,7 @@ class ReviewSession:
         self.events = Events()
         self.blinded = blinded
         self.revealed: set = set()
-        self._crosseai = CrossEAIPreview()
+        self._crosseai = _LazyPreview()
         self._reset(None, None, None, None)
 
     # -- the open image ---------------------------------------------------------------------------
@@ -82,7 +96,7 @@ class ReviewSession:
         self.status: str | None = None
         self.has_own_box = False
         self.preview_boxes, self.fused = [], None
-        self._crosseai = CrossEAIPreview()
+        self._crosseai = _LazyPreview()
 
     @property
     def preview_computations(self) -> int:
@@ -224,6 +238,8 @@ class ReviewSession:
             proposals, fused = self._crosseai.boxes(*self.cached_maps(target_index), params, self.image.shape,
                                                     result.input_tensor)
         else:
+            from medxai_desktop.core.explain.crosseai import single_map_boxes
+
             proposals, fused = single_map_boxes(result[method], params, self.image.shape, result.input_tensor)
         self.preview_boxes, self.fused = proposals, fused
         self.events.emit("preview", proposals, fused)
