@@ -362,6 +362,7 @@ def _window_with_a_box_and_export_dialog(qtbot, tmp_path, settings_file):
     window = make_window_with_settings(qtbot, tmp_path, settings_file)
     qtbot.waitUntil(lambda: window.image_id is not None, timeout=10000)
     window.store.add_box(window.image_id, Box(10, 20, 50, 80), "glioma", "Dr Ada")
+    window.store.set_status(window.image_id, "signed_off", "Dr Ada")   # the reference is signed-off work
     dialog = ExportDialog(window, default_dir=tmp_path)
     qtbot.addWidget(dialog)
     return window, dialog

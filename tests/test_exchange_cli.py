@@ -64,6 +64,7 @@ def test_dicom_sr_export_from_the_store(tmp_path, capsys, monkeypatch):
     with ReviewStore(db) as store:
         image_id = store.add_image(read_image(path))
         store.add_box(image_id, Box(10, 12, 30, 40), "nodule", "dr_who")
+        store.set_status(image_id, "signed_off", "dr_who")   # the reference is signed-off work
     monkeypatch.setenv("MEDXAI_DEID_SECRET_FILE", str(tmp_path / "secret.key"))
     assert main(["--db", db, "export", "dicom-sr", "--out", str(tmp_path / "sr"), "--deidentify"]) == 2
     assert "no de-identification site secret" in capsys.readouterr().err   # nothing written without one

@@ -1,7 +1,9 @@
 """Export the review store's boxes with the exchange writers (the same calls as ``medxai export``).
 
-:class:`ExportDialog` asks for the format, which boxes and where; :func:`export_boxes` does the
-export (run as an io job by the main window, never on the GUI thread).
+:class:`ExportDialog` asks for the format, which boxes and where, and says what each choice
+includes, with counts (the store's ``export_scope``, counted as an io job: a reference export
+is signed-off images only); :func:`export_boxes` does the export (run as an io job by the main
+window, never on the GUI thread).
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ FORMAT_TEXT = {
     "csv": ("Flat CSV (every field)", ".csv"),
     "dicom-sr": ("DICOM SR TID 1500 (one per DICOM image, in a folder)", ""),
 }
-WHICH_TEXT = {"reviewed": "Reference (reviewed boxes)", "proposals": "AI proposals", "both": "Both"}
+WHICH_TEXT = {"reviewed": "Reference (signed-off images)", "proposals": "AI proposals",
+              "both": "Both (signed-off images, with the AI proposals)"}
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ def export_boxes(store, request: ExportRequest) -> str:
     result = export_store(store, request.fmt, request.out, request.which, request.deidentify,
                           request.overwrite)
     note = f" ({len(result.skipped)} non-DICOM image(s) skipped)" if result.skipped else ""
-    return result.summary + note
+    included = f"; included: {result.included}" if result.included else ""
+    return result.summary + note + included
 
 
 class ExportDialog(QDialog):
-    def __init__(self, parent=None, default_dir: str | Path | None = None):
+    """``store``: say what each choice includes (counted as a ``jobs`` io job, or at once)."""
+
+    def __init__(self, parent=None, default_dir: str | Path | None = None, store=None, jobs=None):
         super().__init__(parent)
         self.setWindowTitle("Export boxes")
         self.default_dir = Path(default_dir) if default_dir else Path.home()
@@ -74,12 +80,16 @@ class ExportDialog(QDialog):
                                        "(medxai deid secret init, once per site).")
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.scope = None   # the store's ExportScope, once counted
+        self.scope_label = QLabel("counting the images..." if store is not None else "")
+        self.scope_label.setWordWrap(True)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(self.browse_button)
         form = QFormLayout()
         form.addRow("Format", self.format_combo)
         form.addRow("Boxes", self.which_combo)
+        form.addRow("Includes", self.scope_label)
         form.addRow("Output", out_row)
         form.addRow("", self.deidentify_box)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -89,12 +99,34 @@ class ExportDialog(QDialog):
         layout.addWidget(self.note)
         layout.addWidget(self.buttons)
         self.format_combo.currentIndexChanged.connect(lambda _: self._on_format())
+        self.which_combo.currentIndexChanged.connect(lambda _: self._show_scope())
         self.out_edit.textChanged.connect(lambda _: self._validate())
         self.browse_button.clicked.connect(self.browse)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self._on_format()
         self.resize(560, self.sizeHint().height())
+        if store is not None:
+            self._count(store, jobs)
+
+    def _count(self, store, jobs) -> None:
+        if jobs is None:
+            self.set_scope(store.export_scope())
+            return
+        jobs.submit("count the images to export", lambda progress, cancelled: store.export_scope(),
+                    on_success=self.set_scope, on_failure=self._count_failed)
+
+    def _count_failed(self, message: str) -> None:
+        self.scope_label.setText(f"cannot count the images: {message}")
+
+    def set_scope(self, scope) -> None:
+        """The store's ExportScope: the Includes line says what the chosen boxes are."""
+        self.scope = scope
+        self._show_scope()
+
+    def _show_scope(self) -> None:
+        if self.scope is not None:
+            self.scope_label.setText(self.scope.describe(self.which_combo.currentData() or "reviewed"))
 
     def fmt(self) -> str:
         return self.format_combo.currentData()

@@ -11,7 +11,11 @@ def register(sub) -> None:
     exporter.add_argument("format", choices=FORMAT_CHOICES + ["dicom-sr"] + enabled_plugin_names("exporter"))
     exporter.add_argument("--out", required=True, help="file (COCO, CSV) or folder (VOC, YOLO, DICOM SR)")
     exporter.add_argument("--which", choices=["reviewed", "proposals", "both"], default="reviewed",
-                          help="reviewed (ground truth, default), proposals, or both with provenance")
+                          help="reviewed (the reference, default): signed-off images only, with their "
+                               "reviewed boxes (none: a true negative), and images with imported "
+                               "reference boxes; images in review or never reviewed are left out. "
+                               "both: the same images, with the AI proposals on them too. "
+                               "proposals: every image, with its AI proposals")
     exporter.add_argument("--deidentify", action="store_true",
                           help="de-identify (DICOM PS3.15 Basic Profile; pseudonyms keyed by the site "
                                "secret set once with `medxai deid secret init`)")
@@ -41,4 +45,6 @@ def run(args) -> int:
     print(result.summary)
     if sent is not None:
         print(sent.summary())
+    if result.included:
+        print(f"included: {result.included}")
     return 0

@@ -6,7 +6,7 @@ are left out and named in the result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medxai_desktop.core import registry_hooks
@@ -21,6 +21,7 @@ OVERWRITABLE = ("voc", "yolo")   # folder writers that refuse a non-empty folder
 class ExportResult:
     summary: str                         # one line: what was written where
     skipped: list[str] = field(default_factory=list)   # image keys left out (not DICOM sources)
+    included: str = ""                   # one line: which images and boxes (export_store)
 
 
 def format_names() -> list[str]:
@@ -84,5 +85,11 @@ def _deidentifier():
 
 def export_store(store, fmt: str, out: str | Path, which: str = "reviewed", deidentify: bool = False,
                  overwrite: bool = False) -> ExportResult:
-    """:func:`export_annotations` of the review store's boxes (reviewed and proposals)."""
-    return export_annotations(store.both_annotations(), fmt, out, which, deidentify, overwrite)
+    """:func:`export_annotations` of the review store's boxes: "reviewed" is the reference,
+    signed-off images only ("both": with their proposals; "proposals": every image), as the
+    store's ``export_set`` says; ``included`` says what that was, with counts."""
+    annotations, scope = store.export_set(which)
+    if fmt == "dicom-sr" and not annotations.images:
+        raise ExportError(f"{out}: no image to write an SR for: {scope.describe(which)}")
+    result = export_annotations(annotations, fmt, out, which, deidentify, overwrite)
+    return replace(result, included=scope.describe(which))

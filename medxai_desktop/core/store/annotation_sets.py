@@ -38,12 +38,15 @@ def _image_keys(connection: Connection) -> tuple[list, dict[int, str]]:
     return infos, keys
 
 
-def export_annotations(connection: Connection, reviewed: bool, proposals: bool) -> AnnotationSet:
+def export_annotations(connection: Connection, reviewed: bool, proposals: bool,
+                       image_ids: frozenset[int] | None = None) -> AnnotationSet:
+    """Every image (``image_ids``: those only) with its reviewed boxes and/or its proposals."""
     infos, keys = _image_keys(connection)
     result = AnnotationSet(images=[
         ImageRecord(keys[i.id], i.width, i.height, None if i.path is None else Path(i.path),
-                    i.study_uid, i.series_uid, i.sop_uid) for i in infos])
-    rows = latest_rows(connection)
+                    i.study_uid, i.series_uid, i.sop_uid) for i in infos
+        if image_ids is None or i.id in image_ids])
+    rows = [r for r in latest_rows(connection) if image_ids is None or r.image_id in image_ids]
     if reviewed:
         for r in rows:
             if r.revision is not None and r.state in REVIEWED_STATES:

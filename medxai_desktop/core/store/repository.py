@@ -20,6 +20,7 @@ from .audit import append_audit, read_audit
 from .database import (describe_error, make_engine, open_error, read_transaction,
                        write_transaction)
 from .errors import RevisionConflict, StoreError, UnknownEntity
+from .export_scope import ExportScope, export_set, reference_scope
 from .locations import default_cache_dir, default_db_url, mask_url
 from .map_cache import load_map, save_map
 from .schema import boxes, metadata
@@ -285,6 +286,21 @@ class ReviewStore:
                               since=since, limit=limit)
 
     # -- exchange -------------------------------------------------------------------------------
+
+    @_database_errors
+    def export_set(self, which: str = "reviewed") -> tuple[AnnotationSet, ExportScope]:
+        """What an export of ``which`` boxes writes, and its scope, from one snapshot:
+        "reviewed" (the reference): signed-off images only, with their reviewed boxes (and
+        images with imported reference boxes only); "both": the same images with their reviewed
+        boxes and proposals; "proposals": every image with its proposals (``export_scope.py``)."""
+        with read_transaction(self.engine) as c:
+            return export_set(c, which)
+
+    @_database_errors
+    def export_scope(self) -> ExportScope:
+        """The images a reference export includes and leaves out, counted (for the dialog)."""
+        with read_transaction(self.engine) as c:
+            return reference_scope(c)
 
     @_database_errors
     def reference_annotations(self) -> AnnotationSet:
