@@ -3,7 +3,8 @@
     xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 Opens the sample study, shows the prediction, runs Grad-CAM++ and LayerCAM and saves
-main_window.png, explanations.png and wl_preset.png. Without a bundled demo model it uses an
+main_window.png, explanations.png and wl_preset.png, then the review, comparison, cine (series
+thumbnails) and measurement shots (``--only measurements``: that one alone, on a CT). Without a bundled demo model it uses an
 UNTRAINED seeded resnet18 (the window says so): the maps show the pipeline, not medicine.
 """
 from __future__ import annotations
@@ -109,6 +110,73 @@ def comparison_state(app, window, out: Path) -> None:
     window.tabs.setCurrentWidget(window.canvas)
 
 
+def cine_state(app, window, out: Path) -> None:
+    """cine.png: pydicom's 10-frame MR (emri_small.dcm), a CT and another MR, each series row with
+    its thumbnail (the middle image, of the multi-frame MR its middle frame), cine playing the
+    MR's frames at 10 per second."""
+    import shutil
+
+    from PySide6.QtCore import Qt
+    from pydicom.data import get_testdata_file
+
+    from medxai_desktop.app.thumbnails import STATE_ROLE
+
+    folder = Path(tempfile.mkdtemp(prefix="medxai-series-"))
+    for name in ("emri_small.dcm", "CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(get_testdata_file(name, download=False), folder / name)
+    window.tabs.setCurrentWidget(window.canvas)
+    window.resizeDocks([window.browser_dock, window.review_dock], [560, 200], Qt.Orientation.Vertical)
+    window.open_path(folder)
+    wait_until(app, lambda: window.image is not None and window.image.source.parent == folder, what="the series")
+    names = [r.path.name for r in window.browser.image_refs()]
+    window.browser.select_index(names.index("emri_small.dcm"))
+    wait_until(app, lambda: window.image.source.name == "emri_small.dcm", what="the multi-frame MR")
+    wait_until(app, lambda: len(rows := window.thumbnails.series_rows()) == 3 and all(
+        row.data(0, STATE_ROLE) == "shown" for row in rows), what="three series thumbnails")
+    window.cine.rate_box.setValue(10)
+    window.cine.play()
+    wait_until(app, lambda: window.image.frame >= 4, what="cine at the fifth frame")
+    window.grab().save(str(out / "cine.png"))
+    window.cine.pause()
+
+
+def measurements_state(app, window, out: Path) -> None:
+    """measurements.png: a CT (pydicom's CT_small.dcm, PixelSpacing 0.66 mm) with a length and an
+    ellipse and a rectangle ROI, each drawn by its tool and a mouse drag: mm through the spacing,
+    HU statistics beside each shape and in the Measurements list."""
+    import shutil
+
+    from PySide6.QtCore import Qt
+    from pydicom.data import get_testdata_file
+
+    from tests.app_helpers import send_mouse
+
+    folder = Path(tempfile.mkdtemp(prefix="medxai-ct-"))
+    shutil.copy(get_testdata_file("CT_small.dcm", download=False), folder / "CT_small.dcm")
+    window.tabs.setCurrentWidget(window.canvas)
+    window.open_path(folder)
+    wait_until(app, lambda: window.image is not None and window.image.source.parent == folder
+               and window.measure.loaded, what="the CT and its measurements")
+    canvas = window.canvas
+    soft = [i for i, preset in enumerate(canvas.presets) if preset.name == "Soft tissue"]
+    if soft:
+        canvas.apply_preset(soft[0])
+    for kind, start, end in (("length", (18, 64), (58, 40)), ("ellipse", (84, 80), (112, 102)),
+                             ("rectangle", (20, 90), (44, 106))):
+        window.measure.arm(kind)
+        a, b = (canvas.viewportTransform().map(_point(*p)) for p in (start, end))
+        send_mouse(canvas.viewport(), "press", a)
+        for i in range(1, 6):
+            send_mouse(canvas.viewport(), "move", a + (b - a) * (i / 5), buttons=Qt.MouseButton.LeftButton)
+        send_mouse(canvas.viewport(), "release", b)
+        app.processEvents()
+    wait_until(app, lambda: len(window.measure.shown()) == 3, what="the three measurements")
+    window.measure.dock.raise_()
+    window.measure.editor.select(window.measure.shown()[1].measurement_id)
+    app.processEvents()
+    window.grab().save(str(out / "measurements.png"))
+
+
 def _point(x: float, y: float):
     from PySide6.QtCore import QPointF
 
@@ -119,6 +187,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     parser.add_argument("--image", default="meningioma_1.jpg", help="sample image to show")
+    parser.add_argument("--only", choices=["measurements"], help="take this screenshot only")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,8 +214,16 @@ def main() -> int:
     else:
         window.set_model(random_model("resnet18", ["glioma", "meningioma", "pituitary", "no_tumor"],
                                       seed=0, device="cpu"))
+    if args.only == "measurements":
+        measurements_state(app, window, out)
+        print(out / "measurements.png")
+        window.close()
+        return 0
     window.open_path(sample_study_dir())
     wait_until(app, lambda: window.browser.image_refs(), what="the study to be listed")
+    from medxai_desktop.app.thumbnails import STATE_ROLE
+    wait_until(app, lambda: (rows := window.thumbnails.series_rows()) and all(
+        row.data(0, STATE_ROLE) == "shown" for row in rows), what="the series thumbnail")
     names = [r.path.name for r in window.browser.image_refs()]
     window.browser.select_index(names.index(args.image) if args.image in names else 0)
     wait_until(app, lambda: window.image is not None and window.image.source.name == names[
@@ -177,9 +254,11 @@ def main() -> int:
 
     review_state(app, window, out)
     comparison_state(app, window, out)
+    cine_state(app, window, out)
+    measurements_state(app, window, out)
 
     for name in ("main_window.png", "explanations.png", "wl_preset.png", "crosseai_preview.png", "review.png",
-                 "comparison_grid.png"):
+                 "comparison_grid.png", "cine.png", "measurements.png"):
         print(out / name)
     window.close()
     return 0

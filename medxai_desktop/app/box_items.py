@@ -224,7 +224,79 @@ def moved(box: Box, dx: float, dy: float, width: float, height: float) -> Box:
     return Box(box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy)
 
 
-class BoxEditor(QObject):
+class SceneEditor(QObject):
+    """What the canvas's editors share (``BoxEditor`` here, ``MeasureEditor`` in
+    measure_items.py): their items by id in the canvas's scene, at most one of them selected,
+    the gesture under way and its rubber band, and the view <-> image mapping."""
+
+    selection_changed = Signal(object)     # the selected item's id, or None
+
+    def __init__(self, canvas):
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.items: dict = {}
+        self.selected: int | None = None
+        self._gesture: tuple | None = None   # (kind, the item's id, ...) or ("draw", ...)
+        self._rubber = None
+        canvas.zoom_changed.connect(self._on_zoom)
+
+    def reset(self, item_id: int | None) -> None:
+        raise NotImplementedError
+
+    def _replace(self, records, add) -> None:
+        """Show exactly ``records`` (each given to ``add``), keeping the selection if it is there."""
+        selected = self.selected
+        self.cancel_gesture()
+        for item in self.items.values():
+            self.canvas.scene().removeItem(item)
+        self.items = {}
+        for record in records:
+            add(record)
+        self._select(selected if selected in self.items else None, emit=selected not in self.items)
+
+    def _select(self, item_id: int | None, emit: bool = True) -> None:
+        if self.selected in self.items:
+            self.items[self.selected].set_selected(False)
+        self.selected = item_id
+        if item_id is not None:
+            self.items[item_id].set_selected(True)
+        if emit:
+            self.selection_changed.emit(item_id)
+
+    def _on_zoom(self, zoom: float) -> None:
+        for item in self.items.values():
+            item.set_zoom(zoom)
+
+    def _scene(self, pos) -> QPointF:
+        return self.canvas.viewportTransform().inverted()[0].map(QPointF(pos))
+
+    def _view(self, point: QPointF) -> QPointF:
+        return self.canvas.viewportTransform().map(point)
+
+    def _image_size(self) -> tuple[float, float]:
+        height, width = self.canvas.image.shape
+        return float(width), float(height)
+
+    def cancel_gesture(self) -> None:
+        if self._rubber is not None:
+            self.canvas.scene().removeItem(self._rubber)
+            self._rubber = None
+        if self._gesture is not None and self._gesture[0] != "draw":
+            self.reset(self._gesture[1])
+        self._gesture = None
+
+    @staticmethod
+    def nudge(event) -> tuple[int, int] | None:
+        """The step an arrow key moves the selection by (Shift: 10 px), None for other keys."""
+        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1),
+                 Qt.Key.Key_Down: (0, 1)}
+        if event.key() not in steps:
+            return None
+        step = 10 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1
+        return steps[event.key()][0] * step, steps[event.key()][1] * step
+
+
+class BoxEditor(SceneEditor):
     """The box gestures of one canvas. The canvas offers it every press, move, release and key
     first; what it does not handle (it returns False) goes on to window/level, pan and zoom.
 
@@ -237,19 +309,13 @@ class BoxEditor(QObject):
 
     drawn = Signal(object)                 # Box
     geometry_edited = Signal(int, object)  # box id, Box
-    selection_changed = Signal(object)     # box id or None
 
     def __init__(self, canvas):
         super().__init__(canvas)
-        self.canvas = canvas
         self.items: dict[int, BoxItem] = {}
         self.previews: list[PreviewItem] = []
-        self.selected: int | None = None
         self.draw_armed = False
         self.ai_hidden = False
-        self._gesture: tuple | None = None   # ("draw"|"move"|"resize", ...)
-        self._rubber: QGraphicsRectItem | None = None
-        canvas.zoom_changed.connect(self._on_zoom)
 
     # -- items -------------------------------------------------------------------------------
 
@@ -263,14 +329,7 @@ class BoxEditor(QObject):
 
     def set_views(self, views) -> None:
         """Show exactly these boxes (the current image's), keeping the selection if it is there."""
-        selected = self.selected
-        self.cancel_gesture()
-        for item in self.items.values():
-            self.canvas.scene().removeItem(item)
-        self.items = {}
-        for view in views:
-            self.set_view(view)
-        self._select(selected if selected in self.items else None, emit=selected not in self.items)
+        self._replace(views, self.set_view)
 
     def set_view(self, view) -> None:
         """Add or update one box; removed boxes and deleted human boxes leave the canvas."""
@@ -317,33 +376,10 @@ class BoxEditor(QObject):
     def select(self, box_id: int | None) -> None:
         self._select(box_id if box_id in self.items and self.items[box_id].isVisible() else None)
 
-    def _select(self, box_id: int | None, emit: bool = True) -> None:
-        if self.selected in self.items:
-            self.items[self.selected].set_selected(False)
-        self.selected = box_id
-        if box_id is not None:
-            self.items[box_id].set_selected(True)
-        if emit:
-            self.selection_changed.emit(box_id)
-
     def selected_view(self):
         return self.items[self.selected].view if self.selected in self.items else None
 
-    def _on_zoom(self, zoom: float) -> None:
-        for item in self.items.values():
-            item.set_zoom(zoom)
-
     # -- geometry helpers -----------------------------------------------------------------------
-
-    def _scene(self, pos) -> QPointF:
-        return self.canvas.viewportTransform().inverted()[0].map(QPointF(pos))
-
-    def _view(self, point: QPointF) -> QPointF:
-        return self.canvas.viewportTransform().map(point)
-
-    def _image_size(self) -> tuple[float, float]:
-        height, width = self.canvas.image.shape
-        return float(width), float(height)
 
     def _clamp(self, point: QPointF) -> tuple[float, float]:
         width, height = self._image_size()
@@ -445,14 +481,6 @@ class BoxEditor(QObject):
             self.reset(box_id)
         return True
 
-    def cancel_gesture(self) -> None:
-        if self._rubber is not None:
-            self.canvas.scene().removeItem(self._rubber)
-            self._rubber = None
-        if self._gesture is not None and self._gesture[0] != "draw":
-            self.reset(self._gesture[1])
-        self._gesture = None
-
     def arm_drawing(self) -> None:
         if self.canvas.image is not None:
             self.draw_armed = True
@@ -471,13 +499,10 @@ class BoxEditor(QObject):
             return True
         if self.selected is None or self._gesture is not None:
             return False
-        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1),
-                 Qt.Key.Key_Down: (0, 1)}
-        if key in steps:
-            step = 10 if modifiers & Qt.KeyboardModifier.ShiftModifier else 1
-            dx, dy = steps[key]
+        step = self.nudge(event)
+        if step is not None:
             box = self.items[self.selected].view.box
-            new = moved(box, dx * step, dy * step, *self._image_size())
+            new = moved(box, *step, *self._image_size())
             if new != box:
                 self.items[self.selected].show_box(new)
                 self.geometry_edited.emit(self.selected, new)

@@ -69,7 +69,7 @@ class BoxReviewController(QObject):
         self.crosseai_panel = self.crosseai.panel
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[int, QUndoStack] = {}
-        self._refused: QUndoCommand | None = None   # the undo / redo the store just refused
+        self.refused: QUndoCommand | None = None   # the undo / redo the store just refused (any kind)
         self.views: dict[int, BoxView] = {}
         self.loaded = False
         self._token = 0
@@ -180,10 +180,10 @@ class BoxReviewController(QObject):
         stack = self.undo_stack
         if stack is None:
             return
-        self._refused = None
+        self.refused = None
         (stack.undo if step == UNDO else stack.redo)()
-        if self._refused is not None:   # nothing (or not all) was taken back: put the index back
-            self._refused = None
+        if self.refused is not None:   # nothing (or not all) was taken back: put the index back
+            self.refused = None
             (stack.redo if step == UNDO else stack.undo)()
 
     def reload(self) -> None:
@@ -285,7 +285,7 @@ class BoxReviewController(QObject):
             if command is not None and isinstance(exc, ChangeNotInEffect) and exc.final:
                 command.setObsolete(True)   # can never apply again: the stack drops it
             elif step is not None:
-                self._refused = command     # stays where it was: _step puts the index back
+                self.refused = command     # stays where it was: _step puts the index back
             text = command.text() if command is not None else ""
             self.notify(refusal_notice(exc, step, text),
                         "warning" if isinstance(exc, RevisionConflict) else "error")
@@ -317,11 +317,12 @@ class BoxReviewController(QObject):
             self._last_added = view.box_id
         self.session.set_own_box(self._has_own_box(), reveal=is_own(view))
         self.editor.set_view(view)
-        self._first_edit()
+        self.first_edit()
         self._refresh()
 
-    def _first_edit(self) -> None:
-        """The first edit puts an unread image in review; an edit after sign-off too."""
+    def first_edit(self) -> None:
+        """The first edit (of a box, or a measurement) puts an unread image in review; an edit
+        after sign-off too."""
         status = self.session.first_edit()
         if status is not None:
             if self.session.reopens(self.status):

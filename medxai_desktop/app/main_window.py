@@ -28,6 +28,7 @@ from .image_opener import ImageOpener, dropped_paths
 from .jobs import JobRunner
 from .learn_controller import LearnController
 from .log_panel import LogPanel
+from .measure_controller import MeasureController
 from .notifications import Toast
 from .session_resume import SessionResume
 from .settings import AppSettings
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self.review = BoxReviewController(self)   # box editing, review status, CrossEAI preview
         self._build_review_docks()
+        self.measure = MeasureController(self)     # lengths and ROIs, on the review's undo stack
         self.dock_layout = DockLayout(self)      # readable tabs, map rows and tag values
         self._connect_widgets()
         self._restore_choices()
@@ -391,7 +393,7 @@ class MainWindow(QMainWindow):
         if self.store is None:
             self.error("no review store: there are no boxes to export")
             return
-        dialog = ExportDialog(self, default_dir=self.settings.export_folder(), store=self.store, jobs=self.jobs)
+        dialog = ExportDialog(self, default_dir=self.settings.export_folder())
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export(dialog.result_request())
 

@@ -30,6 +30,38 @@ BOX_ID_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = ("Label", "Source", "State", "IoU vs AI")
 
 
+def record_table(columns: tuple[str, ...], stretch: int = 0) -> QTableWidget:
+    """A read-only table of records (boxes, measurements), one selected row at a time."""
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().hide()
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    header = table.horizontalHeader()
+    for column in range(len(columns)):
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if column == stretch
+                                    else QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
+def select_row(table: QTableWidget, record_id, role=BOX_ID_ROLE) -> None:
+    """Select the row whose first cell holds ``record_id`` under ``role`` (None: no row), without
+    emitting the table's signals."""
+    table.blockSignals(True)
+    table.clearSelection()
+    for row in range(table.rowCount()):
+        if table.item(row, 0).data(role) == record_id:
+            table.selectRow(row)
+            break
+    table.blockSignals(False)
+
+
+def table_rows(table: QTableWidget) -> list[tuple[str, ...]]:
+    """The text of every cell, row by row."""
+    return [tuple(table.item(r, c).text() for c in range(table.columnCount())) for r in range(table.rowCount())]
+
+
 class ReviewPanel(QWidget):
     box_selected = Signal(object)        # box id or None
     label_chosen = Signal(str)
@@ -93,16 +125,7 @@ class ReviewPanel(QWidget):
         return self.message_label
 
     def _build_table(self) -> QTableWidget:
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = record_table(COLUMNS)
         return self.table
 
     def _build_label_row(self) -> QHBoxLayout:
@@ -200,13 +223,7 @@ class ReviewPanel(QWidget):
         self.select_box(selected)
 
     def select_box(self, box_id: int | None) -> None:
-        self.table.blockSignals(True)
-        self.table.clearSelection()
-        for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(BOX_ID_ROLE) == box_id:
-                self.table.selectRow(row)
-                break
-        self.table.blockSignals(False)
+        select_row(self.table, box_id)
 
     def set_selected_view(self, view) -> None:
         """Enable the box buttons for a selected box and show its label in the combo."""
@@ -218,8 +235,7 @@ class ReviewPanel(QWidget):
             self.label_combo.blockSignals(False)
 
     def rows(self) -> list[tuple[str, ...]]:
-        return [tuple(self.table.item(r, c).text() for c in range(len(COLUMNS)))
-                for r in range(self.table.rowCount())]
+        return table_rows(self.table)
 
     def show_message(self, text: str, msecs: int = 8000) -> None:
         """A non-blocking notice above the list (conflicts, refused edits)."""

@@ -160,22 +160,25 @@ class Measurement:
     def moved_to(self, shape: Shape) -> "Measurement":
         return replace(self, shape=shape)
 
-    def summary(self) -> str:
-        """One line: "12.3 mm", "area 45.6 mm2  mean 40.1 HU  sd 3.2  min 31  max 52"."""
+    def lines(self) -> list[str]:
+        """What is shown beside the shape, a line each: "12.3 mm"; or a ROI's "area 45.6 mm2",
+        "mean 40.1 HU  sd 3.2", "min 31  max 52"."""
         unit = self.length_unit
         if self.kind == LENGTH:
             text = f"{_number(self.length)} {unit}"
-            return text if unit == MM else f"{text} (no pixel spacing)"
-        parts = [f"area {_number(self.area)} {unit}\u00b2"]
+            return [text if unit == MM else f"{text} (no pixel spacing)"]
+        lines = [f"area {_number(self.area)} {unit}\u00b2"]
         if self.has_statistics:
             value_unit = f" {self.value_unit}" if self.value_unit else ""
-            parts += [f"mean {_number(self.mean)}{value_unit}", f"sd {_number(self.sd)}",
-                      f"min {_number(self.min)}", f"max {_number(self.max)}"]
-        elif self.pixels == 0:
-            parts.append("no pixel centre inside")
+            lines += [f"mean {_number(self.mean)}{value_unit}  sd {_number(self.sd)}",
+                      f"min {_number(self.min)}  max {_number(self.max)}"]
         else:
-            parts.append("colour image: no statistics")
-        return "  ".join(parts)
+            lines.append("no pixel centre inside" if self.pixels == 0 else "colour image: no statistics")
+        return lines
+
+    def summary(self) -> str:
+        """The lines on one line."""
+        return "  ".join(self.lines())
 
 
 def _number(value: float | None) -> str:
