@@ -85,15 +85,16 @@ class JobRunner(QObject):
         self.io_pool = QThreadPool(self)
         self.io_pool.setMaxThreadCount(2)
         self._active: set[JobHandle] = set()
+        self.closed = False        # after close(): results of jobs still running are dropped
 
     def submit(self, name: str, fn: Callable[..., Any], *, model: bool = False,
                on_success: Callable[[Any], None] | None = None,
                on_failure: Callable[[str], None] | None = None) -> JobHandle:
         handle = JobHandle(name)
         if on_success is not None:
-            handle.succeeded.connect(on_success)
+            handle.succeeded.connect(lambda result: None if self.closed else on_success(result))
         if on_failure is not None:
-            handle.failed.connect(on_failure)
+            handle.failed.connect(lambda message: None if self.closed else on_failure(message))
         self._active.add(handle)
         handle.finished.connect(lambda: self._active.discard(handle))
         handle.finished.connect(self._job_done)      # a slot: dropped if the runner is gone first
@@ -110,6 +111,12 @@ class JobRunner(QObject):
     def cancel_all(self) -> None:
         for handle in list(self._active):
             handle.cancel()
+
+    def close(self) -> None:
+        """The window is closing: cancel every job and drop the results of those that still
+        finish (their widgets are gone)."""
+        self.closed = True
+        self.cancel_all()
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until both pools are idle (for shutdown and scripts, not for the GUI)."""

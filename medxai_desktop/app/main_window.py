@@ -416,7 +416,7 @@ class MainWindow(QMainWindow):
         self.settings.save_window(self)
         self.settings.set_checked_methods(self.panel.remembered_methods())
         self.settings.sync()
-        self.jobs.cancel_all()
+        self.jobs.close()
         # Jobs get a moment to stop at their next cancellation point, else the process ends
         # without them (app/main.py): every edit is already committed in its own transaction, a
         # half-written map record rolls back, and files are written whole or not at all.
