@@ -124,3 +124,20 @@ def test_a_measurement_outside_the_image_is_refused(ct, source, tmp_path):
         write_dicom_sr(_set(source, [record]), {KEY: source}, tmp_path)
     assert not list(tmp_path.iterdir())
 
+
+def test_export_store_writes_the_signed_off_images_measurements(store, ct, dsrdump, tmp_path):
+    from medxai_desktop.core.exchange.export import export_store
+    from medxai_desktop.core.store import measurements as sm
+
+    image_id = store.add_image(ct)
+    kept = sm.add_measurement(store, image_id, measure(ct, Shape(ELLIPSE, ((30, 40), (70, 90)))), "Dr Test")
+    store.set_status(image_id, "in_review", "Dr Test")
+    with pytest.raises(ExportError):   # in review: nothing is reference yet, so no SR
+        export_store(store, "dicom-sr", tmp_path / "early")
+    store.set_status(image_id, "signed_off", "Dr Test")
+    export_store(store, "dicom-sr", tmp_path / "sr")
+    [path] = (tmp_path / "sr").glob("*.dcm")
+    assert _dsrdump_ok(dsrdump, path).count('"Measurement Group"') == 1
+    [back] = read_dicom_sr(path).measurements
+    _same(back.measurement, kept.measurement)
+    assert back.reviewer == "Dr Test"

@@ -44,7 +44,8 @@ def dicom_sources(annotations: AnnotationSet):
         except (InvalidDicomError, OSError, TypeError):
             skipped.append(image.key)
     kept = AnnotationSet([i for i in annotations.images if i.key in sources],
-                         [b for b in annotations.boxes if b.image_key in sources], annotations.labels)
+                         [b for b in annotations.boxes if b.image_key in sources], annotations.labels,
+                         [m for m in annotations.measurements if m.image_key in sources])
     return kept, sources, skipped
 
 
@@ -91,5 +92,9 @@ def export_store(store, fmt: str, out: str | Path, which: str = "reviewed", deid
     annotations, scope = store.export_set(which)
     if fmt == "dicom-sr" and not annotations.images:
         raise ExportError(f"{out}: no image to write an SR for: {scope.describe(which)}")
+    if fmt == "dicom-sr" and which != "proposals":   # the reviewers' lengths and ROIs on those images
+        from medxai_desktop.core.store.measurements import measurement_records
+
+        annotations.measurements = measurement_records(store, scope.image_ids)
     result = export_annotations(annotations, fmt, out, which, deidentify, overwrite)
     return replace(result, included=scope.describe(which))
