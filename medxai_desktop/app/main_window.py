@@ -393,7 +393,7 @@ class MainWindow(QMainWindow):
         if self.store is None:
             self.error("no review store: there are no boxes to export")
             return
-        dialog = ExportDialog(self, default_dir=self.settings.export_folder())
+        dialog = ExportDialog(self, default_dir=self.settings.export_folder(), store=self.store, jobs=self.jobs)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export(dialog.result_request())
 
