@@ -125,12 +125,14 @@ def cine_state(app, window, out: Path) -> None:
     for name in ("emri_small.dcm", "CT_small.dcm", "MR_small.dcm"):
         shutil.copy(get_testdata_file(name, download=False), folder / name)
     window.tabs.setCurrentWidget(window.canvas)
-    window.resizeDocks([window.browser_dock, window.review_dock], [560, 200], Qt.Orientation.Vertical)
+    window.resizeDocks([window.browser_dock, window.review_dock], [340, 460], Qt.Orientation.Vertical)
     window.open_path(folder)
     wait_until(app, lambda: window.image is not None and window.image.source.parent == folder, what="the series")
     names = [r.path.name for r in window.browser.image_refs()]
     window.browser.select_index(names.index("emri_small.dcm"))
     wait_until(app, lambda: window.image.source.name == "emri_small.dcm", what="the multi-frame MR")
+    for row in window.thumbnails.series_rows(visible_only=False):
+        row.setExpanded(row.child(0).text(0).startswith("emri_small"))   # the MR's file row, the others folded
     wait_until(app, lambda: len(rows := window.thumbnails.series_rows()) == 3 and all(
         row.data(0, STATE_ROLE) == "shown" for row in rows), what="three series thumbnails")
     window.cine.rate_box.setValue(10)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from medxai_desktop.core.jobs import report
+from medxai_desktop.core.jobs import Cancelled, report
 
 HIDDEN_PREDICTION = "Prediction hidden (blinded review): draw your own box or Reveal AI to see it."
 HIDDEN_MAP = "hidden until your own box or Reveal AI"
@@ -104,11 +104,14 @@ class ExplainController:
         image = self.session.image
         if self.model is None or image is None:
             return
-        token, model, idents = self.window.token, self.model, self.thread_idents
+        window, model, idents = self.window, self.model, self.thread_idents
+        token = window.token
 
         def job(progress, cancelled):
             from medxai_desktop.core.models.domain import domain_warning
 
+            if token != window.token:
+                raise Cancelled()    # another image came meanwhile (cine, the wheel): no queue of stale work
             idents.append(threading.get_ident())
             return model.predict(model.preprocess(image)), domain_warning(model.card, image)
 

@@ -35,6 +35,7 @@ from .settings import AppSettings
 from .shortcuts import ShortcutManager, ShortcutsDialog
 from .study_browser import StudyBrowser
 from .tag_browser import TagBrowser
+from .thumbnails import SeriesThumbnails
 from .window_menus import build_menus
 
 APP_TITLE = "MedXAI Desktop"
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(1, "The computed maps side by side (View > Comparison grid)")
         self.setCentralWidget(self.tabs)
         self.browser = StudyBrowser()
+        self.thumbnails = SeriesThumbnails(self.browser, self.jobs)   # a picture on each series row
         self.panel = ExplanationPanel()
         self.log = LogPanel()
         self.browser_dock = self._dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)

@@ -133,6 +133,15 @@ class AppSettings:
     def set_export_folder(self, folder) -> None:
         self.backend.setValue("export/folder", str(folder))
 
+    def cine(self) -> tuple[int, bool]:
+        """(frames per second, loop) of cine (app/cine.py); (10, False) until chosen."""
+        value = self._json("viewer/cine", {})
+        fps = value.get("fps")
+        return (int(fps) if isinstance(fps, int) and not isinstance(fps, bool) else 10), value.get("loop") is True
+
+    def set_cine(self, fps: int, loop: bool) -> None:
+        self._set_json("viewer/cine", {"fps": int(fps), "loop": bool(loop)})
+
     # -- explanation choices ---------------------------------------------------------------------
 
     def overlay_style(self) -> tuple[str, float, float] | None:

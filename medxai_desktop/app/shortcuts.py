@@ -73,6 +73,7 @@ for _id, _group, _text, _key in [
     ("view.actual_size", "Viewer", "Actual size (1:1; Ctrl+1 too)", "0"),
     ("view.comparison", "Viewer", "Comparison grid of the computed maps", "Ctrl+G"),
     ("view.tags", "Viewer", "DICOM tag browser", "Ctrl+T"),
+    ("view.cine", "Viewer", "Cine: play or pause the frames of the image, or the images of its series", "P"),
     ("explain.run", "Explanations", "Explain with the checked methods", "Ctrl+R"),
     ("export.boxes", "Export", "Export boxes (COCO, VOC, YOLO, CSV, DICOM SR)", "Ctrl+E"),
     ("reports.road_image", "Reports", "ROAD scores of the open image's maps", "Ctrl+Shift+R"),

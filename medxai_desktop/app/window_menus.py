@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QToolBar
 
 from medxai_desktop.core.imaging.presets import MAX_PRESETS
 
+from .cine import install_cine
 from .pacs_dock import install_pacs
 from .reports_menu import ReportsController
 from .undo_commands import REDO, UNDO, step_action
@@ -69,6 +70,7 @@ def build_view_menu(window) -> None:
     menu.addSeparator()
     window.comparison_action = window.add_action(menu, "&Comparison grid", window.show_comparison,
                                                  action_id="view.comparison")
+    window.cine = install_cine(window, menu)   # View > Cine play/pause, Loop cine; the Cine tool bar
     menu.addSeparator()
     for dock in (window.browser_dock, window.panel_dock, window.log_dock):
         menu.addAction(dock.toggleViewAction())
@@ -110,6 +112,7 @@ def build_toolbar(window) -> None:
     tools.addAction(window.add_action(None, "Explain",
                                       lambda: window.run_explanations(window.panel.checked_methods()),
                                       action_id="explain.run"))
+    window.addToolBar(window.cine.toolbar)      # play/pause, rate, loop (cine.py)
 
 
 def build_review_menu(window, review) -> dict[str, QAction]:
