@@ -54,18 +54,21 @@ def import_set(seed, k):
              for i in range(n)]
     return AnnotationSet([ImageRecord(key, 100, 100) for key in keys], boxes), f"crash:{seed}:{k}"
 
-def edit(seed):
+def edit(seed, import_first=False):
     rng = random.Random(seed)
     store = ReviewStore(url, upgrade=False)
     seen = {b.box_id: (b.revision, b.state)
             for b in store.latest_boxes(image_id, include_removed=True)}
     say(f"ready {os.getpid()}")
-    for k in range(10**6):
+    # a targeted editor starts with one of its large imports (600-800 boxes: many batches)
+    first = next(k for k in range(10**4) if random.Random(seed * 1000 + k).randint(100, 800) >= 600)
+    for k in range(first if import_first else 0, 10**6):
         box_id = rng.choice(sorted(seen))
         number, state = seen[box_id]
-        roll = rng.random()
+        roll = 0.0 if import_first and k == first else rng.random()
         if roll < 0.06:
             boxes, source = import_set(seed, k)
+            say(f"importing {source}")
             summary = store.import_annotations(boxes, "crash", source)
             say(f"import crash:{seed}:{k} {summary.boxes_added}")
             continue
@@ -110,10 +113,10 @@ warm_up(sys.argv[3])
 say("zygote ready")
 for line in sys.stdin:
     command, arg = line.split()
-    if command == "edit":
+    if command in ("edit", "edit-importing"):
         if os.fork() == 0:
             try:
-                edit(int(arg))
+                edit(int(arg), import_first=command == "edit-importing")
             except BaseException as exc:
                 say(f"error {type(exc).__name__}: {exc}".replace("\n", " "))
             finally:
@@ -168,10 +171,18 @@ def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_i
     try:
         _read_until(zygote.stdout, "zygote ready")
         for kill in range(KILLS):
-            zygote.stdin.write(f"edit {kill}\n")
+            # every third editor starts with an import and is killed a moment into it, so that
+            # kills land inside imports however fast the machine is; the others at random
+            targeted = kill % 3 == 2
+            zygote.stdin.write(f"{'edit-importing' if targeted else 'edit'} {kill}\n")
             zygote.stdin.flush()
             _, pid = _read_until(zygote.stdout, "ready")
-            time.sleep(rng.uniform(0.02, 0.4))
+            early: list[str] = []
+            if targeted:
+                early, _ = _read_until(zygote.stdout, "importing")
+                time.sleep(rng.uniform(0.015, 0.06))
+            else:
+                time.sleep(rng.uniform(0.02, 0.4))
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:  # it ended by itself: its error line follows
@@ -180,7 +191,7 @@ def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_i
             zygote.stdin.write(f"sync {kill}\n")
             zygote.stdin.flush()
             lines, _ = _read_until(zygote.stdout, "synced")
-            for line in lines:
+            for line in early + lines:
                 kind, *fields = line.split()
                 if kind == "rev":
                     revision_id, box_id, number, state = fields
@@ -189,6 +200,8 @@ def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_i
                     statuses.append(fields[0])
                 elif kind == "import":
                     imported[fields[0]] = int(fields[1])
+                elif kind == "importing":
+                    continue
                 else:
                     raise AssertionError(f"editor {pid} failed: {line}")
             _check_reported(url, reported)  # after every kill, before the next editor
