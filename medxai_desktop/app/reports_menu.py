@@ -187,11 +187,17 @@ class ReportsController:
                        "for a fair comparison, review images it did not learn from", "warning")
         return self._submit("version comparison", job)
 
+    def _road_refs(self):
+        """The listed images a ROAD report would score; None (and a notice) when it cannot run."""
+        refs = self.window.browser.image_refs()
+        if self.window.model is None or not refs:
+            self.window.error("the ROAD report needs a model and listed images")
+            return None
+        return refs
+
     def choose_road_report(self) -> None:
-        window = self.window
-        refs = window.browser.image_refs()
-        if window.model is None or not refs:
-            window.error("the ROAD report needs a model and listed images")
+        window, refs = self.window, self._road_refs()
+        if refs is None:
             return
         out = self._choose_dir("Folder for the ROAD report")
         if out is None:
@@ -206,10 +212,8 @@ class ReportsController:
     def road_report(self, out_dir: Path, methods=ROAD_METHODS):
         """ROAD of the paper's five CAMs for every image listed in the browser (resumable: a
         re-run in the same folder reuses each image's road.json)."""
-        window = self.window
-        refs = window.browser.image_refs()
-        if window.model is None or not refs:
-            window.error("the ROAD report needs a model and listed images")
+        window, refs = self.window, self._road_refs()
+        if refs is None:
             return None
         from medxai_desktop.core.evaluation.road_run import RoadInput, assign_keys, run_road, write_summary
         from medxai_desktop.core.reports.road_report import build_road_report

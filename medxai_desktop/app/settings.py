@@ -127,8 +127,7 @@ class AppSettings:
 
     def export_folder(self) -> str | None:
         """The folder the last export went to (the Export dialog starts there)."""
-        value = self.backend.value("export/folder")
-        return value if isinstance(value, str) and value else None
+        return self._text("export/folder") or None
 
     def set_export_folder(self, folder) -> None:
         self.backend.setValue("export/folder", str(folder))

@@ -6,6 +6,7 @@ we built, or a source image), ``annotations(a)`` for the records a non-DICOM for
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -17,6 +18,7 @@ from .pseudonyms import Pseudonymizer
 from .secret import SecretError, fingerprint, import_secret, init_secret, load_secret, secret_path
 
 
+@functools.lru_cache(maxsize=1)
 def _version() -> str:
     from importlib import metadata
 

@@ -30,13 +30,12 @@ class Pseudonymizer:
         """A person name (PN): reviewer, observer, operator."""
         return "ANON-" + self.digest("person", value).hex()[:12].upper() + "^"
 
-    def uid(self, value: str) -> str:
+    def uid(self, value: str | None) -> str | None:
         """``2.25.`` + 128 bits of the HMAC (PS3.5 B.2); well-known UIDs (SOP classes, transfer
-        syntaxes, coding schemes) are kept."""
-        value = str(value)
-        if not value or value in UID_dictionary:
+        syntaxes, coding schemes) and empty values (None, "") are kept."""
+        if not value or str(value) in UID_dictionary:
             return value
-        return "2.25." + str(int.from_bytes(self.digest("uid", value)[:16], "big"))
+        return "2.25." + str(int.from_bytes(self.digest("uid", str(value))[:16], "big"))
 
     def image_key(self, key: str) -> str:
         """An image key (a file name or relative path, often holding a name or an MRN): a flat
