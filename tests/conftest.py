@@ -32,11 +32,15 @@ import torchvision  # noqa: E402,F401
 import medxai_desktop.core.explain.registry  # noqa: E402,F401
 import medxai_desktop.core.models  # noqa: E402,F401
 
+from .skip_policy import (  # noqa: E402,F401 -- pytest hooks: skips are failures in CI
+    pytest_addoption, pytest_collection_modifyitems, pytest_runtest_makereport)
+
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "postgresql: runs against the session's PostgreSQL server")
+    config.addinivalue_line("markers", "bundle: checks the built bundle; runs only with --bundle (after packaging/build)")
 
 
 # -- the PostgreSQL server -----------------------------------------------------------------------

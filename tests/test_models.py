@@ -577,7 +577,7 @@ def test_auto_device_preference_order(monkeypatch, cuda, mps, expected):
     if hasattr(torch.backends, "mps"):
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     elif mps:
-        pytest.skip("this torch has no torch.backends.mps")
+        pytest.skip("not applicable here: this torch has no torch.backends.mps")
     assert select_device("auto").type == expected
 
 
@@ -586,7 +586,7 @@ def test_cpu_device():
     assert select_device("CPU") == torch.device("cpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="not applicable here: CUDA is present")
 @pytest.mark.parametrize("name", ["cuda", "cuda:0"])
 def test_cuda_without_cuda_is_refused(name):
     with pytest.raises(ValueError, match="not available") as info:

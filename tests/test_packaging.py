@@ -1,5 +1,6 @@
 """The PyInstaller bundle's collection logic, checked without building (packaging/bundle_contents.py,
-medxai.spec, the launcher); and the built bundle's layout when one exists (build/bundle)."""
+medxai.spec, the launcher); and the built bundle's layout (build/bundle), marked ``bundle``: those run
+only with --bundle, which scripts/test gives right after packaging/build."""
 from __future__ import annotations
 
 import ast
@@ -113,7 +114,9 @@ def test_the_launcher_dispatches_on_its_own_name(tmp_path):
 
 def test_scripts_build_the_bundle_and_smoke_test_it_after_pytest():
     script = (REPO / "scripts" / "test").read_text()
-    assert script.index("pytest") < script.index("packaging/build") < script.index("packaging/smoke")
+    order = [".venv/bin/python -m pytest \"$@\"", "bash packaging/build", "pytest --bundle -m bundle",
+             "bash packaging/smoke"]
+    assert [script.index(step) for step in order] == sorted(script.index(step) for step in order)
     smoke = (PACKAGING / "smoke").read_text()
     for check in ("--self-test", "--smoke-gui", "unshare -n", "MEDXAI_FORBID_NETWORK=1"):
         assert check in smoke
@@ -122,10 +125,10 @@ def test_scripts_build_the_bundle_and_smoke_test_it_after_pytest():
         assert subprocess.run(["bash", "-n", str(script_path)], check=False).returncode == 0
 
 
+@pytest.mark.bundle
 def test_a_built_bundle_holds_what_the_spec_promises():
     app = Path(os.environ.get("MEDXAI_BUNDLE_DIR", REPO / "build" / "bundle")) / "medxai-desktop"
-    if not (app / "medxai").is_file():
-        pytest.skip(f"no bundle at {app} (packaging/build makes one; scripts/test builds it after pytest)")
+    assert (app / "medxai").is_file(), f"no bundle at {app}: packaging/build makes one (scripts/test runs it first)"
     internal = app / "_internal"
     for path in ("torchvision/_C_stable.so", "torchvision/image_stable.so", "resources/models/brain_mri_resnet18.pt",
                  "plugins/occlusion.py", "medxai_desktop/core/store/migrations/env.py"):

@@ -148,7 +148,7 @@ def _gone(pid: int, timeout: float = 10) -> None:
     raise AssertionError(f"editor {pid} survived SIGKILL")
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL (POSIX)")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="not applicable here: needs fork and SIGKILL (POSIX)")
 def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_in_part(tmp_path: Path):
     path = tmp_path / "crash.sqlite3"
     url = f"sqlite:///{path}"

@@ -24,7 +24,7 @@ from medxai_desktop.core.store import ReviewStore, StoreError
 from medxai_desktop.core.text_limits import LABEL_MAX, UID_MAX
 
 posix_names = pytest.mark.skipif(sys.platform in ("win32", "darwin"),
-                                 reason="needs a file system that takes any bytes as a name")
+                                 reason="not applicable here: needs a file system that takes any bytes as a name")
 NAME = os.fsdecode(b"\xff\xfe.png")        # what Python makes of such a name: lone surrogates
 FOLDER = os.fsdecode(b"dir\xff")
 
