@@ -166,6 +166,8 @@ def _retrieve(args) -> int:
     with ReviewStore(args.db or default_db_url()) as store:
         record_retrieved(store, node.name, result.provenance())
     print(result.summary())
+    for sop_uid, why in result.refused:
+        print(f"refused {sop_uid}: {why}")
     print(result.folder)
     return 0
 

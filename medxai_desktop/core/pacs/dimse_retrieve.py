@@ -11,6 +11,7 @@ aborted.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from medxai_desktop.core.jobs import Cancelled
@@ -30,6 +31,7 @@ TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
     "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2",
 )
+SUBOPERATIONS_FAILED = (0xA701, 0xA702)   # what the PACS answers when we refused its instances
 MAX_CONTEXTS = 120   # 128 presentation contexts at most, one for the retrieve model
 
 
@@ -63,6 +65,10 @@ def _follow(node: Node, assoc, responses, receiver: Receiver, what: str) -> None
     def stalled() -> None:
         receiver.fail(receiver.clock.error(node.name, what))
         assoc.abort()
+        # pynetdicom waits for the next response up to the whole DIMSE timeout even after an
+        # abort: an empty message ends that wait now.
+        with contextlib.suppress(AttributeError):
+            assoc.dimse.msg_queue.put((None, None))
 
     receiver.clock.progressed()
     try:
@@ -91,7 +97,7 @@ def _read_responses(node: Node, assoc, responses, receiver: Receiver, what: str)
             continue
         if code == 0xFE00:
             raise Cancelled(f"{what} cancelled")
-        if code not in (0x0000, 0xB000):
+        if code not in (0x0000, 0xB000) and not (receiver.refused and code in SUBOPERATIONS_FAILED):
             raise PacsError(node.name, f"{what} failed with status 0x{code:04X}"
                                        f"{' (' + str(status.ErrorComment) + ')' if 'ErrorComment' in status else ''}")
 
