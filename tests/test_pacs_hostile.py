@@ -115,6 +115,14 @@ def test_cli_names_the_refused_instances(scp, tmp_path, capsys, monkeypatch):
 
 # -- defect 4: limits ---------------------------------------------------------------------------
 
+def _retrieve_fails(node: Node, study_uid: str, cache: InstanceCache, pattern: str, within: float) -> None:
+    """The retrieve ends with a PacsError matching ``pattern`` in less than ``within`` seconds."""
+    started = time.monotonic()
+    with pytest.raises(pacs.PacsError, match=pattern):
+        pacs.retrieve(node, study_uid, cache=cache)
+    assert time.monotonic() - started < within
+
+
 def test_c_find_stops_at_max_matches(limit, scp):
     limit(max_matches=100)
     scp.scenario.mode = "many_matches"
@@ -135,10 +143,8 @@ def test_endless_wado_stream_stops_at_max_instances(limit, web, tmp_path):
     limit(max_instances=20)
     web.scenario.mode = "endless_parts"
     cache = InstanceCache(tmp_path)
-    started = time.monotonic()
-    with pytest.raises(pacs.PacsError, match=r"^PACS hostile-web: more than 20 instances sent \(limit max_instances;"):
-        pacs.retrieve(web_node(web), web.scenario.study_uid, cache=cache)
-    assert time.monotonic() - started < hp.CAP_SECONDS
+    _retrieve_fails(web_node(web), web.scenario.study_uid, cache,
+                    r"^PACS hostile-web: more than 20 instances sent \(limit max_instances;", hp.CAP_SECONDS)
     files = _files(cache)
     assert len(files) == 20 and all(name.endswith(".dcm") and not name.startswith(".") for name in files)
 
@@ -171,11 +177,8 @@ def test_trickling_wado_answer_stops_at_stall_seconds(limit, web, tmp_path):
     limit(stall_seconds=1.5)
     web.scenario.mode = "trickle"
     cache = InstanceCache(tmp_path)
-    started = time.monotonic()
-    with pytest.raises(pacs.PacsError, match=r"^PACS hostile-web: WADO-RS of study .*: no progress for 1.5 s "
-                                             r"\(limit stall_seconds;"):
-        pacs.retrieve(web_node(web, timeout=2), web.scenario.study_uid, cache=cache)
-    assert time.monotonic() - started < 4
+    _retrieve_fails(web_node(web, timeout=2), web.scenario.study_uid, cache,
+                    r"^PACS hostile-web: WADO-RS of study .*: no progress for 1.5 s \(limit stall_seconds;", 4)
     assert _files(cache) == []
 
 
@@ -183,10 +186,8 @@ def test_stalled_c_get_stops_at_stall_seconds(limit, scp, tmp_path):
     limit(stall_seconds=1)
     scp.scenario.mode = "stall"
     cache = InstanceCache(tmp_path)
-    started = time.monotonic()
-    with pytest.raises(pacs.PacsError, match=r"^PACS hostile: C-GET: no progress for 1 s \(limit stall_seconds;"):
-        pacs.retrieve(dimse_node(scp), scp.scenario.study_uid, cache=cache)
-    assert time.monotonic() - started < 4
+    _retrieve_fails(dimse_node(scp), scp.scenario.study_uid, cache,
+                    r"^PACS hostile: C-GET: no progress for 1 s \(limit stall_seconds;", 4)
     assert len(_files(cache)) == 1 and _files(cache)[0].endswith(".dcm")   # the whole one before the stall
 
 
