@@ -25,7 +25,7 @@ HOSTILE_AET, OUR_AET = "HOSTILE", "MEDXAI"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 CAP_SECONDS = 8.0          # no endless answer lasts longer than this
 CAP_PARTS = 400            # nor has more parts
-CAP_BYTES = 48 << 20       # nor more bytes in one part
+CAP_BYTES = 8 << 20        # nor more bytes in one part
 CAP_MATCHES = 3000         # nor more C-FIND / QIDO-RS matches
 BOUNDARY = "hostile-boundary"
 
@@ -221,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _wado_endless_part(self) -> None:
         head = file_bytes(self.scenario.good())[:1024]
         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n".encode() + head)
-        block, sent, ends = b"\0" * (1 << 20), 0, time.monotonic() + CAP_SECONDS
+        block, sent, ends = b"\0" * (1 << 18), 0, time.monotonic() + CAP_SECONDS
         while sent < CAP_BYTES and time.monotonic() < ends and not self.scenario.stopping.is_set():
             self.wfile.write(block)
             sent += len(block)

@@ -169,7 +169,8 @@ def test_endless_wado_part_is_streamed_and_stops_at_max_instance_mb(limit, web, 
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB: the part was buffered"
+    print(f"peak {peak / 2**20:.2f} MiB")
+    assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MiB: the part was buffered"
     assert _files(cache) == []       # the temporary file is gone
 
 
