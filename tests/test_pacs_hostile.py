@@ -234,3 +234,16 @@ def test_limits_come_from_defaults_environment_and_node(monkeypatch, tmp_path):
                                                   "listen_address": "everywhere"}}}))
     with pytest.raises(NodeConfigError, match="listen_address 'everywhere' is not an IP address"):
         load_nodes(path)
+
+
+def test_cli_keeps_the_listen_address(tmp_path, capsys):
+    from medxai_desktop.cli import main
+    from medxai_desktop.core.pacs import load_nodes
+
+    nodes = tmp_path / "nodes.json"
+    assert main(["pacs", "--nodes", str(nodes), "nodes", "add", "main", "PACS@127.0.0.1:104", "--store-port",
+                 "11113", "--listen-address", "0.0.0.0"]) == 0
+    assert load_nodes(nodes)["main"].listen_address == "0.0.0.0"
+    assert main(["pacs", "--nodes", str(nodes), "nodes", "add", "other", "PACS@127.0.0.1:104"]) == 0
+    assert load_nodes(nodes)["other"].listen_address == "127.0.0.1"
+    capsys.readouterr()
