@@ -247,3 +247,68 @@ def test_cli_keeps_the_listen_address(tmp_path, capsys):
     assert main(["pacs", "--nodes", str(nodes), "nodes", "add", "other", "PACS@127.0.0.1:104"]) == 0
     assert load_nodes(nodes)["other"].listen_address == "127.0.0.1"
     capsys.readouterr()
+
+
+def test_an_instance_of_another_series_is_refused(web, tmp_path):
+    cache = InstanceCache(tmp_path)
+    asked_series = "1.2.3.4.5"
+    with pytest.raises(pacs.PacsError, match=r"^PACS hostile-web: refused all 1 instance\(s\) sent for study .*: "
+                                             r"series [0-9.]+ is not the series asked for"):
+        pacs.retrieve(web_node(web), web.scenario.study_uid, asked_series, cache=cache)
+    assert _files(cache) == []
+
+
+class _CStore:
+    """What pynetdicom hands a C-STORE handler: the request and the encoded data set."""
+
+    def __init__(self, affected: str, ds):
+        from types import SimpleNamespace
+
+        self.request, self._data = SimpleNamespace(AffectedSOPInstanceUID=affected), hp.file_bytes(ds)
+
+    def encoded_dataset(self, include_meta: bool = True) -> bytes:
+        return self._data
+
+
+def test_c_store_checks_instance_and_its_request(tmp_path):
+    from medxai_desktop.core.pacs.receiver import Asked, Receiver
+
+    study, series = "1.2.3", "1.2.3.1"
+    ds = hp.instance(study, series, "1.2.3.1.1")
+    receiver = Receiver("peer", InstanceCache(tmp_path), Asked(study, series, frozenset({"1.2.3.1.1"})), set(), 0)
+    assert receiver(_CStore("1.2.3.1.9", ds)) != 0                   # the request names another instance
+    assert receiver(_CStore("1.2.3.1.2", hp.instance(study, series, "1.2.3.1.2"))) != 0   # not asked for
+    assert receiver(_CStore("1.2.3.1.1", ds)) == 0
+    assert [why for _, why in receiver.refused] == ["its SOP Instance UID 1.2.3.1.1 is not the C-STORE's",
+                                                    "not one of the instances asked for"]
+    assert receiver.written == ["1.2.3.1.1"] and _files(InstanceCache(tmp_path)) == ["1.2.3.1.1.dcm"]
+
+
+def test_c_get_stops_at_max_instance_mb(limit, scp, tmp_path):
+    limit(max_instance_mb=0.01)      # CT_small is 39 kB
+    cache = InstanceCache(tmp_path)
+    with pytest.raises(pacs.PacsError, match=r"^PACS hostile: C-STORE of [0-9.]+ is larger than 0.01 MB "
+                                             r"\(limit max_instance_mb;"):
+        pacs.retrieve(dimse_node(scp), scp.scenario.study_uid, cache=cache)
+    assert _files(cache) == []
+
+
+def test_multipart_reader_with_boundaries_split_anywhere():
+    from medxai_desktop.core.pacs.multipart import DATA, END, START, MultipartError, events
+
+    parts = [b"first\r\n--not-the-boundary", b"", b"x" * 1000 + b"\r\n-"]
+    body = b"preamble\r\n" + b"".join(b"--B\r\nContent-Type: application/dicom\r\n\r\n" + p + b"\r\n" for p in parts)
+    body += b"--B--\r\nepilogue"
+    for size in (1, 2, 7, 64, len(body)):
+        got, current = [], None
+        for kind, data in events((body[i:i + size] for i in range(0, len(body), size)), b"B"):
+            if kind == START:
+                current = b""
+            elif kind == DATA:
+                current += data
+            else:
+                assert kind == END
+                got.append(current)
+        assert got == parts, size
+    with pytest.raises(MultipartError, match="ended inside a part"):
+        list(events([b"--B\r\n\r\nhalf a part"], b"B"))
