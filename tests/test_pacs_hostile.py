@@ -312,3 +312,19 @@ def test_multipart_reader_with_boundaries_split_anywhere():
         assert got == parts, size
     with pytest.raises(MultipartError, match="ended inside a part"):
         list(events([b"--B\r\n\r\nhalf a part"], b"B"))
+
+
+def test_dimse_bytes_past_the_size_limit_stop_before_the_instance_is_complete(limit, tmp_path):
+    from medxai_desktop.core.pacs.limits import MAX_PDU, limits_for
+    from medxai_desktop.core.pacs.receiver import Asked, Receiver
+
+    limit(max_instance_mb=1)
+    receiver = Receiver("peer", InstanceCache(tmp_path), Asked("1.2.3"), set(), 0,
+                        limits=limits_for(Node("peer", url="http://127.0.0.1:1/x")))
+    for _ in range(16):
+        receiver.received(MAX_PDU // 16)       # one PDU's worth: still within the slack
+    assert receiver.error is None and not receiver.stop_requested()
+    receiver.received((1 << 20) + 1)           # past the limit, the instance still incomplete
+    assert receiver.stop_requested()
+    assert str(receiver.error).startswith("PACS peer: an instance being received is larger than 1 MB "
+                                          "(limit max_instance_mb;")

@@ -17,7 +17,7 @@ from pathlib import Path
 from medxai_desktop.core.jobs import CancelFn, ProgressFn, check_cancelled, report
 
 from .errors import PacsConnectionError, PacsError, PacsNotFound, PacsRejected
-from .limits import breach, limits_for
+from .limits import MAX_PDU, breach, limits_for
 from .nodes import Node
 from .query import Match, Query, match_from_dataset
 
@@ -32,7 +32,9 @@ def make_ae(node: Node):
     ae = AE(ae_title=node.calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = node.timeout
     ae.connection_timeout = node.timeout
-    ae.maximum_pdu_size = 0   # no limit: fewer, larger P-DATA (what getscu does with -pdu 0)
+    # Large P-DATA (few of them), yet bounded, so that an instance's bytes are counted as they
+    # come (pynetdicom holds an instance in memory until it is complete).
+    ae.maximum_pdu_size = MAX_PDU
     return ae
 
 

@@ -58,13 +58,14 @@ def _retrieve_identifier(study_uid: str, series_uid: str | None, sop_uids: list[
     return identifier("STUDY", {"StudyInstanceUID": study_uid}, ())
 
 
-def _follow(node: Node, assoc, responses, receiver: Receiver, what: str) -> None:
-    """Read the C-GET/C-MOVE responses to the end; errors for what went wrong. A cancel or a
-    broken limit aborts the association at the next response (one per instance); a stall
-    aborts it from the watcher thread."""
-    def stalled() -> None:
-        receiver.fail(receiver.clock.error(node.name, what))
-        assoc.abort()
+def _follow(node: Node, assoc, responses, receiver: Receiver, what: str, server=None) -> None:
+    """Read the C-GET/C-MOVE responses to the end; errors for what went wrong. A cancel aborts
+    the association at the next response (one per instance); a stall or a broken limit aborts
+    it (and those of our C-MOVE ``server``) at once, from a watcher thread."""
+    def stop() -> None:
+        receiver.fail(receiver.clock.error(node.name, what))   # unless another error came first
+        for other in [assoc, *(server.active_associations if server is not None else ())]:
+            other.abort()
         # pynetdicom waits for the next response up to the whole DIMSE timeout even after an
         # abort: an empty message ends that wait now.
         with contextlib.suppress(AttributeError):
@@ -72,7 +73,7 @@ def _follow(node: Node, assoc, responses, receiver: Receiver, what: str) -> None
 
     receiver.clock.progressed()
     try:
-        with watching(receiver.clock, stalled):
+        with watching(lambda: receiver.error is not None or receiver.clock.stalled(), stop):
             _read_responses(node, assoc, responses, receiver, what)
     except PacsError:
         receiver.raise_error()   # the reason of an abort of ours, not "aborted"
@@ -147,7 +148,7 @@ def c_move(node: Node, study_uid: str, series_uid: str | None, sop_uids: list[st
         with association(node, ae) as assoc:
             responses = assoc.send_c_move(_retrieve_identifier(study_uid, series_uid, sop_uids),
                                           node.calling_ae, MOVE_MODEL)
-            _follow(node, assoc, responses, receiver, "C-MOVE")
+            _follow(node, assoc, responses, receiver, "C-MOVE", server)
     finally:
         server.shutdown()
         for stray in server.active_associations:   # a peer that goes on storing after the end
@@ -155,7 +156,7 @@ def c_move(node: Node, study_uid: str, series_uid: str | None, sop_uids: list[st
 
 
 def _bytes_to(receiver: Receiver):
-    """EVT_DATA_RECV: each PDU received counts towards the stall timeout's progress."""
+    """EVT_DATA_RECV: each PDU received, for the stall timeout and the instance size limit."""
     def received(event) -> None:
-        receiver.clock.received(len(event.data))
+        receiver.received(len(event.data))
     return received

@@ -21,6 +21,7 @@ from .errors import PacsError
 
 MIB = 1 << 20
 PROGRESS_BYTES = MIB   # a MiB received counts as progress for the stall timeout
+MAX_PDU = 16 * MIB     # the largest DIMSE P-DATA we ask peers for: bytes are counted per PDU
 
 
 @dataclass(frozen=True)
@@ -116,18 +117,18 @@ class StallClock:
 
 
 @contextmanager
-def watching(clock: StallClock, on_stall: Callable[[], None]) -> Iterator[None]:
-    """Calls ``on_stall`` once (from a watcher thread) when ``clock`` stalls inside the block,
+def watching(fired: Callable[[], bool], act: Callable[[], None], period: float = 0.2) -> Iterator[None]:
+    """Calls ``act`` once (from a watcher thread) when ``fired()`` turns true inside the block,
     for transfers whose reads we do not drive ourselves (pynetdicom's)."""
     done = threading.Event()
 
     def watch() -> None:
-        while not done.wait(min(0.2, clock.seconds / 4)):
-            if clock.stalled():
-                on_stall()
+        while not done.wait(period):
+            if fired():
+                act()
                 return
 
-    thread = threading.Thread(target=watch, daemon=True, name="medxai-pacs-stall")
+    thread = threading.Thread(target=watch, daemon=True, name="medxai-pacs-watch")
     thread.start()
     try:
         yield

@@ -17,7 +17,7 @@ from medxai_desktop.core.jobs import CancelFn, ProgressFn, report
 
 from .cache import InstanceCache
 from .errors import PacsError
-from .limits import MIB, Limits, StallClock, breach, check_free_disk
+from .limits import MAX_PDU, MIB, Limits, StallClock, breach, check_free_disk
 
 _IDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 DISK_CHECK_BYTES = 16 * MIB    # free disk checked again after this much of one part
@@ -71,6 +71,7 @@ class Receiver:
     written: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)   # (SOP Instance UID, why)
     arrived: int = 0
+    pending: int = 0           # DIMSE bytes received since the last instance arrived
     failed: int = 0
     was_cancelled: bool = False
     error: PacsError | None = None
@@ -120,11 +121,20 @@ class Receiver:
         self._stored(sop)
         return 0x0000
 
+    def received(self, count: int) -> None:
+        """DIMSE bytes received (a PDU): progress, and an instance that grows past the size
+        limit (and a PDU) before it is complete stops the retrieve."""
+        self.clock.received(count)
+        self.pending += count
+        if self.pending > self.limits.max_instance_bytes + MAX_PDU:
+            self.fail(self.too_large("an instance being received"))
+
     def _arrive(self, what: str, size: int) -> None:
         """Count an instance that came; PacsError when it breaks the count or size limit."""
         self.clock.progressed()
         with self.lock:
             self.arrived += 1
+            self.pending = 0
             arrived = self.arrived
         if arrived > self.limits.max_instances:
             raise breach(self.node, "max_instances", f"more than {self.limits.max_instances} instances sent")
