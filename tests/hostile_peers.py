@@ -206,6 +206,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._part(file_bytes(ds))
         self._end()
 
+    def _wado_no_preamble(self) -> None:
+        """A data set as some servers send it: no preamble, no file meta (explicit VR LE)."""
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filewriter import write_dataset
+
+        buffer = DicomBytesIO()
+        buffer.is_little_endian, buffer.is_implicit_VR = True, False
+        write_dataset(buffer, Dataset(self.scenario.good()))
+        self._part(buffer.getvalue())
+        self._end()
+
     def _wado_not_dicom(self) -> None:
         self._part(b"<html><body>Service temporarily unavailable</body></html>\n" * 20)
         self._end()

@@ -328,3 +328,14 @@ def test_dimse_bytes_past_the_size_limit_stop_before_the_instance_is_complete(li
     assert receiver.stop_requested()
     assert str(receiver.error).startswith("PACS peer: an instance being received is larger than 1 MB "
                                           "(limit max_instance_mb;")
+
+
+def test_a_wado_part_without_preamble_is_written_as_a_dicom_file(web, tmp_path):
+    import pydicom
+
+    web.scenario.mode = "no_preamble"
+    cache = InstanceCache(tmp_path)
+    [sop_uid] = pacs.retrieve(web_node(web), web.scenario.study_uid, cache=cache).fetched
+    path = cache.path(web.scenario.study_uid, sop_uid)
+    assert path.read_bytes()[128:132] == b"DICM" and _files(cache) == [path.name]
+    assert pydicom.dcmread(path).PatientName == "Asked^Patient"

@@ -75,8 +75,19 @@ class InstanceCache:
         return target
 
     def write_dataset(self, study_uid: str, ds) -> Path:
+        """A data set as a DICOM file; one read without file meta (some WADO-RS servers send
+        no preamble and no meta) gets them, in the encoding it was read in."""
         from io import BytesIO
 
+        from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        ds.ensure_file_meta()
+        if "TransferSyntaxUID" not in ds.file_meta:
+            implicit, little = ds.original_encoding
+            ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+            ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         buffer = BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         return self.write(study_uid, str(ds.SOPInstanceUID), buffer.getvalue())

@@ -8,8 +8,10 @@ PACS that sends it would otherwise put another patient's image into this study.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,17 +43,20 @@ class Asked:
         return None
 
 
+# What pydicom raises on bytes that only look like DICOM (InvalidDicomError is a ValueError).
+READ_ERRORS = (ValueError, TypeError, KeyError, IndexError, EOFError, OSError, OverflowError,
+               NotImplementedError, AttributeError, struct.error)
+
+
 def _identify(source) -> tuple[str, str, str]:
     """(study, series, SOP Instance UID) of a DICOM file (path or file-like); ValueError when it
     is not one."""
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:
         ds = pydicom.dcmread(source, stop_before_pixels=True, force=True, specific_tags=list(_IDS))
         ids = tuple(str(ds.get(k, "") or "").strip() for k in _IDS)
-    except (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, EOFError, OSError,
-            OverflowError, NotImplementedError, AttributeError, struct.error) as exc:
+    except READ_ERRORS as exc:
         raise ValueError(f"not a DICOM instance ({type(exc).__name__})") from None
     if not ids[2]:
         raise ValueError("not a DICOM instance (no SOP Instance UID)")
@@ -169,7 +174,8 @@ class Receiver:
     def open_part(self) -> PartFile:
         """A temporary file in the cache for one WADO-RS part, written as its bytes arrive."""
         check_free_disk(self.node, self.cache.root, self.limits)
-        return PartFile(self, self.cache.new_partial(self.study_uid))
+        with self.writing():
+            return PartFile(self, self.cache.new_partial(self.study_uid))
 
     def store_part(self, part: Path, number: int) -> None:
         """A WADO-RS part, complete in its temporary file: moved into the cache when it is an
@@ -184,21 +190,37 @@ class Receiver:
             if why is not None:
                 self._refuse(sop, why)
             elif sop not in self.skip:
-                self._keep(part, sop)
+                self._keep(part, sop, number)
                 self._stored(sop)
         finally:
             part.unlink(missing_ok=True)
 
-    def _keep(self, part: Path, sop_uid: str) -> None:
-        with open(part, "rb") as stream:
-            stream.seek(128)
-            has_preamble = stream.read(4) == b"DICM"
-        if has_preamble:
-            self.cache.adopt(self.study_uid, sop_uid, part)
-            return
+    def _keep(self, part: Path, sop_uid: str, number: int) -> None:
+        """The part into the cache: renamed as it is when it has its preamble and file meta,
+        else decoded and written as a DICOM file."""
         import pydicom
 
-        self.cache.write_dataset(self.study_uid, pydicom.dcmread(part, force=True))
+        with self.writing():
+            with open(part, "rb") as stream:
+                stream.seek(128)
+                if stream.read(4) == b"DICM":
+                    self.cache.adopt(self.study_uid, sop_uid, part)
+                    return
+            try:
+                self.cache.write_dataset(self.study_uid, pydicom.dcmread(part, force=True))
+            except READ_ERRORS as exc:
+                if isinstance(exc, OSError):
+                    raise
+                raise PacsError(self.node, f"WADO-RS part {number} is not a DICOM instance "
+                                           f"({type(exc).__name__})") from None
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """A failing write to the cache (a full disk, no permission) as one PacsError."""
+        try:
+            yield
+        except OSError as exc:
+            raise PacsError(self.node, f"cannot write to {self.cache.root}: {exc.strerror or exc}") from None
 
     def _stored(self, sop_uid: str) -> None:
         with self.lock:
@@ -225,10 +247,12 @@ class PartFile:
             check_free_disk(receiver.node, receiver.cache.root, receiver.limits)
             self._checked_at = self.size
         receiver.clock.received(len(data))
-        self._stream.write(data)
+        with receiver.writing():
+            self._stream.write(data)
 
     def close(self) -> None:
-        self._stream.close()
+        with self.receiver.writing():
+            self._stream.close()
 
     def discard(self) -> None:
         self._stream.close()
