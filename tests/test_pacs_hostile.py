@@ -215,7 +215,7 @@ def test_free_disk_margin_is_kept(limit, via, peer_node, tmp_path):
 def test_limits_come_from_defaults_environment_and_node(monkeypatch, tmp_path):
     import json
 
-    from medxai_desktop.core.pacs import NodeConfigError, load_nodes
+    from medxai_desktop.core.pacs import NodeConfigError, load_nodes, save_nodes
     from medxai_desktop.core.pacs.limits import Limits, limits_for
 
     node = Node("n", url="http://127.0.0.1:1/dicom-web")
@@ -224,6 +224,10 @@ def test_limits_come_from_defaults_environment_and_node(monkeypatch, tmp_path):
     assert limits_for(node).max_matches == 50
     assert limits_for(Node("n", url="http://127.0.0.1:1/x", limits={"max_matches": 7})).max_matches == 7
     path = tmp_path / "nodes.json"
+    kept = {"m": Node("m", ae_title="A", host="h", port=1, store_port=2, listen_address="10.0.0.7",
+                      limits={"stall_seconds": 300, "max_instances": 5})}
+    save_nodes(kept, path)
+    assert load_nodes(path) == kept and limits_for(load_nodes(path)["m"]).stall_seconds == 300
     path.write_text(json.dumps({"nodes": {"bad": {"url": "http://127.0.0.1:1/x", "limits": {"max_bytes": 1}}}}))
     with pytest.raises(NodeConfigError, match="unknown limit"):
         load_nodes(path)
