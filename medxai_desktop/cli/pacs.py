@@ -64,6 +64,8 @@ def _register_nodes(commands) -> None:
     nodes.add_argument("name", nargs="?")
     nodes.add_argument("spec", nargs="?", help="add: AET@host:port or an http(s):// URL")
     nodes.add_argument("--store-port", type=int, default=None, help="our storage port for C-MOVE")
+    nodes.add_argument("--listen-address", default=None, metavar="IP",
+                       help="the address our C-MOVE storage SCP binds (default 127.0.0.1)")
     nodes.add_argument("--auth", choices=["none", "basic", "bearer"], default=None)
     nodes.add_argument("--username", default=None)
     nodes.add_argument("--timeout", type=float, default=None, help="seconds (default 10)")
@@ -166,6 +168,8 @@ def _retrieve(args) -> int:
     with ReviewStore(args.db or default_db_url()) as store:
         record_retrieved(store, node.name, result.provenance())
     print(result.summary())
+    for sop_uid, why in result.refused:
+        print(f"refused {sop_uid}: {why}")
     print(result.folder)
     return 0
 
@@ -205,7 +209,7 @@ def _nodes(args) -> int:
         if not args.spec:
             raise NodeConfigError("pacs nodes add NAME SPEC: give AET@host:port or a URL")
         node = replace(parse_ad_hoc(args.spec, args.calling_ae), name=args.name)
-        extra = {k: getattr(args, k) for k in ("store_port", "auth", "username", "timeout") if getattr(args, k) is not None}
+        extra = {k: getattr(args, k) for k in ("store_port", "listen_address", "auth", "username", "timeout") if getattr(args, k) is not None}
         nodes[args.name] = replace(node, **extra)
         save_nodes(nodes, args.nodes)
     for name, node in sorted(nodes.items()):

@@ -8,6 +8,7 @@ An instance whose file exists is never fetched again.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -57,9 +58,36 @@ class InstanceCache:
         """The instance's bytes (a DICOM file, preamble and meta included), written atomically."""
         return atomic_write_bytes(self.path(study_uid, sop_uid), data)
 
+    def new_partial(self, study_uid: str) -> Path:
+        """An empty temporary file in the study's folder (removed by ``clean_partials`` if left)."""
+        folder = self.study_dir(study_uid)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".part.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        return Path(name)
+
+    def adopt(self, study_uid: str, sop_uid: str, partial: Path) -> Path:
+        """A complete temporary file of ``new_partial`` renamed into the instance's place."""
+        target = self.path(study_uid, sop_uid)
+        with open(partial, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(partial, target)
+        return target
+
     def write_dataset(self, study_uid: str, ds) -> Path:
+        """A data set as a DICOM file; one read without file meta (some WADO-RS servers send
+        no preamble and no meta) gets them, in the encoding it was read in."""
         from io import BytesIO
 
+        from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        ds.ensure_file_meta()
+        if "TransferSyntaxUID" not in ds.file_meta:
+            implicit, little = ds.original_encoding
+            ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+            ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         buffer = BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         return self.write(study_uid, str(ds.SOPInstanceUID), buffer.getvalue())

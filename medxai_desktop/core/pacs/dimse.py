@@ -17,6 +17,7 @@ from pathlib import Path
 from medxai_desktop.core.jobs import CancelFn, ProgressFn, check_cancelled, report
 
 from .errors import PacsConnectionError, PacsError, PacsNotFound, PacsRejected
+from .limits import MAX_PDU, breach, limits_for
 from .nodes import Node
 from .query import Match, Query, match_from_dataset
 
@@ -31,7 +32,9 @@ def make_ae(node: Node):
     ae = AE(ae_title=node.calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = node.timeout
     ae.connection_timeout = node.timeout
-    ae.maximum_pdu_size = 0   # no limit: fewer, larger P-DATA (what getscu does with -pdu 0)
+    # Large P-DATA (few of them), yet bounded, so that an instance's bytes are counted as they
+    # come (pynetdicom holds an instance in memory until it is complete).
+    ae.maximum_pdu_size = MAX_PDU
     return ae
 
 
@@ -142,15 +145,20 @@ def identifier(level: str, filters: dict[str, str], return_keys: Iterable[str]):
 
 
 def find_datasets(node: Node, level: str, filters: dict[str, str], return_keys: Iterable[str],
-                  cancelled: CancelFn | None = None) -> list:
-    """C-FIND (Study Root) at ``level`` (STUDY, SERIES, IMAGE): the matching identifiers."""
+                  cancelled: CancelFn | None = None, limit: str = "max_matches") -> list:
+    """C-FIND (Study Root) at ``level`` (STUDY, SERIES, IMAGE): the matching identifiers; more
+    than the node's ``limit`` (max_matches, or max_instances for a study's instance list)
+    aborts the search with a PacsError."""
     ae = make_ae(node)
     ae.add_requested_context(FIND_MODEL)
+    most = getattr(limits_for(node), limit)
     found = []
     with association(node, ae) as assoc:
         for status, ds in assoc.send_c_find(identifier(level, filters, return_keys), FIND_MODEL):
             code = check_status(node, status, "C-FIND")
             if code in (0xFF00, 0xFF01):
+                if len(found) == most:   # the association is aborted on the way out
+                    raise breach(node.name, limit, f"C-FIND: more than {most} matches")
                 found.append(ds)
                 check_cancelled(cancelled, "search")
             elif code != 0:
@@ -174,7 +182,8 @@ def instance_uids(node: Node, study_uid: str, series_uid: str | None = None) -> 
     filters = {"StudyInstanceUID": study_uid}
     if series_uid:
         filters["SeriesInstanceUID"] = series_uid
-    found = find_datasets(node, "IMAGE", filters, ("SOPInstanceUID", "SOPClassUID", "SeriesInstanceUID"))
+    found = find_datasets(node, "IMAGE", filters, ("SOPInstanceUID", "SOPClassUID", "SeriesInstanceUID"),
+                          limit="max_instances")
     return {str(ds.SOPInstanceUID): str(ds.get("SOPClassUID", "")) for ds in found if ds.get("SOPInstanceUID")}
 
 

@@ -7,9 +7,10 @@ Passwords are never in that file (see :mod:`.credentials`): a ``password`` key i
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.json_input import parse_json
 
 from .errors import NodeConfigError
+from .limits import check_limits
 
 APP_NAME = "MedXAI Desktop"
 NODES_ENV = "MEDXAI_PACS_NODES"
@@ -37,6 +39,7 @@ class Node:
     port: int | None = None
     calling_ae: str = DEFAULT_CALLING_AE
     store_port: int | None = None        # our storage SCP's port, for C-MOVE
+    listen_address: str = "127.0.0.1"    # the address our storage SCP binds (C-MOVE)
     tls: bool = False
     tls_ca: str | None = None            # CA bundle that signs the node's certificate
     tls_cert: str | None = None          # our client certificate and key, if the node asks
@@ -45,6 +48,7 @@ class Node:
     auth: str = "none"
     username: str | None = None
     timeout: float = 10.0                # seconds: connect, association, each response
+    limits: dict | None = field(default=None, hash=False)   # over the defaults (see .limits)
 
     @property
     def kind(self) -> str:
@@ -83,6 +87,12 @@ def check_node(node: Node) -> Node:
                                   "the keyring or at the prompt instead")
     if node.store_port is not None and not _port_ok(node.store_port):
         raise NodeConfigError(f"{where}: store_port must be 1-65535")
+    if not _address_ok(node.listen_address):
+        raise NodeConfigError(f"{where}: listen_address {node.listen_address!r} is not an IP address")
+    try:
+        check_limits(node.limits, where)
+    except ValueError as exc:
+        raise NodeConfigError(str(exc)) from None
     if node.auth not in AUTH_KINDS:
         raise NodeConfigError(f"{where}: auth must be one of {', '.join(AUTH_KINDS)}")
     if node.auth == "basic" and not node.username:
@@ -94,6 +104,16 @@ def check_node(node: Node) -> Node:
 
 def _port_ok(port) -> bool:
     return isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536
+
+
+def _address_ok(address) -> bool:
+    if not isinstance(address, str):
+        return False
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_ad_hoc(spec: str, calling_ae: str | None = None) -> Node:

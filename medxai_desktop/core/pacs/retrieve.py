@@ -3,7 +3,8 @@
 Instances already in the cache are not fetched again: when the study's folder holds some, the
 node is asked for the study's instance list first and only the missing ones are retrieved (an
 interrupted retrieve resumes where it stopped); when it holds none, the whole study or series
-is asked for in one request.
+is asked for in one request. Instances that are not what was asked for are refused
+(:mod:`.receiver`), and the limits of :mod:`.limits` hold throughout.
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from .cache import InstanceCache
 from .credentials import PromptFn
 from .dimse_retrieve import c_get, c_move
 from .errors import NodeConfigError, PacsError, PacsNotFound
+from .limits import limits_for
 from .nodes import Node
 from .query import check_uid
-from .receiver import Receiver
+from .receiver import Asked, Receiver
 
 VIAS = ("get", "move", "wado")
 
@@ -34,6 +36,7 @@ class RetrieveResult:
     fetched: tuple[str, ...]     # SOP Instance UIDs written by this retrieve
     reused: int                  # instances that were in the cache already
     seconds: float
+    refused: tuple[tuple[str, str], ...] = ()   # (SOP Instance UID, why) of instances not written
 
     def provenance(self) -> list[tuple[str, str | None, str, str]]:
         """(study, series, SOP Instance UID, path) of each instance written, for the store's
@@ -49,8 +52,10 @@ class RetrieveResult:
 
     def summary(self) -> str:
         rate = len(self.fetched) / self.seconds if self.seconds > 0 and self.fetched else 0.0
+        refused = (f"; REFUSED {len(self.refused)} instance(s) not of the study or series asked for"
+                   if self.refused else "")
         return (f"retrieved {len(self.fetched)} instance(s) from {self.node} into {self.folder} "
-                f"({self.reused} already cached; {self.seconds:.2f} s, {rate:.0f} instances/s)")
+                f"({self.reused} already cached; {self.seconds:.2f} s, {rate:.0f} instances/s){refused}")
 
 
 def default_via(node: Node) -> str:
@@ -83,19 +88,29 @@ def retrieve(node: Node, study_uid: str, series_uid: str | None = None, *, via: 
         raise PacsNotFound(node.name, _what(study_uid, series_uid))
     missing = None if listing is None else {k: v for k, v in listing.items() if k not in have}
     reused = 0 if listing is None else len(listing) - len(missing)
-    receiver = Receiver(cache, study_uid, set() if listing is None else set(listing) & have,
-                        len(listing or ()), progress, cancelled)
+    asked = Asked(study_uid, series_uid, None if missing is None else frozenset(missing))
+    receiver = Receiver(node.name, cache, asked, set() if listing is None else set(listing) & have,
+                        len(listing or ()), progress, cancelled, limits_for(node))
     report(progress, reused, len(listing or ()) or 1, "retrieve", f"asking {node.name} for {_what(study_uid, series_uid)}")
     check_cancelled(cancelled, "retrieve")
     if missing is None or missing:
         _fetch(node, via, study_uid, series_uid, missing, cache, receiver, prompt)
     if not receiver.written and not reused:
+        if receiver.refused:
+            raise PacsError(node.name, f"refused all {len(receiver.refused)} instance(s) sent for study "
+                                       f"{study_uid}: {_refusals(receiver.refused)}")
         raise PacsNotFound(node.name, _what(study_uid, series_uid) + " (nothing was sent)")
     if receiver.failed:
         raise PacsError(node.name, f"{receiver.failed} instance(s) could not be written to {cache.root}; "
                                    "retrieve again to complete the study")
     return RetrieveResult(node.name, study_uid, series_uid, cache.study_dir(study_uid),
-                          tuple(receiver.written), reused, time.perf_counter() - started)
+                          tuple(receiver.written), reused, time.perf_counter() - started,
+                          tuple(receiver.refused))
+
+
+def _refusals(refused: list[tuple[str, str]], shown: int = 3) -> str:
+    text = "; ".join(f"{uid}: {why}" for uid, why in refused[:shown])
+    return text + (f"; and {len(refused) - shown} more" if len(refused) > shown else "")
 
 
 def _what(study_uid: str, series_uid: str | None) -> str:

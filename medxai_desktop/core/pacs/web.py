@@ -1,4 +1,6 @@
-"""DICOMweb with dicomweb-client: QIDO-RS (verify, find), WADO-RS (retrieve), STOW-RS (send).
+"""DICOMweb with dicomweb-client: QIDO-RS (verify, find), STOW-RS (send); WADO-RS (retrieve)
+read by us from the HTTP stream (:mod:`.multipart`), each part written to a temporary file in
+the cache as its bytes arrive, within the limits of :mod:`.limits`.
 
 HTTP failures become one line: 401/403 as :class:`PacsAuthError`, 404 as
 :class:`PacsNotFound`, a refused connection or no answer within the node's timeout as
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +20,14 @@ from medxai_desktop.core.jobs import CancelFn, Cancelled, ProgressFn, check_canc
 from .cache import InstanceCache
 from .credentials import PromptFn, find_password
 from .errors import PacsAuthError, PacsConnectionError, PacsError, PacsNotFound
+from .limits import breach, limits_for
+from .multipart import DATA, END, START, MultipartError, boundary_of, events
 from .nodes import Node
 from .query import Match, Query, match_from_dataset
 
 ACCEPT_AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'   # as stored
-PAGE, MAX_RESULTS = 500, 100_000
+PAGE = 500
+CHUNK = 256 * 1024
 
 
 def _adapter():
@@ -40,20 +46,26 @@ def _adapter():
     return QueryAdapter()
 
 
-def client(node: Node, prompt: PromptFn | None = None):
-    from dicomweb_client.api import DICOMwebClient
+def session(node: Node, prompt: PromptFn | None = None):
+    """A requests session with the node's credentials."""
     from dicomweb_client.session_utils import create_session
 
-    session = create_session()
+    http = create_session()
     adapter = _adapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
     password = find_password(node, prompt)
     if node.auth == "basic":
-        session.auth = (node.username, password)
+        http.auth = (node.username, password)
     elif node.auth == "bearer":
-        session.headers["Authorization"] = f"Bearer {password}"
-    web = DICOMwebClient(node.url, session=session, timeout=node.timeout)
+        http.headers["Authorization"] = f"Bearer {password}"
+    return http
+
+
+def client(node: Node, prompt: PromptFn | None = None):
+    from dicomweb_client.api import DICOMwebClient
+
+    web = DICOMwebClient(node.url, session=session(node, prompt), timeout=node.timeout)
     # One attempt: dicomweb-client's default retries (5, exponential back-off) would turn the
     # node's timeout of a silent server into some 35 s.
     web.set_http_retry_params(retry=False)
@@ -113,20 +125,25 @@ def find(node: Node, query: Query, prompt: PromptFn | None = None) -> list[Match
     return [match_from_dataset(ds, query.level) for ds in _datasets(paged(node, search))]
 
 
-def paged(node: Node, search, page: int = PAGE) -> list:
-    """Every result of a QIDO-RS search, ``page`` at a time, at most MAX_RESULTS; stops when a
+def paged(node: Node, search, page: int = PAGE, limit: str = "max_matches") -> list:
+    """Every result of a QIDO-RS search, ``page`` at a time; more than the node's ``limit``
+    (max_matches, or max_instances for a study's instance list) is a PacsError. Stops when a
     server ignores ``offset`` (the same page again), where dicomweb-client's get_remaining
     would loop for ever."""
+    most = getattr(limits_for(node), limit)
     results: list = []
     with http_errors(node, "QIDO-RS"):
-        while len(results) < MAX_RESULTS:
-            batch = search(limit=page, offset=len(results))
+        while True:
+            asked = min(page, most + 1 - len(results))
+            batch = search(limit=asked, offset=len(results))
             if not batch or (results and batch[0] == results[0]):
                 break
             results.extend(batch)
-            if len(batch) < page:
+            if len(results) > most:
+                raise breach(node.name, limit, f"QIDO-RS: more than {most} matches")
+            if len(batch) < asked:
                 break
-    return results[:MAX_RESULTS]
+    return results
 
 
 def instance_uids(node: Node, study_uid: str, series_uid: str | None = None,
@@ -134,7 +151,8 @@ def instance_uids(node: Node, study_uid: str, series_uid: str | None = None,
     """SOP Instance UID -> Series Instance UID of every instance of the study (or series)."""
     web = client(node, prompt)
     found = paged(node, functools.partial(web.search_for_instances, study_instance_uid=study_uid,
-                                          series_instance_uid=series_uid, fields=["SeriesInstanceUID"]))
+                                          series_instance_uid=series_uid, fields=["SeriesInstanceUID"]),
+                  limit="max_instances")
     return {str(ds.SOPInstanceUID): str(ds.get("SeriesInstanceUID", "")) for ds in _datasets(found)}
 
 
@@ -142,31 +160,75 @@ def wado(node: Node, study_uid: str, series_uid: str | None, missing: dict[str, 
          cache: InstanceCache, receiver, prompt: PromptFn | None = None) -> None:
     """WADO-RS of the study or series (``missing`` None), or of the instances in ``missing``
     (SOP Instance UID -> Series Instance UID), each written to the cache as it arrives."""
-    web = client(node, prompt)
+    http = session(node, prompt)
     what = f"WADO-RS of series {series_uid}" if series_uid else f"WADO-RS of study {study_uid}"
     study_url = f"{node.url}/studies/{study_uid}"
+    if missing is None:
+        urls = [f"{study_url}/series/{series_uid}" if series_uid else study_url]
+    else:
+        urls = [f"{study_url}/series/{series}/instances/{sop}" for sop, series in missing.items()]
+    numbers = itertools.count(1)
     with http_errors(node, what):
-        if missing is None:
-            stream = raw_parts(web, f"{study_url}/series/{series_uid}" if series_uid else study_url)
-        else:
-            stream = (part for sop, series in missing.items()
-                      for part in raw_parts(web, f"{study_url}/series/{series}/instances/{sop}"))
-        for part in stream:
-            if receiver.stop_requested():
-                raise Cancelled("WADO-RS cancelled")
-            receiver.store_bytes(part)
+        for url in urls:
+            with contextlib.closing(http.get(url, headers={"Accept": ACCEPT_AS_STORED}, stream=True,
+                                             timeout=node.timeout)) as response:
+                response.raise_for_status()
+                _store_parts(node, response, receiver, what, numbers)
 
 
-def raw_parts(web, url: str) -> Iterator[bytes]:
-    """The parts of a WADO-RS answer as the server sent them (DICOM files, in their stored
-    transfer syntax), streamed. dicomweb-client's public ``iter_study`` decodes each part into a
-    pydicom Dataset, which we would only encode again to write it; its request and multipart
-    reader do the work here."""
-    response = web._http_get(url, headers={"Accept": ACCEPT_AS_STORED}, stream=True)
-    if response.headers.get("Content-Type", "").startswith("application/dicom"):
-        yield response.content    # one part, not encapsulated (some servers)
-        return
-    yield from web._decode_multipart_message(response, stream=True)
+def _store_parts(node: Node, response, receiver, what: str, numbers) -> None:
+    """Each part of the answer into a temporary file of the cache as it arrives, then to the
+    receiver, which keeps it or not."""
+    content_type = response.headers.get("Content-Type", "")
+    chunks = _chunks(node, response, receiver, what)
+    if content_type.lower().startswith("application/dicom"):   # one part, not encapsulated (some servers)
+        stream = itertools.chain([(START, b"")], ((DATA, c) for c in chunks), [(END, b"")])
+    else:
+        boundary = boundary_of(content_type)
+        if boundary is None:
+            raise PacsError(node.name, f"{what}: the answer is {content_type or 'untyped'}, not multipart/related")
+        stream = events(chunks, boundary)
+    part, number = None, 0
+    try:
+        for kind, data in stream:
+            if kind == START:
+                if receiver.stop_requested():
+                    raise Cancelled("WADO-RS cancelled")
+                part, number = receiver.open_part(), next(numbers)
+            elif kind == DATA:
+                part.write(data, number)
+            else:
+                part.close()
+                done, part = part, None
+                receiver.store_part(done.path, number)
+    except MultipartError as exc:
+        raise PacsError(node.name, f"{what}: not a valid multipart answer ({exc})") from None
+    finally:
+        if part is not None:
+            part.discard()
+
+
+def _chunks(node: Node, response, receiver, what: str) -> Iterator[bytes]:
+    """The body as it comes (each read returns what has arrived, within the node's timeout);
+    PacsError when the stall timeout passes without progress, Cancelled when asked to stop."""
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+    receiver.clock.progressed()
+    while True:
+        try:
+            data = response.raw.read1(CHUNK, decode_content=True)
+        except ReadTimeoutError:
+            raise PacsConnectionError(node.name, f"{what}: no answer from {node.url} within "
+                                                 f"{node.timeout:g} s") from None
+        except HTTPError as exc:
+            raise PacsConnectionError(node.name, f"{what}: the connection broke ({type(exc).__name__})") from None
+        if receiver.clock.stalled():
+            raise receiver.clock.error(node.name, what)
+        if receiver.stop_requested():
+            raise Cancelled("WADO-RS cancelled")
+        if not data:
+            return
+        yield data
 
 
 def stow(node: Node, paths: list[Path], progress: ProgressFn | None = None,
