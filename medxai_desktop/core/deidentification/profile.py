@@ -10,7 +10,16 @@ once, towards keeping the output a valid instance without keeping information:
   Patient ID gets its pseudonym, anything else is emptied (``Z``);
 * ``X/Z``, ``X/Z/D``: emptied (an empty value carries nothing and keeps Type 2 attributes);
 * ``X/D``: removed;
-* ``X/Z/U*``: sequences are kept with their UIDs replaced; other values emptied.
+* ``X/Z/U*``: sequences are kept with their UIDs replaced; other values emptied;
+* dates and times (DA, DT, TM) whose code allows ``D`` (``X/D``, ``X/Z/D``, ``Z/D``) get a
+  dummy: some are Type 1 or 2 in some IOD (Acquisition DateTime in enhanced MR and waveforms,
+  RT Plan Date/Time), and a dummy says no more than removal would.
+
+Beyond the table (PS3.15 leaves unlisted attributes to the implementer): every other person
+name (PN: Evaluator Name, Secondary Reviewer Name, ...) gets its pseudonym, every other date
+and time (Study Update DateTime, Procedure Creation Date, ...) a dummy, since Longitudinal
+Temporal Information Modified says REMOVED; and overlays and curves (groups 60xx, 50xx) are
+removed whole, as the table removes their data (a plane without its data is not valid).
 
 Options (PS3.16 CID 7050), recorded in every output's DeidentificationMethodCodeSequence:
 113100 the Basic Profile; 113103 Clean Graphics (text of graphic annotations kept but cleaned of
@@ -41,6 +50,7 @@ CODED = frozenset({0x00080100, 0x00080102, 0x00080103, 0x00080104, 0x00080105})
 # Listed X, but Type 1 in the presentation states we write: a dummy keeps them valid and says
 # no more than removal would.
 TYPE1_IN_OUTPUTS = {0x00700082: "Presentation Creation Date", 0x00700083: "Presentation Creation Time"}
+DATE_VRS = frozenset({"DA", "DT", "TM"})
 PATIENT_ID = 0x00100020
 PATIENT_NAME = 0x00100010
 
@@ -86,6 +96,11 @@ def profile_code(tag: int) -> str | None:
     return code
 
 
+def is_overlay_or_curve(tag: int) -> bool:
+    """In a repeating group of an overlay (6000-601E) or curve (5000-501E)."""
+    return (int(tag) >> 16) & 0xFFE1 in (0x6000, 0x5000)
+
+
 def action(tag: int, vr: str) -> str | None:
     """What we do with an element: one of REMOVE, EMPTY, DUMMY, UID, CLEAN, PSEUDONYM, or None
     (kept as it is)."""
@@ -96,11 +111,15 @@ def action(tag: int, vr: str) -> str | None:
         return PSEUDONYM
     if tag in TYPE1_IN_OUTPUTS:
         return DUMMY
+    if is_overlay_or_curve(tag):
+        return REMOVE
     code = profile_code(tag)
     if code is None:
-        return None
+        return PSEUDONYM if vr == "PN" else DUMMY if vr in DATE_VRS else None
+    if vr in DATE_VRS and "D" in code.split("/"):
+        return DUMMY
     if code == "Z/D":
-        return DUMMY if vr in ("DA", "TM", "DT") else EMPTY
+        return EMPTY
     if code == "X/Z/U*":
         return CLEAN if vr == "SQ" else (UID if vr == "UI" else EMPTY)
     return {"X": REMOVE, "Z": EMPTY, "D": DUMMY, "U": UID, "X/Z": EMPTY, "X/Z/D": EMPTY,
