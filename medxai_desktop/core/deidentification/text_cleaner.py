@@ -79,8 +79,9 @@ def identifiers(ds: Dataset) -> set[str]:
 class TextCleaner:
     def __init__(self, identifiers: Iterable[str] = ()):
         words = sorted(set(identifiers), key=len, reverse=True)
-        # Whole words: no letter or digit right before or after (a value's own spaces may be any run of spaces).
-        alternatives = [r"\s+".join(map(re.escape, w.split())) for w in words] + list(PATTERNS)
+        # Whole words: no letter or digit right before or after (a value's own spaces may be any run
+        # of spaces). Patterns first, so an e-mail address goes whole, not only the name in it.
+        alternatives = list(PATTERNS) + [r"\s+".join(map(re.escape, w.split())) for w in words]
         self._pattern = re.compile("|".join(rf"(?<![^\W_])(?:{a})(?![^\W_])" for a in alternatives), re.IGNORECASE)
 
     @classmethod
