@@ -430,6 +430,8 @@ EXPECTED_ACTIONS = [
     (0x00080031, "SeriesTime", "TM", "X/D", D),
     (0x00080012, "InstanceCreationDate", "DA", "X/D", D),
     (0x00181030, "ProtocolName", "LO", "X/D", X),
+    (0x300A0006, "RTPlanDate", "DA", "X/D", D),
+    (0x300A0007, "RTPlanTime", "TM", "X/D", D),
     (0x0008002A, "AcquisitionDateTime", "DT", "X/Z/D", D),
     (0x00080013, "InstanceCreationTime", "TM", "X/Z/D", D),
     (0x00080080, "InstitutionName", "LO", "X/Z/D", Z),
@@ -520,6 +522,20 @@ def test_a_patients_name_in_a_box_label_is_masked_in_every_format(site_secret, t
     else:
         text = "".join(p.read_text() for p in files)
         assert text.count(cleaned) == 2
+
+
+def test_a_patients_name_in_a_box_label_is_masked_in_gsps(tmp_path, deidentifier):
+    sys.path.insert(0, str(ROOT / "plugins"))
+    try:
+        import gsps_export
+    finally:
+        sys.path.remove(str(ROOT / "plugins"))
+    paths = gsps_export.write_gsps(_two_patients(tmp_path), tmp_path / "gsps", deidentifier=deidentifier)
+    assert len(paths) == 2
+    for path in paths:   # each state is cleaned of both patients' names: a label is a class of the export
+        state = pydicom.dcmread(path)
+        texts = sorted(t.UnformattedTextValue for a in state.GraphicAnnotationSequence for t in a.TextObjectSequence)
+        assert texts == ["mass for *** ***", "nodule"]
 
 
 def _items(ds):
@@ -641,3 +657,11 @@ def test_deid_files_never_overwrites_and_names_what_collided(site_secret, tmp_pa
     assert main(["deid", "files", str(inputs / "f0.dcm"), "--out", str(out)]) == 2
     assert "already exists and is not overwritten" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.glob("*.dcm")} == before
+
+
+def test_sr_with_a_free_text_label_passes_dciodvfy(site_secret, tmp_path, dciodvfy):
+    export_annotations(_two_patients(tmp_path), "dicom-sr", tmp_path / "sr", "reviewed", deidentify=True)
+    paths = sorted((tmp_path / "sr").glob("*.dcm"))
+    assert len(paths) == 2
+    for path in paths:
+        assert _dciodvfy_errors(dciodvfy, path) == [], path
