@@ -606,14 +606,19 @@ def test_structured_content_is_cleaned_of_people_places_numbers_and_dates(deiden
     ds.PatientName, ds.PatientID = "Li^Wu", "MRN-0042"
     ds.ReferringPhysicianName = "Jones^Peter"
     ds.InstitutionName = "St Mary's Hospital"
+    ds.InstitutionAddress = "12 Harbour Road, Kingsbridge"
+    operator = Dataset()
+    operator.OperatorsName = "Okafor-Lindqvist^Kim"    # a name nested in a sequence counts too
+    ds.add_new(0x00409096, "SQ", Sequence([operator]))
     text = ("Li Wu, DOB 1961-04-23 (23.04.1961, 23 Apr 1961, 19610423), referred by Peter Jones of "
-            "St Mary's Hospital, tel. +44 20 7946 0958 or 555-123-4567, jones@stmarys.org; seen by Dr Grey. "
-            "Liver lesion 12 mm, series 3.")
+            "St Mary's Hospital, tel. +44 20 7946 0958 or 555-123-4567, jones@stmarys.org; seen by Dr Grey "
+            "in Kingsbridge, scanned by Kim Lindqvist. Liver lesion 12 mm, series 3.")
     item = Dataset()
     item.ValueType, item.TextValue = "TEXT", text
     ds.ContentSequence = Sequence([item])
     cleaned = deidentifier.dataset(ds).ContentSequence[0].TextValue
-    for word in ("Li ", "Wu", "1961", "Peter", "Jones", "Mary", "7946", "4567", "stmarys", "Grey"):
+    for word in ("Li ", "Wu", "1961", "Peter", "Jones", "Mary", "7946", "4567", "stmarys", "Grey", "Kingsbridge",
+                 "Kim", "Lindqvist"):
         assert word not in cleaned, (word, cleaned)
     assert "Liver lesion 12 mm, series 3." in cleaned
 

@@ -3,18 +3,20 @@ labels: what identifies the patient or the people and places around them becomes
 
 Masked, case-insensitively and as whole words (so "Li" masks "Li" but not "Liver"):
 
-* values of the data set: the patient's name parts, IDs, birth date, accession number, study ID,
-  admission ID, record locator; every part of every person name (PN) anywhere in it (referring,
-  performing and reading physicians, operators, observers...); institution name, address and
-  department, station name;
+* values of the data set, sequences included: the patient's IDs, birth date, accession number,
+  study ID, admission ID, record locator; every part of every person name (PN: the patient,
+  referring, performing and reading physicians, operators, observers...; "Smith-Jones" also as
+  "Smith" and "Jones"); institution name and department, station name; phone numbers; the
+  addresses of the patient, the institution and the physicians, whole and line by line;
 * patterns, whoever's they are: dates (``1961-04-23``, ``1961/04/23``, ``23/04/1961``,
   ``23.04.1961``, ``23-04-1961``, ``23/04/61``, ``19610423``, ``23 Apr 1961``, ``April 23, 1961``),
   phone numbers (``+44 20 7946 0958``, ``(555) 123-4567``, ``555-123-4567``, any number after
   "tel", "phone", "fax", "mobile"), e-mail addresses, and "Dr"/"Dr." with the name after it.
 
-Not masked: one-letter name parts (initials: they would blank every "a" or "x" of a text), names
-and places the data set does not hold and no pattern finds ("seen by Anna at St Mary's"), times
-of day, and text burned into pixels (``deid files`` refuses such images).
+Not masked: one-letter name parts (initials: they would blank every "a" or "x" of a text), IDs
+shorter than 3 characters, names and places the data set does not hold and no pattern finds
+("seen by Anna at St Mary's"), a year alone or a month and year, times of day, and text burned
+into pixels (``deid files`` refuses such images).
 """
 from __future__ import annotations
 
@@ -25,26 +27,29 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 MASK = "***"
-_WHOLE_VALUES = ("PatientID", "OtherPatientIDs", "AccessionNumber", "PatientBirthDate", "MedicalRecordLocator",
-                 "StudyID", "AdmissionID", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
-                 "StationName", "IssuerOfPatientID")
+_WHOLE_VALUES = frozenset({
+    "PatientID", "OtherPatientIDs", "AccessionNumber", "PatientBirthDate", "MedicalRecordLocator", "StudyID",
+    "AdmissionID", "IssuerOfPatientID", "InstitutionName", "InstitutionalDepartmentName", "StationName",
+    "PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers", "PersonTelephoneNumbers"})
+_ADDRESSES = frozenset({"InstitutionAddress", "PatientAddress", "ReferringPhysicianAddress", "PersonAddress"})
+MIN_VALUE = 3   # shorter IDs ("1", "42") would blank every such number in a text
 MIN_PART = 2   # one-letter name parts (initials) are not masked
 _MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
            r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _D, _M, _Y = r"(?:0?[1-9]|[12]\d|3[01])", r"(?:0?[1-9]|1[0-2])", r"(?:1[89]|20)\d\d"
 PATTERNS = (
-    rf"{_Y}(?P<s1>[-/.]){_M}(?P=s1){_D}",                              # 1961-04-23, 1961/04/23
-    rf"{_D}(?P<s2>[-/.]){_D}(?P=s2){_Y}",                              # 23/04/1961, 04/23/1961, 23.04.1961
-    rf"{_D}/{_D}/\d\d",                                     # 23/04/61
-    rf"{_Y}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])",       # 19610423
-    rf"{_D}(?:st|nd|rd|th)?[ -]{_MONTHS}[ -,]*{_Y}",        # 23 Apr 1961, 23-Apr-1961
-    rf"{_MONTHS} {_D}(?:st|nd|rd|th)?,? {_Y}",             # April 23, 1961
+    rf"{_Y}(?P<s1>[-/.]){_M}(?P=s1){_D}",                    # 1961-04-23, 1961/04/23
+    rf"{_D}(?P<s2>[-/.]){_D}(?P=s2){_Y}",                    # 23/04/1961, 04/23/1961, 23.04.1961
+    rf"{_D}/{_D}/\d\d",                                      # 23/04/61
+    rf"{_Y}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])",         # 19610423
+    rf"{_D}(?:st|nd|rd|th)?[ -]{_MONTHS}[ -,]*{_Y}",          # 23 Apr 1961, 23-Apr-1961
+    rf"{_MONTHS} {_D}(?:st|nd|rd|th)?,? {_Y}",               # April 23, 1961
     r"(?:tel|phone|ph|fax|mobile|cell)\.?(?:\s*(?:no|number)\.?)?\s*[:#]?\s*\+?[\d()][\d ()./-]{5,}\d",
     r"\+\d{1,3}[ -]?(?:\(\d{1,5}\)[ -]?)?\d{1,5}(?:[ -]\d{2,5}){1,4}",   # +44 20 7946 0958
-    r"\(\d{2,5}\)[ -]?\d{2,5}(?:[ -]\d{2,5}){0,3}",           # (555) 123-4567
-    r"\d{3}-\d{3}-\d{4}|\d{3}-\d{4}",                         # 555-123-4567, 555-1234
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",                          # e-mail
-    r"dr\.?\s+(?-i:[A-Z])[\w'-]*(?:\s+(?-i:[A-Z])[\w'-]*)?",              # Dr Smith, Dr. Anna Smith
+    r"\(\d{2,5}\)[ -]?\d{3,5}(?:[ -]\d{2,5}){1,3}",           # (555) 123-4567, (020) 7946 0958
+    r"\d{3}-\d{3}-\d{4}|\d{3}-\d{4}",                       # 555-123-4567, 555-1234
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",                         # e-mail
+    r"dr\.?\s+(?-i:[A-Z])[\w'-]*(?:\s+(?-i:[A-Z])[\w'-]*)?",  # Dr Smith, Dr. Anna Smith, DR SMITH
 )
 
 
@@ -54,26 +59,36 @@ def _strings(value) -> list[str]:
     return [str(v) for v in (value if isinstance(value, (MultiValue, list, tuple)) else [value]) if str(v)]
 
 
-def _person_names(ds: Dataset) -> Iterable[str]:
-    """Every PN value in ``ds``, sequences included."""
-    for elem in ds:
-        if elem.VR == "PN":
-            yield from _strings(elem.value)
-        elif elem.VR == "SQ":
-            for item in elem.value or []:
-                yield from _person_names(item)
+def _name_parts(name: str) -> set[str]:
+    parts = {p.strip(".") for p in re.split(r"[\^=\s,]+", name)}
+    parts |= {q for p in parts if "-" in p for q in p.split("-")}   # Smith-Jones: also Smith, Jones
+    return {p for p in parts if len(p) >= MIN_PART}
+
+
+def _values(elem) -> set[str]:
+    """What of one element a text must not carry."""
+    if elem.VR == "PN":
+        return set().union(*map(_name_parts, _strings(elem.value)))
+    if elem.keyword not in _WHOLE_VALUES | _ADDRESSES:
+        return set()
+    values = {v.strip() for v in _strings(elem.value)}
+    if elem.keyword in _ADDRESSES:   # each line of an address too
+        values |= {line.strip() for v in values for line in re.split(r"[,;\r\n]+", v)}
+    return {v for v in values if len(v) >= MIN_VALUE}
 
 
 def identifiers(ds: Dataset) -> set[str]:
-    """What of ``ds`` a cleaned text must not carry: whole values and the parts of every name."""
+    """What of ``ds`` a cleaned text must not carry, sequences included: whole values (IDs, the
+    institution, phone numbers), the lines of addresses, and the parts of every person name."""
     found: set[str] = set()
-    for keyword in _WHOLE_VALUES:
-        found.update(v.strip() for v in _strings(ds.get(keyword)))
-    for item in ds.get("OtherPatientIDsSequence", []) or []:
-        found.update(v.strip() for v in _strings(item.get("PatientID")))
-    for name in _person_names(ds):
-        found.update(p.strip(".") for p in re.split(r"[\^=\s,]+", name) if len(p.strip(".")) >= MIN_PART)
-    return {v for v in found if v and v != MASK}
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                found |= identifiers(item)
+        else:
+            found |= _values(elem)
+    found.discard(MASK)
+    return found
 
 
 class TextCleaner:
