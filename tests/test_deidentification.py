@@ -692,3 +692,18 @@ def test_sr_with_a_free_text_label_passes_dciodvfy(site_secret, tmp_path, dciodv
     assert len(paths) == 2
     for path in paths:
         assert _dciodvfy_errors(dciodvfy, path) == [], path
+
+
+def test_the_cleaner_has_no_unbounded_repetition():
+    """Text comes from outside: with every repetition bounded, no text (200 kB of spaces after
+    "tel", say) makes the scan quadratic or worse."""
+    import re
+
+    from medxai_desktop.core.deidentification.text_cleaner import TextCleaner
+
+    pattern = TextCleaner(["St Mary's Hospital", "Li"])._pattern.pattern
+    bare = re.sub(r"\\.", "", pattern)                       # escapes (\+, \s, \d, ...)
+    bare = re.sub(r"\[[^\]]*\]", "", bare)                    # character classes ([\w.+-])
+    assert "*" not in bare and "+" not in bare
+    cleaned = TextCleaner(["Li"]).clean("tel" + " " * 20000 + "Li")
+    assert cleaned.endswith(" ***") and len(cleaned) == 20006

@@ -42,14 +42,14 @@ PATTERNS = (
     rf"{_D}(?P<s2>[-/.]){_D}(?P=s2){_Y}",                    # 23/04/1961, 04/23/1961, 23.04.1961
     rf"{_D}/{_D}/\d\d",                                      # 23/04/61
     rf"{_Y}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])",         # 19610423
-    rf"{_D}(?:st|nd|rd|th)?[ -]{_MONTHS}[ -,]*{_Y}",          # 23 Apr 1961, 23-Apr-1961
+    rf"{_D}(?:st|nd|rd|th)?[ -]{_MONTHS}[ ,-]{{1,2}}{_Y}",   # 23 Apr 1961, 23-Apr-1961
     rf"{_MONTHS} {_D}(?:st|nd|rd|th)?,? {_Y}",               # April 23, 1961
-    r"(?:tel|phone|ph|fax|mobile|cell)\.?(?:\s*(?:no|number)\.?)?\s*[:#]?\s*\+?[\d()][\d ()./-]{5,}\d",
+    r"(?:tel|phone|ph|fax|mobile|cell)\.?(?: ?(?:no|number)\.?)? ?[:#]? ?\+?[\d()][\d ()./-]{5,24}\d",
     r"\+\d{1,3}[ -]?(?:\(\d{1,5}\)[ -]?)?\d{1,5}(?:[ -]\d{2,5}){1,4}",   # +44 20 7946 0958
     r"\(\d{2,5}\)[ -]?\d{3,5}(?:[ -]\d{2,5}){1,3}",           # (555) 123-4567, (020) 7946 0958
-    r"\d{3}-\d{3}-\d{4}|\d{3}-\d{4}",                       # 555-123-4567, 555-1234
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",                         # e-mail
-    r"dr\.?\s+(?-i:[A-Z])[\w'-]*(?:\s+(?-i:[A-Z])[\w'-]*)?",  # Dr Smith, Dr. Anna Smith, DR SMITH
+    r"\d{3}-\d{3}-\d{4}|\d{3}-\d{4}",                        # 555-123-4567, 555-1234
+    r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}",      # e-mail (bounded: no quadratic scans)
+    r"dr\.? {1,2}(?-i:[A-Z])[\w'-]{0,40}(?: (?-i:[A-Z])[\w'-]{0,40})?",  # Dr Smith, Dr. Anna Smith
 )
 
 
@@ -94,9 +94,10 @@ def identifiers(ds: Dataset) -> set[str]:
 class TextCleaner:
     def __init__(self, identifiers: Iterable[str] = ()):
         words = sorted(set(identifiers), key=len, reverse=True)
-        # Whole words: no letter or digit right before or after (a value's own spaces may be any run
-        # of spaces). Patterns first, so an e-mail address goes whole, not only the name in it.
-        alternatives = list(PATTERNS) + [r"\s+".join(map(re.escape, w.split())) for w in words]
+        # Whole words: no letter or digit right before or after; a value's own spaces match up to
+        # 8 spaces or line breaks. Every repetition is bounded, so no text makes the scan
+        # quadratic. Patterns first, so an e-mail address goes whole, not only the name in it.
+        alternatives = list(PATTERNS) + [r"\s{1,8}".join(map(re.escape, w.split())) for w in words]
         self._pattern = re.compile("|".join(rf"(?<![^\W_])(?:{a})(?![^\W_])" for a in alternatives), re.IGNORECASE)
 
     @classmethod
