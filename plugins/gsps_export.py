@@ -48,10 +48,12 @@ def _source(image: ImageRecord):
         return None
 
 
-def _text(record) -> str:
+def _text(record, clean=None) -> str:
+    """The box's text object: its label (cleaned by a de-identifying export) and score."""
+    label = record.label if clean is None else clean(record.label)
     if record.kind == "proposal" and record.score is not None:
-        return f"{record.label} {record.score:.2f}"
-    return record.label
+        return f"{label} {record.score:.2f}"
+    return label
 
 
 def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "reviewed",
@@ -84,6 +86,7 @@ def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "re
 
     series: dict[str, list] = {}   # study UID -> [series UID, next instance number]
     states = []
+    clean = deidentifier.label_cleaner([p[0] for p in plan]) if deidentifier is not None else None
     for ds, image_boxes in plan:
         layers, annotations_out = [], []
         for order, kind in enumerate(("reviewed", "proposal"), 1):
@@ -102,7 +105,7 @@ def write_gsps(annotations: AnnotationSet, out_dir: str | Path, which: str = "re
                     graphic_data=np.array([[b.box.x0, b.box.y0], [b.box.x1, b.box.y0], [b.box.x1, b.box.y1],
                                            [b.box.x0, b.box.y1], [b.box.x0, b.box.y0]], dtype=float))
                     for b in frame_boxes]
-                texts = [hd.pr.TextObject(text_value=_text(b), units=hd.pr.AnnotationUnitsValues.PIXEL,
+                texts = [hd.pr.TextObject(text_value=_text(b, clean), units=hd.pr.AnnotationUnitsValues.PIXEL,
                                           anchor_point=(float(b.box.x0), float(b.box.y0)),
                                           anchor_point_visible=False) for b in frame_boxes]
                 annotations_out.append(hd.pr.GraphicAnnotation(

@@ -76,7 +76,8 @@ class ExportDialog(QDialog):
         self.browse_button = QPushButton("Browse...")
         self.deidentify_box = QCheckBox("De-identify (DICOM PS3.15 Basic Profile, pseudonyms keyed by the site secret)")
         self.deidentify_box.setToolTip("Patient data, names and UIDs are removed or replaced; file names and "
-                                       "reviewers become pseudonyms. Needs the site secret "
+                                       "reviewers become pseudonyms; names, IDs and dates in box labels "
+                                       "are masked as ***. Needs the site secret "
                                        "(medxai deid secret init, once per site).")
         self.note = QLabel()
         self.note.setWordWrap(True)

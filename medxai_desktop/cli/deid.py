@@ -16,7 +16,7 @@ def register(sub) -> None:
     files = deid_sub.add_parser("files", help="write de-identified copies of DICOM files (same pseudonyms and "
                                               "UIDs as de-identified exports)")
     files.add_argument("inputs", nargs="+", help="DICOM files or folders")
-    files.add_argument("--out", required=True, help="folder for the copies (OUT/<new SOP Instance UID>.dcm)")
+    files.add_argument("--out", required=True, help="folder for the copies (OUT/<new SOP Instance UID>.dcm; an existing file is never overwritten)")
     deid.set_defaults(func=run)
 
 

@@ -2,17 +2,20 @@
 Structured Content options), with HMAC pseudonyms under a site secret.
 
 :class:`Deidentifier` is what exporters use: ``dataset(ds)`` for a DICOM instance (an SR or GSPS
-we built, or a source image), ``annotations(a)`` for the records a non-DICOM format writes.
+we built, or a source image), ``annotations(a)`` for the records a non-DICOM format writes,
+``label_cleaner(headers)`` for the labels a DICOM writer codes (:func:`.labels.clean_label`).
 """
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from .annotations import deidentify_annotations
 from .dataset import deidentify_dataset
+from .labels import clean_label, export_cleaner
 from .profile import OPTIONS, STANDARD_RELEASE, action, profile_code
 from .pseudonyms import Pseudonymizer
 from .secret import SecretError, fingerprint, import_secret, init_secret, load_secret, secret_path
@@ -43,7 +46,12 @@ class Deidentifier:
     def annotations(self, annotations):
         return deidentify_annotations(annotations, self.pseudonymizer)
 
+    @staticmethod
+    def label_cleaner(headers: Iterable[Dataset]) -> Callable[[str], str]:
+        """``label -> cleaned label`` for an export whose source images have these headers."""
+        return functools.partial(clean_label, cleaner=export_cleaner(headers))
 
-__all__ = ["Deidentifier", "OPTIONS", "Pseudonymizer", "STANDARD_RELEASE", "SecretError", "action",
+
+__all__ = ["Deidentifier", "OPTIONS", "Pseudonymizer", "STANDARD_RELEASE", "SecretError", "action", "clean_label",
            "deidentify_annotations", "deidentify_dataset", "fingerprint", "import_secret", "init_secret",
            "load_secret", "profile_code", "secret_path"]

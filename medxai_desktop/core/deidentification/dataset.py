@@ -19,6 +19,8 @@ DUMMIES = {"DA": "19000101", "TM": "000000", "DT": "19000101000000", "AS": "000D
            "US": 0, "SS": 0, "UL": 0, "SL": 0, "UV": 0, "SV": 0, "FL": 0.0, "FD": 0.0, "AT": 0,
            "CS": "ANONYMIZED", "UR": "urn:x-anonymized"}
 DUMMY_TEXT = "ANONYMIZED"
+# File meta elements that name the file's content and encoding only (PS3.10 7.1).
+FILE_META_KEPT = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
 
 
 class _Walk:
@@ -41,12 +43,18 @@ class _Walk:
             elem.value = self._map(elem.value, self.p.uid)
         elif act == profile.PSEUDONYM:   # the top level's name and ID are set to agree afterwards
             is_id = int(elem.tag) == profile.PATIENT_ID
-            elem.value = self.p.patient_id(str(elem.value or "")) if is_id else self.p.person(str(elem.value or ""))
+            elem.value = self._map(elem.value, lambda v: self.p.patient_id(str(v)) if is_id else self.p.person(str(v)))
         elif elem.VR == "SQ":
             for item in elem.value:
                 self.dataset(item)
+                self._local_code(item)
         elif elem.VR in TEXT_VRS and int(elem.tag) not in profile.CODED and elem.value:
             elem.value = self._map(elem.value, self.cleaner.clean)
+
+    def _local_code(self, item: Dataset) -> None:
+        """A local code's meaning (scheme 99...: ours, or a site's) may be free text: cleaned too."""
+        if str(item.get("CodingSchemeDesignator", "")).startswith("99") and item.get("CodeMeaning"):
+            item.CodeMeaning = self.cleaner.clean(str(item.CodeMeaning))
 
     def _dummy(self, elem: DataElement):
         if elem.VR == "PN":
@@ -75,6 +83,8 @@ def deidentify_dataset(ds: Dataset, pseudonymizer: Pseudonymizer, version: str =
     out.PatientName = out.PatientID + "^"
     meta = getattr(out, "file_meta", None)
     if meta is not None:
+        for tag in [t for t in meta.keys() if int(t) not in FILE_META_KEPT]:
+            del meta[tag]   # AE titles, presentation addresses, private information of the sender
         walk.dataset(meta)
         if "SOPInstanceUID" in out:
             meta.MediaStorageSOPInstanceUID = UID(out.SOPInstanceUID)

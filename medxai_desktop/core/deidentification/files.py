@@ -33,21 +33,42 @@ def _refusal(ds) -> str | None:
 
 
 def deidentify_files(inputs: list[Path], out_dir: Path, deidentifier) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Write a de-identified copy of every readable DICOM file under ``inputs`` into ``out_dir``;
-    returns (written files, [(file, reason it was not)])."""
+    """Write a de-identified copy of every readable DICOM file under ``inputs`` into ``out_dir``
+    (``<new SOP Instance UID>.dcm``); returns (written files, [(file, reason it was not)]).
+
+    Nothing is overwritten: a file whose copy would land where an earlier input's copy goes
+    (the same SOP Instance UID) or where a file already is, is refused, naming the other file."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     done, refused = [], []
-    for path in _dicom_files(inputs):
+    claimed: dict[Path, Path] = {}   # output file -> the input it holds
+    for path in dict.fromkeys(_dicom_files(inputs)):
         try:
             ds = pydicom.dcmread(path)
         except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
             refused.append((path, f"not a readable DICOM file ({exc})"))
             continue
         reason = _refusal(ds)
+        if reason is None:
+            copy_ = deidentifier.dataset(ds)
+            target = Path(out_dir) / f"{copy_.get('SOPInstanceUID', '')}.dcm"
+            reason = _collision(target, claimed.get(target))
         if reason:
             refused.append((path, reason))
             continue
-        done.append(deidentifier.dataset(ds))
+        claimed[target] = path
+        done.append(copy_)
     return (save_instances(done, out_dir) if done else []), refused
+
+
+def _collision(target: Path, earlier: Path | None) -> str | None:
+    """Why a copy may not be written to ``target`` (never overwrite), if it may not."""
+    if target.name == ".dcm":
+        return "no SOP Instance UID: the copy would have no name"
+    if earlier is not None:
+        return (f"the same SOP Instance UID as {earlier}: both copies would be {target.name}; "
+                "this one is not written")
+    if target.exists():
+        return f"{target} already exists and is not overwritten"
+    return None

@@ -8,9 +8,24 @@ once, towards keeping the output a valid instance without keeping information:
 
 * ``Z/D``: dates and times get a dummy (``D``: Content Date/Time are Type 1 in SR and GSPS),
   Patient ID gets its pseudonym, anything else is emptied (``Z``);
-* ``X/Z``, ``X/Z/D``: emptied (an empty value carries nothing and keeps Type 2 attributes);
-* ``X/D``: removed;
-* ``X/Z/U*``: sequences are kept with their UIDs replaced; other values emptied.
+* ``X/D``, ``X/Z/D``: a dummy (``D``), for a person name its pseudonym: valid whatever the
+  attribute's Type in the IOD at hand (Acquisition DateTime is Type 1 in waveforms and 1C in
+  enhanced MR, Device Serial Number Type 1 in Enhanced General Equipment, RT Plan Date/Time
+  Type 2), and it says no more than removal would; sequences are removed (``X``);
+* ``D`` on a sequence (Verifying Observer Sequence: Type 1C in a verified SR): kept, its items
+  walked with the table, which dummies what they hold; but Person Identification Code
+  Sequence, whose codes name a person, is removed;
+* ``X/Z``: emptied (an empty value carries nothing and keeps Type 2 attributes);
+* ``X/Z/U*``, and the two sequences of references among ``X/Z`` and ``X/Z/D``
+  (:data:`REFERENCE_SEQUENCES`): kept with their UIDs replaced; other values emptied. Neither
+  empty (invalid where Type 3: images) nor removed (invalid where Type 2: SR documents) fits
+  every IOD, and their items hold nothing but references.
+
+Beyond the table (PS3.15 leaves unlisted attributes to the implementer): every other person
+name (PN: Evaluator Name, Secondary Reviewer Name, ...) gets its pseudonym, every other date
+and time (Study Update DateTime, Procedure Creation Date, ...) a dummy, since Longitudinal
+Temporal Information Modified says REMOVED; and overlays and curves (groups 60xx, 50xx) are
+removed whole, as the table removes their data (a plane without its data is not valid).
 
 Options (PS3.16 CID 7050), recorded in every output's DeidentificationMethodCodeSequence:
 113100 the Basic Profile; 113103 Clean Graphics (text of graphic annotations kept but cleaned of
@@ -41,6 +56,10 @@ CODED = frozenset({0x00080100, 0x00080102, 0x00080103, 0x00080104, 0x00080105})
 # Listed X, but Type 1 in the presentation states we write: a dummy keeps them valid and says
 # no more than removal would.
 TYPE1_IN_OUTPUTS = {0x00700082: "Presentation Creation Date", 0x00700083: "Presentation Creation Time"}
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+PERSON_CODE_SEQUENCE = 0x00401101
+REFERENCE_SEQUENCES = {0x00081110: "Referenced Study Sequence",
+                       0x00081111: "Referenced Performed Procedure Step Sequence"}
 PATIENT_ID = 0x00100020
 PATIENT_NAME = 0x00100010
 
@@ -86,6 +105,11 @@ def profile_code(tag: int) -> str | None:
     return code
 
 
+def is_overlay_or_curve(tag: int) -> bool:
+    """In a repeating group of an overlay (6000-601E) or curve (5000-501E)."""
+    return (int(tag) >> 16) & 0xFFE1 in (0x6000, 0x5000)
+
+
 def action(tag: int, vr: str) -> str | None:
     """What we do with an element: one of REMOVE, EMPTY, DUMMY, UID, CLEAN, PSEUDONYM, or None
     (kept as it is)."""
@@ -96,15 +120,20 @@ def action(tag: int, vr: str) -> str | None:
         return PSEUDONYM
     if tag in TYPE1_IN_OUTPUTS:
         return DUMMY
+    if is_overlay_or_curve(tag):
+        return REMOVE
     code = profile_code(tag)
     if code is None:
-        return None
-    if code == "Z/D":
-        return DUMMY if vr in ("DA", "TM", "DT") else EMPTY
-    if code == "X/Z/U*":
+        return PSEUDONYM if vr == "PN" else DUMMY if vr in DATE_VRS else None
+    if code == "X/Z/U*" or tag in REFERENCE_SEQUENCES:
         return CLEAN if vr == "SQ" else (UID if vr == "UI" else EMPTY)
-    return {"X": REMOVE, "Z": EMPTY, "D": DUMMY, "U": UID, "X/Z": EMPTY, "X/Z/D": EMPTY,
-            "X/D": REMOVE}[code]
+    if code in ("X/D", "X/Z/D"):
+        return REMOVE if vr == "SQ" else DUMMY
+    if code == "Z/D":
+        return DUMMY if vr in DATE_VRS else EMPTY
+    if code == "D" and vr == "SQ":
+        return REMOVE if tag == PERSON_CODE_SEQUENCE else CLEAN
+    return {"X": REMOVE, "Z": EMPTY, "D": DUMMY, "U": UID, "X/Z": EMPTY}[code]
 
 
 def method_text(version: str) -> list[str]:

@@ -18,6 +18,8 @@ Design:
   frame ``extra["frame"] + 1`` for multi-frame sources); ``Geometric purpose of region`` =
   SCT 75958009 "Bounded by" (``codes.SCT.BoundedBy``); ``Finding`` = the label as a coded
   concept (below); a ``Tracking Identifier`` text and a new ``Tracking Unique Identifier``.
+  A label that a de-identifying export cleaned (``deidentifier=`` below) is free text, no
+  class: no Finding code, the label in the Tracking Identifier only (read back from there).
 * Proposals also carry TID 4019 Algorithm Identification (name = method, version = model, or
   "unspecified") and their score as a NUM "Proposal score" (99MEDXAI, unit UCUM "1"). On import
   a group with Algorithm Identification is a proposal, one without is a reviewed box.
@@ -52,6 +54,7 @@ Design:
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping
@@ -75,6 +78,9 @@ LOCAL_SCHEME = "99MEDXAI"
 _NAMESPACE = uuid.UUID("6f1d3c52-5a0e-4c8e-9a61-6d6564786169")  # MedXAI's own namespace
 SR_SERIES_NUMBER = 900
 UNSPECIFIED_MODEL = "unspecified"
+# A box whose label is free text (cleaned by a de-identifying export) has no Finding code; its
+# label is the rest of the Tracking Identifier we write ("reviewed box 2: mass for *** ***").
+TRACKING_LABEL = re.compile(r"(?:AI proposal|reviewed box) \d+: (.+)", re.DOTALL)
 
 # Our label (lower case) -> the name of its SNOMED CT code in pydicom's code dictionary. Names
 # that pydicom lacks are skipped at import time (those labels get local codes).
@@ -172,8 +178,10 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
 
     series: dict[str, list] = {}  # study UID -> [series UID, next instance number]
     docs = []  # built in full before anything is written
-    for key, ds, image_boxes, measured in _plan(annotations, source_datasets, which):
-        groups = [_group(b, n, ds, model) for n, b in enumerate(image_boxes, 1)]
+    plan = _plan(annotations, source_datasets, which)
+    clean = deidentifier.label_cleaner([p[1] for p in plan]) if deidentifier is not None else None
+    for key, ds, image_boxes, measured in plan:
+        groups = [_group(b, n, ds, model, clean) for n, b in enumerate(image_boxes, 1)]
         groups += [measurement_group(m, n, ds) for n, m in enumerate(measured, 1)]
         context = _observation_context(image_boxes, manufacturer, model, [m.reviewer for m in measured])
         try:
@@ -263,7 +271,10 @@ def save_instances(datasets, out_dir) -> list[Path]:
     return written
 
 
-def _group(b: BoxRecord, n: int, src: Any, model: str | None):
+def _group(b: BoxRecord, n: int, src: Any, model: str | None, clean=None):
+    """The box's TID 1410 group; ``clean``: the de-identifying export's label cleaner. A label it
+    changes is no class any more: it is written in the Tracking Identifier text only, no Finding
+    code (whose local code value would be a hash of the original)."""
     import highdicom as hd
     import numpy as np
     from pydicom.sr.codedict import codes
@@ -280,7 +291,8 @@ def _group(b: BoxRecord, n: int, src: Any, model: str | None):
                                graphic_data=np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]),
                                source_image=source)
     kind_text = "AI proposal" if b.kind == "proposal" else "reviewed box"
-    tracking = hd.sr.TrackingIdentifier(uid=str(generate_uid()), identifier=f"{kind_text} {n}: {b.label}")
+    label = b.label if clean is None else clean(b.label)
+    tracking = hd.sr.TrackingIdentifier(uid=str(generate_uid()), identifier=f"{kind_text} {n}: {label}")
     kwargs: dict[str, Any] = {}
     if b.kind == "proposal":
         box_model = model or b.extra.get("model")
@@ -290,7 +302,8 @@ def _group(b: BoxRecord, n: int, src: Any, model: str | None):
             kwargs["measurements"] = [hd.sr.Measurement(name=_score_code(), value=float(b.score),
                                                         unit=codes.UCUM.NoUnits)]
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=tracking, referenced_region=region, finding_type=finding_code(b.label),
+        tracking_identifier=tracking, referenced_region=region,
+        finding_type=finding_code(label) if label == b.label else None,
         geometric_purpose=codes.SCT.BoundedBy, **kwargs)
 
 
@@ -501,9 +514,10 @@ def _parse_group(group) -> tuple[str, Any, str, str, float | None, str | None, s
     box = make_box(xs[0], ys[0], xs[-1], ys[-1])
     sop_uid, frame = region_source(roi)
     finding = group.finding_type
-    if finding is None:
+    text_label = TRACKING_LABEL.match(group.tracking_identifier or "")
+    if finding is None and text_label is None:
         raise ValueError("no Finding code (the box's label)")
-    label = label_of(finding)
+    label = label_of(finding) if finding is not None else text_label.group(1)
     algorithm = _algorithm_of(group)
     if algorithm is None:
         return sop_uid, box, label, "reviewed", None, None, None, frame
