@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -437,3 +439,126 @@ def test_a_plugin_file_that_breaks_the_declaration_reader_marks_only_itself_brok
     assert status_of("occlusion").error == ""
     code, out, err = run_cli(capsys, "plugins", "list")
     assert code == 0 and "deep" in out and "Traceback" not in err
+
+
+# -- plugins imported first in a child process; names of built-ins refused (issue 23 defect 8) ------
+
+def test_the_built_in_names_plugins_may_not_take_are_the_registries_names():
+    from medxai_desktop.core.exchange import _BUILT_IN as formats
+    from medxai_desktop.core.explain.registry import _ALIASES, _BUILT_IN as explainers
+    from medxai_desktop.core.models.architectures import _BUILT_IN as architectures
+    from medxai_desktop.core.plugins import builtin_names
+
+    assert builtin_names.EXPLAINERS == explainers and builtin_names.EXPLAINER_ALIASES == set(_ALIASES)
+    assert builtin_names.EXPORTERS == formats and builtin_names.ARCHITECTURES == architectures
+
+
+def test_a_plugin_named_like_a_built_in_is_refused_before_anything_is_imported(isolated, capsys):
+    marker = isolated / "imported.txt"
+    for filename, kind, name in [("mycsv.py", "exporter", "csv"), ("camplus.py", "explainer", "gradcam++"),
+                                 ("spelled.py", "explainer", "grad-cam"), ("net.py", "architecture", "resnet18")]:
+        write_plugin(isolated, filename, f"""
+            from pathlib import Path
+            Path({str(marker)!r}).write_text("imported")
+            MEDXAI_PLUGIN = {{"kind": {kind!r}, "name": {name!r}, "version": "1"}}
+        """)
+        with pytest.raises(MedXAIError, match=rf"plugin '{re.escape(name)}' \(.*{filename}\) cannot be enabled: "
+                                              rf"name '{re.escape(name)}' is the built-in {kind}"):
+            plugins.enable(name)
+        code, _, err = run_cli(capsys, "plugins", "enable", name)
+        assert code == 2 and err.count("\n") == 1 and "a plugin cannot replace a built-in" in err
+    assert not marker.exists() and not [m for m in sys.modules if m.startswith("medxai_plugin_")]
+    assert plugins.enabled_names() == set()
+    code, out, _ = run_cli(capsys, "plugins", "list")
+    assert code == 0 and out.count("a plugin cannot replace a built-in") == 4
+    assert "csv" in get_format("csv")[1].__module__ and get_explainer("gradcam++").name == "gradcam++"
+
+
+LOOPS_AT_IMPORT = """
+    MEDXAI_PLUGIN = {"kind": "explainer", "name": "looper", "version": "0.1"}
+    while True:
+        pass
+"""
+
+KILLS_AT_IMPORT = """
+    import os, signal
+    MEDXAI_PLUGIN = {"kind": "explainer", "name": "killer", "version": "0.1"}
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+FLOODS_AT_IMPORT = """
+    import sys
+    import torch
+    from medxai_desktop.core.explain.base import Explainer
+
+    MEDXAI_PLUGIN = {"kind": "explainer", "name": "flood", "version": "0.1", "object": "Flood"}
+    for _ in range(50):
+        print("x" * 100_000)
+        sys.stderr.write("y" * 100_000 + "\\n")
+
+    class Flood(Explainer):
+        name, label = "flood", "Prints a lot"
+        needs_gradients = False
+
+        def compute(self, ctx):
+            return torch.ones(ctx.activations.shape[-2:])
+"""
+
+
+def _cli_subprocess(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medxai_desktop.cli", *argv], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills the child with a POSIX signal")
+def test_a_plugin_that_loops_or_dies_at_import_is_broken_and_the_program_goes_on(isolated, capsys, monkeypatch):
+    monkeypatch.setenv("MEDXAI_PLUGIN_CHECK_SECONDS", "4")
+    write_plugin(isolated, "looper.py", LOOPS_AT_IMPORT)
+    write_plugin(isolated, "killer.py", KILLS_AT_IMPORT)
+    code, _, err = run_cli(capsys, "plugins", "enable", "looper")
+    assert code == 2 and err.count("\n") == 1
+    assert "plugin 'looper'" in err and "its import did not finish within 4 s" in err
+    status = plugins.enable("killer")
+    assert status.state == "error" and status.error == "while loading: its import was killed by signal 9 (SIGKILL)"
+    assert "medxai_plugin_looper" not in sys.modules and "medxai_plugin_killer" not in sys.modules
+    plugins.enable("occlusion")
+    assert "occlusion" in explainer_names() and "looper" not in explainer_names()
+
+    # a later command, in a process of its own, lists them with the recorded reasons at once
+    listed = _cli_subprocess("plugins", "list", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "error: while loading: its import did not finish within 4 s" in listed.stdout
+    assert "error: while loading: its import was killed by signal 9 (SIGKILL)" in listed.stdout
+    # and one that uses explainers goes on without them, naming them when asked for one
+    with pytest.raises(ValueError, match="plugin 'looper' .* cannot be used: while loading: its import did not"):
+        plugins.reset()
+        get_explainer("looper")
+
+
+def test_a_plugin_that_prints_megabytes_at_import_floods_no_output(isolated, capfd):
+    write_plugin(isolated, "flood.py", FLOODS_AT_IMPORT)
+    assert cli.main(["plugins", "enable", "flood"]) == 0
+    assert "flood" in explainer_names()
+    plugins.reset()
+    assert cli.main(["plugins", "list"]) == 0
+    assert "flood" in explainer_names()   # imported again, in this process, without printing
+    out, err = capfd.readouterr()
+    assert "enabled explainer plugin flood 0.1" in out and " flood " in out
+    assert len(out) + len(err) < 10_000
+
+
+def test_the_child_reports_a_plugin_that_ends_its_process_or_fails_to_register(isolated):
+    write_plugin(isolated, "quitter.py", """
+        import os
+        MEDXAI_PLUGIN = {"kind": "exporter", "name": "quitter", "version": "1"}
+        print("leaving now")
+        os._exit(0)
+    """)
+    write_plugin(isolated, "wrongtype.py", """
+        MEDXAI_PLUGIN = {"kind": "exporter", "name": "wrongtype", "version": "1"}
+        plugin = 42
+    """)
+    assert plugins.enable("quitter").error == ("while loading: its import ended the process (exit code 0); "
+                                               "last output: leaving now")
+    assert plugins.enable("wrongtype").error == ("while loading: TypeError: an exporter plugin must give an "
+                                                 "ExportFormat, not 42")
