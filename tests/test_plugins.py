@@ -562,3 +562,102 @@ def test_the_child_reports_a_plugin_that_ends_its_process_or_fails_to_register(i
                                                "last output: leaving now")
     assert plugins.enable("wrongtype").error == ("while loading: TypeError: an exporter plugin must give an "
                                                  "ExportFormat, not 42")
+
+
+# -- a plugin failing in each of its methods is named and isolated (issue 24 item 4) -------------
+
+BROKEN_METHODS = """
+    import torch
+    from medxai_desktop.core.explain.base import Explainer
+    from medxai_desktop.core.exchange import read_flat_csv, write_flat_csv
+    from medxai_desktop.core.models.architectures import Architecture
+    from medxai_desktop.core.plugins import ExportFormat
+
+    MEDXAI_PLUGIN = {{"kind": {kind!r}, "name": {name!r}, "version": "0.3", "object": {obj!r}}}
+
+    class BadMap(Explainer):
+        name, label = "badmap", "Fails making its map"
+        needs_gradients = False
+
+        def compute(self, ctx):
+            return torch.ones(ctx.activations.shape[-2:])
+
+        def to_map(self, raw, size):
+            raise IndexError("boom in to_map")
+
+    class BadInit(Explainer):
+        name, label = "badinit", "Fails being set up"
+        needs_gradients = False
+
+        def __init__(self, **options):
+            raise KeyError("boom in __init__")
+
+        def compute(self, ctx):
+            return torch.ones(ctx.activations.shape[-2:])
+
+    def _build(num_classes):
+        raise MemoryError("boom in build")
+
+    BAD_NET = Architecture("badnet", _build, "features")
+
+    def _read(path, images_dir=None):
+        raise UnicodeError("boom in read")
+
+    BAD_READER = ExportFormat("badread", write_flat_csv, read=_read)
+"""
+
+
+def _broken(folder: Path, kind: str, name: str, obj: str) -> None:
+    write_plugin(folder, f"{name}.py", BROKEN_METHODS.format(kind=kind, name=name, obj=obj))
+    assert plugins.enable(name).state == "loaded"
+
+
+def test_an_explainer_failing_in_to_map_or_init_is_named_and_the_others_work(isolated, capsys, tmp_path):
+    _broken(isolated, "explainer", "badmap", "BadMap")
+    _broken(isolated, "explainer", "badinit", "BadInit")
+    engine = ExplanationEngine(random_model("resnet18", CLASSES, input_size=(64, 64), device="cpu"))
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(PluginError, match=r"^plugin 'badmap' \(explainer, .*badmap.py\) failed while making its "
+                                          r"map: IndexError: boom in to_map$"):
+        engine.explain(x, ["gradcam", "badmap"])
+    with pytest.raises(PluginError, match=r"^plugin 'badinit' \(explainer, .*badinit.py\) failed while being set "
+                                          r"up: KeyError: 'boom in __init__'$"):
+        get_explainer("badinit")
+    assert status_of("badmap").error == "while making its map: IndexError: boom in to_map"
+    assert status_of("badinit").error == "while being set up: KeyError: 'boom in __init__'"
+    assert engine.explain(x, ["gradcam", "layercam"])["layercam"].map.shape == (64, 64)
+
+    for method, named in (("badmap", "boom in to_map"), ("badinit", "boom in __init__")):
+        code, _, err = run_cli(capsys, "explain", str(SAMPLE / "glioma_1842.jpg"), "--arch", "resnet18",
+                               "--random-init", "--methods", f"gradcam,{method}", "--device", "cpu",
+                               "--out", str(tmp_path / method))
+        assert code == 2 and err.count("\n") == 1 and f"plugin '{method}'" in err and named in err
+    code, _, err = run_cli(capsys, "explain", str(SAMPLE / "glioma_1842.jpg"), "--arch", "resnet18", "--random-init",
+                           "--methods", "gradcam", "--device", "cpu", "--out", str(tmp_path / "fine"))
+    assert code == 0, err
+
+
+def test_an_architecture_failing_to_build_is_named_and_the_others_build(isolated, capsys, tmp_path):
+    _broken(isolated, "architecture", "badnet", "BAD_NET")
+    with pytest.raises(PluginError, match=r"^plugin 'badnet' \(architecture, .*badnet.py\) failed while building "
+                                          r"the network: MemoryError: boom in build$"):
+        random_model("badnet", CLASSES, input_size=(64, 64), device="cpu")
+    assert status_of("badnet").error == "while building the network: MemoryError: boom in build"
+    assert random_model("resnet18", CLASSES, input_size=(64, 64), device="cpu").classes == CLASSES
+    code, _, err = run_cli(capsys, "explain", str(SAMPLE / "glioma_1842.jpg"), "--arch", "badnet", "--random-init",
+                           "--classes", ",".join(CLASSES), "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "plugin 'badnet'" in err and "boom in build" in err
+    assert get_architecture("resnet18").build(4) is not None
+
+
+def test_an_exporter_failing_to_read_is_named_and_the_other_formats_read(isolated, tmp_path):
+    _broken(isolated, "exporter", "badread", "BAD_READER")
+    (tmp_path / "boxes.csv").write_text("image,label,x0,y0,x1,y1\na.png,Mass,10,20,30,40\n")
+    read, write = get_format("badread")
+    with pytest.raises(PluginError, match=r"^plugin 'badread' \(exporter, .*badread.py\) failed while importing: "
+                                          r"UnicodeError: boom in read$"):
+        read(tmp_path / "boxes.csv")
+    assert status_of("badread").error == "while importing: UnicodeError: boom in read"
+    assert [b.label for b in get_format("csv")[0](tmp_path / "boxes.csv").boxes] == ["Mass"]
+    written = write(get_format("csv")[0](tmp_path / "boxes.csv"), tmp_path / "out", which="reviewed")
+    assert Path(written if isinstance(written, (str, Path)) else written[0]).is_file()
