@@ -179,3 +179,50 @@ def test_two_writers_on_one_box_on_sqlite_neither_edit_is_lost(tmp_path):
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.postgresql
+def test_the_app_goes_on_while_postgres_is_down_and_reconnects(qtbot, own_server, tmp_path):
+    """The desktop app on the stopped server: a refused edit is said in one line naming the
+    database, nothing modal, the window goes on; once the server is back the next edit is saved."""
+    pytest.importorskip("pytestqt")
+    from PySide6.QtCore import Qt
+
+    from medxai_desktop.app.main_window import MainWindow
+    from medxai_desktop.core.resources import sample_study_dir
+
+    from .test_app_review import click, key, stored, wait_review
+
+    url = own_server.url(own_server.new_database(), password="not-a-secret-pw")
+    window = MainWindow(ReviewStore(url, cache_dir=tmp_path / "maps"), device="cpu", reviewer="alice")
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    window.open_path(sample_study_dir())
+    wait_review(qtbot, window)
+    with ReviewStore(url, upgrade=False) as other:
+        run_id = other.record_run(other.add_model(_Card()), "crosseai")
+        (box_id,) = other.add_proposals(window.image_id, run_id, [
+            BoxProposal(Box(100, 100, 200, 180), 0.8, "glioma", "crosseai")])
+    review = window.review
+    review.reload()
+    qtbot.waitUntil(lambda: box_id in review.editor.items, timeout=10000)
+    click(qtbot, window.canvas, 150, 140)
+    assert review.editor.selected == box_id
+
+    own_server.halt()
+    try:
+        key(qtbot, window, Qt.Key.Key_Right)   # nudge: refused, said, nothing modal
+        errors = [m for level, m in window.log.entries if level == "error"]
+        assert errors and "the database postgresql+psycopg://postgres:***@127.0.0.1:" in errors[0]
+        assert "is unreachable" in errors[0] and "\n" not in errors[0]
+        assert review.undo_stack.count() == 0 and window.isVisible()
+    finally:
+        own_server.start_again()
+    qtbot.waitUntil(lambda: box_id in review.editor.items, timeout=10000)
+    click(qtbot, window.canvas, 150, 140)
+    key(qtbot, window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: stored(window)[box_id][0] == Box(101, 100, 201, 180), timeout=10000)
+    assert review.undo_stack.count() == 1
