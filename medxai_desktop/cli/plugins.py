@@ -24,7 +24,7 @@ def run(args) -> int:
     from medxai_desktop.core import plugins
 
     if args.plugins_command == "_validate":
-        from medxai_desktop.core.plugins.check import child_main
+        from medxai_desktop.core.plugins.loader import child_main
         return child_main(args.name)
     if args.plugins_command == "enable":
         status = plugins.enable(args.name)

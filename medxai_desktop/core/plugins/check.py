@@ -148,19 +148,3 @@ def _verdict(returncode: int, lines: list[str]) -> str:
     last = next((line.strip() for line in reversed(lines) if line.strip()), "")
     return (f"its import ended the process (exit code {returncode})"
             + (f"; last output: {last[:_REASON_MAX]}" if last else ""))
-
-
-def child_main(name: str) -> int:
-    """``medxai plugins _validate NAME``: import and register one plugin here, print the verdict."""
-    from . import loader
-    from .errors import PluginError
-
-    loader.in_child = True
-    try:
-        loader.load_plugin(name)
-    except PluginError as exc:
-        detail = " ".join(exc.detail.split())
-        print(f"\n{RESULT_MARK} error {detail}", flush=True)
-        return 3
-    print(f"\n{RESULT_MARK} ok", flush=True)
-    return 0

@@ -216,6 +216,20 @@ def disable(name: str) -> None:
     unload_plugin(name)
 
 
+def child_main(name: str) -> int:
+    """``medxai plugins _validate NAME``: import and register one plugin here, print the verdict."""
+    global in_child
+    in_child = True
+    try:
+        load_plugin(name)
+    except PluginError as exc:
+        detail = " ".join(exc.detail.split())
+        print(f"\n{check.RESULT_MARK} error {detail}", flush=True)
+        return 3
+    print(f"\n{check.RESULT_MARK} ok", flush=True)
+    return 0
+
+
 def missing_hint(kind: str, name: str) -> str:
     """Why ``name`` is not in the ``kind`` registry when a plugin declares it ('' if none does)."""
     for status in statuses():
