@@ -661,3 +661,19 @@ def test_an_exporter_failing_to_read_is_named_and_the_other_formats_read(isolate
     assert [b.label for b in get_format("csv")[0](tmp_path / "boxes.csv").boxes] == ["Mass"]
     written = write(get_format("csv")[0](tmp_path / "boxes.csv"), tmp_path / "out", which="reviewed")
     assert Path(written if isinstance(written, (str, Path)) else written[0]).is_file()
+
+
+def test_the_plugins_dialog_lists_without_importing_or_checking_any_plugin(isolated, qtbot, tmp_path, monkeypatch):
+    from medxai_desktop.app.plugins_dialog import COLUMNS, PluginsDialog
+
+    monkeypatch.setenv("MEDXAI_PLUGIN_CHECK_SECONDS", "4")
+    write_plugin(isolated, "looper.py", LOOPS_AT_IMPORT)
+    state = tmp_path / "state" / "plugins.json"
+    state.parent.mkdir()
+    state.write_text('{"enabled": ["looper", "occlusion"]}\n')   # enabled elsewhere, never checked here
+    dialog = PluginsDialog(log=lambda message, level="info": None)
+    qtbot.addWidget(dialog)
+    rows = {dialog.table.item(r, COLUMNS.index("Name")).text(): r for r in range(dialog.table.rowCount())}
+    assert dialog.table.item(rows["looper"], COLUMNS.index("Status")).text() == "enabled"
+    assert state.read_text() == '{"enabled": ["looper", "occlusion"]}\n'   # no child was run
+    assert not [m for m in sys.modules if m.startswith("medxai_plugin_")]
