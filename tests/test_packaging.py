@@ -112,6 +112,19 @@ def test_the_launcher_dispatches_on_its_own_name(tmp_path):
         assert done.stdout.startswith(usage)
 
 
+def test_either_executable_runs_the_child_that_imports_a_plugin_first(tmp_path):
+    """core.plugins.check starts ``<this executable> plugins _validate NAME`` in the bundle, and
+    the GUI executable may be the one that starts it (the plugins dialog)."""
+    for name in ("medxai", "medxai-desktop"):
+        link = tmp_path / f"{name}.py"
+        link.symlink_to(PACKAGING / "launcher.py")
+        done = subprocess.run([sys.executable, str(link), "plugins", "_validate", "occlusion"], check=False,
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=str(REPO), MEDXAI_PLUGIN_STATE=str(tmp_path / "p.json")))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "medxai-plugin-check: ok"
+
+
 def test_scripts_build_the_bundle_and_smoke_test_it_after_pytest():
     script = (REPO / "scripts" / "test").read_text()
     order = [".venv/bin/python -m pytest \"$@\"", "bash packaging/build", "pytest --bundle -m bundle",

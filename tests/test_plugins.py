@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -437,3 +439,241 @@ def test_a_plugin_file_that_breaks_the_declaration_reader_marks_only_itself_brok
     assert status_of("occlusion").error == ""
     code, out, err = run_cli(capsys, "plugins", "list")
     assert code == 0 and "deep" in out and "Traceback" not in err
+
+
+# -- plugins imported first in a child process; names of built-ins refused (issue 23 defect 8) ------
+
+def test_the_built_in_names_plugins_may_not_take_are_the_registries_names():
+    from medxai_desktop.core.exchange import _BUILT_IN as formats
+    from medxai_desktop.core.explain.registry import _ALIASES, _BUILT_IN as explainers
+    from medxai_desktop.core.models.architectures import _BUILT_IN as architectures
+    from medxai_desktop.core.plugins import builtin_names
+
+    assert builtin_names.EXPLAINERS == explainers and builtin_names.EXPLAINER_ALIASES == set(_ALIASES)
+    assert builtin_names.EXPORTERS == formats and builtin_names.ARCHITECTURES == architectures
+
+
+def test_a_plugin_named_like_a_built_in_is_refused_before_anything_is_imported(isolated, capsys):
+    marker = isolated / "imported.txt"
+    for filename, kind, name in [("mycsv.py", "exporter", "csv"), ("camplus.py", "explainer", "gradcam++"),
+                                 ("spelled.py", "explainer", "grad-cam"), ("net.py", "architecture", "resnet18")]:
+        write_plugin(isolated, filename, f"""
+            from pathlib import Path
+            Path({str(marker)!r}).write_text("imported")
+            MEDXAI_PLUGIN = {{"kind": {kind!r}, "name": {name!r}, "version": "1"}}
+        """)
+        with pytest.raises(MedXAIError, match=rf"plugin '{re.escape(name)}' \(.*{filename}\) cannot be enabled: "
+                                              rf"name '{re.escape(name)}' is the built-in {kind}"):
+            plugins.enable(name)
+        code, _, err = run_cli(capsys, "plugins", "enable", name)
+        assert code == 2 and err.count("\n") == 1 and "a plugin cannot replace a built-in" in err
+    assert not marker.exists() and not [m for m in sys.modules if m.startswith("medxai_plugin_")]
+    assert plugins.enabled_names() == set()
+    code, out, _ = run_cli(capsys, "plugins", "list")
+    assert code == 0 and out.count("a plugin cannot replace a built-in") == 4
+    assert "csv" in get_format("csv")[1].__module__ and get_explainer("gradcam++").name == "gradcam++"
+
+
+LOOPS_AT_IMPORT = """
+    MEDXAI_PLUGIN = {"kind": "explainer", "name": "looper", "version": "0.1"}
+    while True:
+        pass
+"""
+
+KILLS_AT_IMPORT = """
+    import os, signal
+    MEDXAI_PLUGIN = {"kind": "explainer", "name": "killer", "version": "0.1"}
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+FLOODS_AT_IMPORT = """
+    import sys
+    import torch
+    from medxai_desktop.core.explain.base import Explainer
+
+    MEDXAI_PLUGIN = {"kind": "explainer", "name": "flood", "version": "0.1", "object": "Flood"}
+    for _ in range(50):
+        print("x" * 100_000)
+        sys.stderr.write("y" * 100_000 + "\\n")
+
+    class Flood(Explainer):
+        name, label = "flood", "Prints a lot"
+        needs_gradients = False
+
+        def compute(self, ctx):
+            return torch.ones(ctx.activations.shape[-2:])
+"""
+
+
+def _cli_subprocess(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medxai_desktop.cli", *argv], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills the child with a POSIX signal")
+def test_a_plugin_that_loops_or_dies_at_import_is_broken_and_the_program_goes_on(isolated, capsys, monkeypatch):
+    monkeypatch.setenv("MEDXAI_PLUGIN_CHECK_SECONDS", "4")
+    write_plugin(isolated, "looper.py", LOOPS_AT_IMPORT)
+    write_plugin(isolated, "killer.py", KILLS_AT_IMPORT)
+    code, _, err = run_cli(capsys, "plugins", "enable", "looper")
+    assert code == 2 and err.count("\n") == 1
+    assert "plugin 'looper'" in err and "its import did not finish within 4 s" in err
+    status = plugins.enable("killer")
+    assert status.state == "error" and status.error == "while loading: its import was killed by signal 9 (SIGKILL)"
+    assert "medxai_plugin_looper" not in sys.modules and "medxai_plugin_killer" not in sys.modules
+    plugins.enable("occlusion")
+    assert "occlusion" in explainer_names() and "looper" not in explainer_names()
+
+    # a later command, in a process of its own, lists them with the recorded reasons at once
+    listed = _cli_subprocess("plugins", "list", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "error: while loading: its import did not finish within 4 s" in listed.stdout
+    assert "error: while loading: its import was killed by signal 9 (SIGKILL)" in listed.stdout
+    # and one that uses explainers goes on without them, naming them when asked for one
+    with pytest.raises(ValueError, match="plugin 'looper' .* cannot be used: while loading: its import did not"):
+        plugins.reset()
+        get_explainer("looper")
+
+
+def test_a_plugin_that_prints_megabytes_at_import_floods_no_output(isolated, capfd):
+    write_plugin(isolated, "flood.py", FLOODS_AT_IMPORT)
+    assert cli.main(["plugins", "enable", "flood"]) == 0
+    assert "flood" in explainer_names()
+    plugins.reset()
+    assert cli.main(["plugins", "list"]) == 0
+    assert "flood" in explainer_names()   # imported again, in this process, without printing
+    out, err = capfd.readouterr()
+    assert "enabled explainer plugin flood 0.1" in out and " flood " in out
+    assert len(out) + len(err) < 10_000
+
+
+def test_the_child_reports_a_plugin_that_ends_its_process_or_fails_to_register(isolated):
+    write_plugin(isolated, "quitter.py", """
+        import os
+        MEDXAI_PLUGIN = {"kind": "exporter", "name": "quitter", "version": "1"}
+        print("leaving now")
+        os._exit(0)
+    """)
+    write_plugin(isolated, "wrongtype.py", """
+        MEDXAI_PLUGIN = {"kind": "exporter", "name": "wrongtype", "version": "1"}
+        plugin = 42
+    """)
+    assert plugins.enable("quitter").error == ("while loading: its import ended the process (exit code 0); "
+                                               "last output: leaving now")
+    assert plugins.enable("wrongtype").error == ("while loading: TypeError: an exporter plugin must give an "
+                                                 "ExportFormat, not 42")
+
+
+# -- a plugin failing in each of its methods is named and isolated (issue 24 item 4) -------------
+
+BROKEN_METHODS = """
+    import torch
+    from medxai_desktop.core.explain.base import Explainer
+    from medxai_desktop.core.exchange import read_flat_csv, write_flat_csv
+    from medxai_desktop.core.models.architectures import Architecture
+    from medxai_desktop.core.plugins import ExportFormat
+
+    MEDXAI_PLUGIN = {{"kind": {kind!r}, "name": {name!r}, "version": "0.3", "object": {obj!r}}}
+
+    class BadMap(Explainer):
+        name, label = "badmap", "Fails making its map"
+        needs_gradients = False
+
+        def compute(self, ctx):
+            return torch.ones(ctx.activations.shape[-2:])
+
+        def to_map(self, raw, size):
+            raise IndexError("boom in to_map")
+
+    class BadInit(Explainer):
+        name, label = "badinit", "Fails being set up"
+        needs_gradients = False
+
+        def __init__(self, **options):
+            raise KeyError("boom in __init__")
+
+        def compute(self, ctx):
+            return torch.ones(ctx.activations.shape[-2:])
+
+    def _build(num_classes):
+        raise MemoryError("boom in build")
+
+    BAD_NET = Architecture("badnet", _build, "features")
+
+    def _read(path, images_dir=None):
+        raise UnicodeError("boom in read")
+
+    BAD_READER = ExportFormat("badread", write_flat_csv, read=_read)
+"""
+
+
+def _broken(folder: Path, kind: str, name: str, obj: str) -> None:
+    write_plugin(folder, f"{name}.py", BROKEN_METHODS.format(kind=kind, name=name, obj=obj))
+    assert plugins.enable(name).state == "loaded"
+
+
+def test_an_explainer_failing_in_to_map_or_init_is_named_and_the_others_work(isolated, capsys, tmp_path):
+    _broken(isolated, "explainer", "badmap", "BadMap")
+    _broken(isolated, "explainer", "badinit", "BadInit")
+    engine = ExplanationEngine(random_model("resnet18", CLASSES, input_size=(64, 64), device="cpu"))
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(PluginError, match=r"^plugin 'badmap' \(explainer, .*badmap.py\) failed while making its "
+                                          r"map: IndexError: boom in to_map$"):
+        engine.explain(x, ["gradcam", "badmap"])
+    with pytest.raises(PluginError, match=r"^plugin 'badinit' \(explainer, .*badinit.py\) failed while being set "
+                                          r"up: KeyError: 'boom in __init__'$"):
+        get_explainer("badinit")
+    assert status_of("badmap").error == "while making its map: IndexError: boom in to_map"
+    assert status_of("badinit").error == "while being set up: KeyError: 'boom in __init__'"
+    assert engine.explain(x, ["gradcam", "layercam"])["layercam"].map.shape == (64, 64)
+
+    for method, named in (("badmap", "boom in to_map"), ("badinit", "boom in __init__")):
+        code, _, err = run_cli(capsys, "explain", str(SAMPLE / "glioma_1842.jpg"), "--arch", "resnet18",
+                               "--random-init", "--methods", f"gradcam,{method}", "--device", "cpu",
+                               "--out", str(tmp_path / method))
+        assert code == 2 and err.count("\n") == 1 and f"plugin '{method}'" in err and named in err
+    code, _, err = run_cli(capsys, "explain", str(SAMPLE / "glioma_1842.jpg"), "--arch", "resnet18", "--random-init",
+                           "--methods", "gradcam", "--device", "cpu", "--out", str(tmp_path / "fine"))
+    assert code == 0, err
+
+
+def test_an_architecture_failing_to_build_is_named_and_the_others_build(isolated, capsys, tmp_path):
+    _broken(isolated, "architecture", "badnet", "BAD_NET")
+    with pytest.raises(PluginError, match=r"^plugin 'badnet' \(architecture, .*badnet.py\) failed while building "
+                                          r"the network: MemoryError: boom in build$"):
+        random_model("badnet", CLASSES, input_size=(64, 64), device="cpu")
+    assert status_of("badnet").error == "while building the network: MemoryError: boom in build"
+    assert random_model("resnet18", CLASSES, input_size=(64, 64), device="cpu").classes == CLASSES
+    code, _, err = run_cli(capsys, "explain", str(SAMPLE / "glioma_1842.jpg"), "--arch", "badnet", "--random-init",
+                           "--classes", ",".join(CLASSES), "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "plugin 'badnet'" in err and "boom in build" in err
+    assert get_architecture("resnet18").build(4) is not None
+
+
+def test_an_exporter_failing_to_read_is_named_and_the_other_formats_read(isolated, tmp_path):
+    _broken(isolated, "exporter", "badread", "BAD_READER")
+    (tmp_path / "boxes.csv").write_text("image,label,x0,y0,x1,y1\na.png,Mass,10,20,30,40\n")
+    read, write = get_format("badread")
+    with pytest.raises(PluginError, match=r"^plugin 'badread' \(exporter, .*badread.py\) failed while importing: "
+                                          r"UnicodeError: boom in read$"):
+        read(tmp_path / "boxes.csv")
+    assert status_of("badread").error == "while importing: UnicodeError: boom in read"
+    assert [b.label for b in get_format("csv")[0](tmp_path / "boxes.csv").boxes] == ["Mass"]
+    written = write(get_format("csv")[0](tmp_path / "boxes.csv"), tmp_path / "out", which="reviewed")
+    assert Path(written if isinstance(written, (str, Path)) else written[0]).is_file()
+
+
+def test_the_plugins_dialog_lists_without_importing_or_checking_any_plugin(isolated, qtbot, tmp_path, monkeypatch):
+    from medxai_desktop.app.plugins_dialog import COLUMNS, PluginsDialog
+
+    monkeypatch.setenv("MEDXAI_PLUGIN_CHECK_SECONDS", "4")
+    write_plugin(isolated, "looper.py", LOOPS_AT_IMPORT)
+    state = tmp_path / "state" / "plugins.json"
+    state.parent.mkdir()
+    state.write_text('{"enabled": ["looper", "occlusion"]}\n')   # enabled elsewhere, never checked here
+    dialog = PluginsDialog(log=lambda message, level="info": None)
+    qtbot.addWidget(dialog)
+    rows = {dialog.table.item(r, COLUMNS.index("Name")).text(): r for r in range(dialog.table.rowCount())}
+    assert dialog.table.item(rows["looper"], COLUMNS.index("Status")).text() == "enabled"
+    assert state.read_text() == '{"enabled": ["looper", "occlusion"]}\n'   # no child was run
+    assert not [m for m in sys.modules if m.startswith("medxai_plugin_")]

@@ -1,7 +1,8 @@
-"""Crash safety on SQLite: a process editing the database and importing box files into it is
-killed with SIGKILL at random moments, 50 times; every edit it reported as committed survives,
-no import is ever seen in part (killed imports are gone once the store is opened again,
-committed ones are whole), and the file stays sound.
+"""Crash safety: a process editing the database and importing box files into it is killed with
+SIGKILL at random moments, 50 times on SQLite and 10 on PostgreSQL (issue 23: the server's side
+of a killed client); every edit it reported as committed survives, no import is ever seen in
+part (killed imports are gone once the store is opened again, committed ones are whole), and
+the database stays sound.
 
 A "zygote" process imports the store once and forks a fresh editor on request (so 50 editors
 cost 50 forks, not 50 interpreter start-ups). An editor opens the store, says it is ready,
@@ -25,12 +26,17 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from medxai_desktop.core.boxes import Box, BoxProposal
 from medxai_desktop.core.exchange.records import ImageRecord
 from medxai_desktop.core.store import ReviewStore
 
-KILLS = 50
+KILLS = {"sqlite": 50, "postgresql": 10}
+# at least this many imports reported whole, and killed part-way (every third editor is killed
+# in one); PostgreSQL's 10 kills are too few to count on an import finishing between two kills
+LEAST_IMPORTS = {"sqlite": (5, 5), "postgresql": (0, 1)}
 
 ZYGOTE = r'''
 import os, random, signal, sys
@@ -148,10 +154,30 @@ def _gone(pid: int, timeout: float = 10) -> None:
     raise AssertionError(f"editor {pid} survived SIGKILL")
 
 
+def _rows(url: str, sql: str) -> list[tuple]:
+    """Rows of a query, on a connection of its own (SQLite or PostgreSQL)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _urls(backend: str, tmp_path: Path, request) -> tuple[str, str]:
+    """The database the editors work on, and a scratch one for the zygote's warm-up."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'crash.sqlite3'}", f"sqlite:///{tmp_path / 'warm-up.sqlite3'}"
+    server = request.getfixturevalue("postgres_server")
+    return server.url(server.new_database()), server.url(server.new_database())
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="not applicable here: needs fork and SIGKILL (POSIX)")
-def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_in_part(tmp_path: Path):
-    path = tmp_path / "crash.sqlite3"
-    url = f"sqlite:///{path}"
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_in_part(backend, tmp_path: Path,
+                                                                                        request):
+    url, scratch = _urls(backend, tmp_path, request)
+    kills = KILLS[backend]
     with ReviewStore(url) as store:
         image_id = store.add_image(ImageRecord("crash.png", 100, 100))
         model_id = store.add_model(_Card())
@@ -160,7 +186,6 @@ def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_i
             BoxProposal(Box(i, i, i + 20, i + 20), 0.5, "x", "crosseai") for i in range(4)])
 
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    scratch = f"sqlite:///{tmp_path / 'warm-up.sqlite3'}"
     zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE, url, str(image_id), scratch], env=env,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     rng = random.Random(20260522)
@@ -170,7 +195,7 @@ def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_i
     cut_short = 0                   # kills that left an import part-way
     try:
         _read_until(zygote.stdout, "zygote ready")
-        for kill in range(KILLS):
+        for kill in range(kills):
             # every third editor starts with an import and is killed a moment into it, so that
             # kills land inside imports however fast the machine is; the others at random
             targeted = kill % 3 == 2
@@ -211,21 +236,22 @@ def test_sigkill_at_random_moments_loses_no_committed_edit_and_shows_no_import_i
         zygote.kill()
         zygote.wait(10)
 
-    print(f"{KILLS} kills: {len(reported)} edits reported, {len(statuses)} statuses, "
+    print(f"{backend}, {kills} kills: {len(reported)} edits reported, {len(statuses)} statuses, "
           f"{len(imported)} imports reported, {cut_short} imports killed part-way; 0 lost")
-    assert len(reported) > KILLS, f"too few edits reported ({len(reported)}): kills came too early"
-    assert len(imported) >= 5 and cut_short >= 5, "kills should land during imports and between them"
-    with closing(sqlite3.connect(path)) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
-        numbers = connection.execute(
-            "SELECT box_id, COUNT(*), MAX(revision) FROM box_revisions GROUP BY box_id").fetchall()
-        assert all(count == top for _, count, top in numbers)  # 1..n, no gaps
+    assert len(reported) > kills, f"too few edits reported ({len(reported)}): kills came too early"
+    least_whole, least_cut = LEAST_IMPORTS[backend]
+    assert len(imported) >= least_whole and cut_short >= least_cut, "kills should land during imports and between them"
+    if backend == "sqlite":
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    numbers = _rows(url, "SELECT box_id, COUNT(*), MAX(revision) FROM box_revisions GROUP BY box_id")
+    assert all(count == top for _, count, top in numbers)  # 1..n, no gaps
     with ReviewStore(url) as store:  # and the store reads it as usual
         assert len(store.latest_boxes(image_id)) >= 4
         shown = Counter(b.extra["source"] for b in store.reference_annotations().boxes
                         if b.extra["origin"] == "import")
-        assert shown == _imported_boxes(path) and all(shown[s] == n for s, n in imported.items())
+        assert shown == _imported_boxes(url) and all(shown[s] == n for s, n in imported.items())
         if statuses:
             assert store.status(image_id).status in ("unread", "in_review", "signed_off")
 
@@ -236,25 +262,20 @@ def _expected_boxes(source: str) -> int:
     return random.Random(int(seed) * 1000 + int(k)).randint(100, 800)
 
 
-def _imported_boxes(path: Path) -> Counter:
-    with closing(sqlite3.connect(path)) as connection:
-        return Counter(dict(connection.execute(
-            "SELECT source, COUNT(*) FROM boxes WHERE origin = 'import' GROUP BY source")))
+def _imported_boxes(url: str) -> Counter:
+    return Counter(dict(_rows(url, "SELECT source, COUNT(*) FROM boxes WHERE origin = 'import' GROUP BY source")))
 
 
 def _check_imports(url: str, imported: dict[str, int]) -> bool:
     """Opening the store removes what a killed import left; then every import is whole or
     absent, and every reported one whole. Returns whether a killed import had left rows."""
-    path = Path(url.removeprefix("sqlite:///"))
-    with closing(sqlite3.connect(path)) as connection:
-        left = connection.execute("SELECT COUNT(*) FROM boxes WHERE import_id IN "
-                                  "(SELECT id FROM imports WHERE state <> 'committed')").fetchone()[0]
+    ((left,),) = _rows(url, "SELECT COUNT(*) FROM boxes WHERE import_id IN "
+                            "(SELECT id FROM imports WHERE state <> 'committed')")
     ReviewStore(url, upgrade=False).close()
-    with closing(sqlite3.connect(path)) as connection:
-        assert connection.execute("SELECT state, COUNT(*) FROM imports GROUP BY state").fetchall() \
-            in ([], [("committed", connection.execute("SELECT COUNT(*) FROM imports").fetchone()[0])])
-        committed = {s for (s,) in connection.execute("SELECT source FROM imports")}
-    counts = _imported_boxes(path)
+    ((total,),) = _rows(url, "SELECT COUNT(*) FROM imports")
+    assert _rows(url, "SELECT state, COUNT(*) FROM imports GROUP BY state") in ([], [("committed", total)])
+    committed = {s for (s,) in _rows(url, "SELECT source FROM imports")}
+    counts = _imported_boxes(url)
     assert set(counts) == committed and all(n == _expected_boxes(s) for s, n in counts.items()), \
         f"an import seen in part: {[(s, n, _expected_boxes(s)) for s, n in counts.items()]}"
     assert all(counts[s] == n for s, n in imported.items()), "a reported import lost"
@@ -262,10 +283,7 @@ def _check_imports(url: str, imported: dict[str, int]) -> bool:
 
 
 def _check_reported(url: str, reported: dict[int, tuple[int, int, str]]) -> None:
-    path = url.removeprefix("sqlite:///")
-    with closing(sqlite3.connect(path)) as connection:
-        rows = dict((r[0], (r[1], r[2], r[3])) for r in connection.execute(
-            "SELECT id, box_id, revision, state FROM box_revisions"))
+    rows = {r[0]: (r[1], r[2], r[3]) for r in _rows(url, "SELECT id, box_id, revision, state FROM box_revisions")}
     missing = {k: v for k, v in reported.items() if rows.get(k) != v}
     assert not missing, f"committed edits lost or changed after SIGKILL: {missing}"
 

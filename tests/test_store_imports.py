@@ -164,11 +164,16 @@ def test_only_imports_of_gone_or_silent_processes_are_cleaned_up(store):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True)
     fresh, old = timedelta(seconds=5), imports.STALE_AFTER + timedelta(minutes=1)
-    kept = {_pending(store, imports.HOST, os.getpid(), fresh),       # this process: importing
-            _pending(store, "elsewhere", 12345, fresh)}             # another machine, alive
+    running = _pending(store, imports.HOST, os.getpid(), fresh)      # this process: importing
+    kept = {running, _pending(store, "elsewhere", 12345, fresh)}    # another machine, alive
     _pending(store, "elsewhere", 12345, old)                         # another machine, silent
     _pending(store, imports.HOST, int(finished.stdout), fresh)       # a process that is gone
-    ReviewStore(store.url, upgrade=False).close()
+    _pending(store, imports.HOST, os.getpid(), fresh)                # this process, given up (issue 23)
+    imports._running.add((str(store.engine.url), running))
+    try:
+        ReviewStore(store.url, upgrade=False).close()
+    finally:
+        imports._running.discard((str(store.engine.url), running))
     with store.engine.connect() as c:
         assert set(c.execute(select(imports_table.c.id)).scalars()) == kept
 

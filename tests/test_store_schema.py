@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import stat
 
 import pytest
 from sqlalchemy import text
@@ -9,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from medxai_desktop.core.boxes import Box, BoxProposal
 from medxai_desktop.core.exchange.records import ImageRecord
-from medxai_desktop.core.store import ReviewStore, StoreError
+from medxai_desktop.core.store import ReviewStore, StoreError, default_data_dir, default_db_url
 from medxai_desktop.core.store.database import make_engine
 from medxai_desktop.core.store.migrate import head_revision, upgrade
 from medxai_desktop.core.store.schema import APPEND_ONLY_TABLES, metadata
@@ -105,6 +107,50 @@ def test_sqlite_connections_are_set_for_durability(tmp_path):
     finally:
         store.close()
     assert (tmp_path / "r.sqlite3-wal").exists() or (tmp_path / "r.sqlite3").exists()
+
+
+def _modes(*paths) -> list[str]:
+    return [oct(stat.S_IMODE(os.stat(p).st_mode)) for p in paths]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_a_new_review_database_is_private_to_its_owner(tmp_path):
+    """Issue 23 defect 9: the database (reviewer names, image paths, the audit log) was created
+    0644 in a 0755 folder. Now: folder 0700, file 0600, and so its -wal and -shm files."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "new" / "data" / "reviews.sqlite3"
+        store = ReviewStore(f"sqlite:///{path}")
+        try:
+            store.add_image(ImageRecord("a.png", 10, 10))
+            assert _modes(path.parent, path, f"{path}-wal", f"{path}-shm") == ["0o700", "0o600", "0o600", "0o600"]
+        finally:
+            store.close()
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_the_default_database_and_data_folder_are_tightened_a_named_one_is_left(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("MEDXAI_DB", raising=False)
+    folder = default_data_dir()
+    folder.mkdir(parents=True, mode=0o755)
+    os.chmod(folder, 0o755)
+    url = default_db_url()
+    ReviewStore(url).close()
+    default = folder / "reviews.sqlite3"
+    os.chmod(default, 0o644)
+    ReviewStore(url).close()
+    assert _modes(folder, default) == ["0o700", "0o600"]
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o750)
+    os.chmod(shared, 0o750)
+    ReviewStore(f"sqlite:///{shared / 'group.sqlite3'}").close()
+    os.chmod(shared / "group.sqlite3", 0o640)   # shared with a group on purpose
+    ReviewStore(f"sqlite:///{shared / 'group.sqlite3'}").close()
+    assert _modes(shared, shared / "group.sqlite3") == ["0o750", "0o640"]
 
 
 def _open_store(url: str, barrier) -> None:

@@ -61,7 +61,7 @@ class PluginsDialog(QDialog):
     def refresh(self, rescan: bool = False) -> None:
         if rescan:
             plugins.plugins(refresh=True)
-        self.statuses = plugins.load_enabled()
+        self.statuses = plugins.statuses()   # the recorded results: listing imports no plugin
         self._filling = True
         self.table.setRowCount(len(self.statuses))
         for row, status in enumerate(self.statuses):

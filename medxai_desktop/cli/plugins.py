@@ -1,6 +1,7 @@
 """`medxai plugins`: list, enable or disable plugins."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -12,6 +13,8 @@ def register(sub) -> None:
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     plugins_sub.add_parser("enable", help="enable a plugin (it is imported from now on)").add_argument("name")
     plugins_sub.add_parser("disable", help="disable a plugin").add_argument("name")
+    # hidden: the child process that imports a plugin before this program does (core.plugins.check)
+    plugins_sub.add_parser("_validate", help=argparse.SUPPRESS).add_argument("name")
     plugins.set_defaults(func=run)
 
 
@@ -20,6 +23,9 @@ def run(args) -> int:
 
     from medxai_desktop.core import plugins
 
+    if args.plugins_command == "_validate":
+        from medxai_desktop.core.plugins.loader import child_main
+        return child_main(args.name)
     if args.plugins_command == "enable":
         status = plugins.enable(args.name)
         info = status.info
@@ -32,7 +38,8 @@ def run(args) -> int:
         plugins.disable(args.name)
         print(f"disabled plugin {args.name}")
         return 0
-    rows = [s.as_row() for s in plugins.load_enabled()]
+    # the declarations and the recorded results of earlier loads: listing imports no plugin
+    rows = [s.as_row() for s in plugins.statuses()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -4,7 +4,8 @@ Folders, in this order: the ``plugins/`` folder shipped with the application (th
 tree's, or the frozen bundle's copy), the user's plugins folder (``plugins`` in the user data
 folder), then every folder in ``$MEDXAI_PLUGIN_PATH`` (separated by ``os.pathsep``). Entry
 points (group ``medxai_desktop.plugins``) come first. When two plugins share a name the first
-one found is used and the other is listed with an error.
+one found is used and the other is listed with an error. A plugin named like a built-in
+(:mod:`.builtin_names`) is listed with an error and never imported.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from .builtin_names import shadowed_builtin
 from .declaration import GROUP, PluginInfo, entry_point_info, read_module_declaration
 
 # The same folder name as medxai_desktop.core.store.locations.APP_NAME (not imported from
@@ -92,6 +94,10 @@ def discover_plugins() -> list[PluginInfo]:
     seen: dict[str, PluginInfo] = {}
     result = []
     for info in found:
+        builtin = "" if info.error else shadowed_builtin(info.name)
+        if builtin:
+            info = replace(info, error=f"name {info.name!r} is {builtin}; a plugin cannot replace a built-in "
+                                       "(rename the plugin)")
         first = seen.get(info.name)
         if first is not None and not info.error:
             info = replace(info, error=f"name {info.name!r} is already used by {first.source}; ignored")

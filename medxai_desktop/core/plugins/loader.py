@@ -7,23 +7,27 @@ Only plugins the user enabled are imported. An enabled explainer registers with
 registries call :func:`load_enabled` for their kind the first time they are asked, so a
 plugin is imported only when something of its kind is needed.
 
-A plugin that raises while importing is recorded with its error and skipped; one that raises
+A plugin is first imported in a child process (:mod:`.check`): one that raises, loops or dies
+while importing is recorded with its error and skipped, and never imported here; one that raises
 while in use raises :class:`PluginError`, which names it (front ends show the message and go on).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
+import io
 import re
 import sys
 from dataclasses import dataclass
 
 from medxai_desktop.core.errors import MedXAIError
 
+from . import check
 from .declaration import KINDS, PluginInfo
 from .errors import PluginError, _errors, _lock, record_use_error  # noqa: F401 (re-exported)
 from .discovery import discover_plugins
-from .state import enabled_names, set_enabled
+from .state import enabled_names, record_check, recorded_check, set_enabled
 
 
 @dataclass
@@ -51,6 +55,7 @@ class PluginStatus:
 _found: list[PluginInfo] | None = None
 _loaded: dict[str, object] = {}           # name -> what was registered
 _kinds_done: set[str] = set()
+in_child = False                          # this process is the child that checks one plugin
 
 
 def plugins(refresh: bool = False) -> list[PluginInfo]:
@@ -83,7 +88,8 @@ def statuses() -> list[PluginStatus]:
         for info in plugins():
             usable = _usable(info.name) is info
             error = info.error or (_errors.get(info.name, "") if usable else "") or (
-                state_error if info.name in enabled else "")
+                state_error if info.name in enabled else "") or (
+                _recorded_error(info) if usable and info.name in enabled and info.name not in _loaded else "")
             rows.append(PluginStatus(info, info.name in enabled and usable,
                                      usable and info.name in _loaded, error))
     return rows
@@ -111,20 +117,61 @@ def load_enabled(kind: str | None = None) -> list[PluginStatus]:
     return statuses()
 
 
-def load_plugin(name: str) -> object:
-    """Import one plugin and register it (whether or not it is enabled); PluginError on failure."""
+def _recorded_error(info: PluginInfo) -> str:
+    if in_child:
+        return ""
+    recorded = recorded_check(info.name, check.fingerprint(info))
+    return f"while loading: {recorded}" if recorded else ""
+
+
+def _child_verdict(info: PluginInfo, recheck: bool) -> str:
+    """'' when the plugin may be imported here: the application's own, or imported without fault
+    by a child process (now, or earlier with the same files); else the reason."""
+    if in_child or not check.needs_child(info):
+        return ""
+    fingerprint = check.fingerprint(info)
+    recorded = None if recheck else recorded_check(info.name, fingerprint)
+    if recorded is not None:
+        return recorded
+    verdict = check.check_in_child(info)
+    _remember(info, verdict)
+    return verdict
+
+
+def _remember(info: PluginInfo, error: str) -> None:
+    """Record how loading ``info`` went, for later commands (``plugins list`` imports nothing)."""
+    if in_child:
+        return
+    # the application's own plugins are never checked in a child: only their failures are kept
+    kept = error if error or check.needs_child(info) else None
+    try:
+        record_check(info.name, check.fingerprint(info), kept)
+    except MedXAIError:
+        pass  # an unwritable settings file: checked again next time
+
+
+def load_plugin(name: str, recheck: bool = False) -> object:
+    """Import one plugin and register it (whether or not it is enabled); PluginError on failure.
+    ``recheck``: import it in a child process first even if it passed before with these files."""
     with _lock:
         if name in _loaded:
             return _loaded[name]
         info = _usable(name)
         if info is None:
             raise _unknown(name)
+        verdict = _child_verdict(info, recheck)
+        if verdict:
+            error = PluginError(info, "while loading", verdict)
+            _errors[name] = f"{error.during}: {error.detail}"
+            raise error
         try:
             registered = _register(info, _import_object(info))
         except (Exception, SystemExit) as exc:
             error = PluginError(info, "while loading", exc)
             _errors[name] = f"{error.during}: {error.detail}"
+            _remember(info, error.detail)
             raise error from exc
+        _remember(info, "")
         _errors.pop(name, None)
         _loaded[name] = registered
         return registered
@@ -152,10 +199,11 @@ def unload_plugin(name: str) -> None:
 def enable(name: str) -> PluginStatus:
     """Persist ``name`` as enabled and load it now; the status says whether that worked."""
     if _usable(name) is None:
-        raise _unknown(name)
+        raise _unusable(name)
     set_enabled(name, True)
+    _errors.pop(name, None)
     try:
-        load_plugin(name)
+        load_plugin(name, recheck=True)
     except PluginError:
         pass
     return next(s for s in statuses() if s.info.name == name and s.enabled)
@@ -166,6 +214,20 @@ def disable(name: str) -> None:
         raise _unknown(name)
     set_enabled(name, False)
     unload_plugin(name)
+
+
+def child_main(name: str) -> int:
+    """``medxai plugins _validate NAME``: import and register one plugin here, print the verdict."""
+    global in_child
+    in_child = True
+    try:
+        load_plugin(name)
+    except PluginError as exc:
+        detail = " ".join(exc.detail.split())
+        print(f"\n{check.RESULT_MARK} error {detail}", flush=True)
+        return 3
+    print(f"\n{check.RESULT_MARK} ok", flush=True)
+    return 0
 
 
 def missing_hint(kind: str, name: str) -> str:
@@ -194,6 +256,13 @@ def reset() -> None:
             del sys.modules[module]
 
 
+def _unusable(name: str) -> MedXAIError:
+    broken = next((p for p in plugins() if p.name == name and p.error), None)
+    if broken is None:
+        return _unknown(name)
+    return MedXAIError(f"plugin {name!r} ({broken.source}) cannot be enabled: {broken.error}")
+
+
 def _unknown(name: str) -> MedXAIError:
     known = sorted({p.name for p in plugins()})
     return MedXAIError(f"no plugin named {name!r}; found: {', '.join(known) or 'none'}")
@@ -204,7 +273,8 @@ _MODULE_PREFIX = "medxai_plugin_"
 
 def _import_object(info: PluginInfo):
     if info.entry_point is not None:
-        obj = info.entry_point.load()
+        with _quiet():
+            obj = info.entry_point.load()
     else:
         module_name = _MODULE_PREFIX + re.sub(r"\W", "_", info.name)
         module = sys.modules.get(module_name)
@@ -218,7 +288,8 @@ def _import_object(info: PluginInfo):
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             try:
-                spec.loader.exec_module(module)
+                with _quiet():
+                    spec.loader.exec_module(module)
             except BaseException:
                 del sys.modules[module_name]
                 raise
@@ -226,6 +297,25 @@ def _import_object(info: PluginInfo):
             raise AttributeError(f"{info.path} has no attribute {info.obj!r} (named by 'object')")
         obj = getattr(module, info.obj)
     return obj() if inspect.isfunction(obj) else obj
+
+
+class _Discard(io.TextIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """What a plugin prints while it is imported is dropped (a plugin printing megabytes must not
+    flood a command's output); the child process that checks it keeps the last lines."""
+    if in_child:
+        yield
+        return
+    with contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()):
+        yield
 
 
 def _register(info: PluginInfo, obj) -> object:

@@ -1,7 +1,10 @@
 """Which plugins the user enabled: a small JSON file in the user's config folder.
 
 ``$MEDXAI_PLUGIN_STATE`` names another file (tests, or a department-wide setting). The file
-holds ``{"enabled": ["occlusion", ...]}``; a missing file means nothing is enabled.
+holds ``{"enabled": ["occlusion", ...], "checked": {"name": {"fingerprint": ..., "error": ...}}}``;
+a missing file means nothing is enabled. ``checked`` remembers the result of importing each
+plugin in a child process (:mod:`.check`) for the plugin's files as they were then, so later
+commands neither import a broken plugin nor check a good one again.
 """
 from __future__ import annotations
 
@@ -27,12 +30,12 @@ def state_path() -> Path:
     return Path(user_config_dir(APP_NAME, appauthor=False)) / "plugins.json"
 
 
-def enabled_names() -> set[str]:
+def _read_state() -> dict:
     path = state_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return set()
+        return {"enabled": [], "checked": {}}
     except OSError as exc:
         raise InputFileError(path, f"cannot read the plugin settings ({exc.strerror or exc})") from None
     try:
@@ -42,12 +45,47 @@ def enabled_names() -> set[str]:
     names = data.get("enabled", []) if isinstance(data, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InputFileError(path, 'plugin settings must be {"enabled": ["name", ...]}')
-    return set(names)
+    checked = data.get("checked")
+    checked = {name: entry for name, entry in checked.items() if isinstance(entry, dict)
+               and isinstance(entry.get("fingerprint"), str) and isinstance(entry.get("error"), str)} \
+        if isinstance(checked, dict) else {}   # a damaged record only means checking again
+    return {"enabled": sorted(set(names)), "checked": checked}
+
+
+def _write_state(state: dict) -> None:
+    # Written beside it, then renamed: a crash never leaves half a file.
+    state = {key: value for key, value in state.items() if value or key == "enabled"}
+    atomic_write_text(state_path(), json.dumps(state, indent=2) + "\n")
+
+
+def enabled_names() -> set[str]:
+    return set(_read_state()["enabled"])
 
 
 def set_enabled(name: str, enabled: bool) -> None:
-    names = enabled_names()
-    names = names | {name} if enabled else names - {name}
-    path = state_path()
-    # Written beside it, then renamed: a crash never leaves half a file.
-    atomic_write_text(path, json.dumps({"enabled": sorted(names)}, indent=2) + "\n")
+    state = _read_state()
+    names = set(state["enabled"])
+    state["enabled"] = sorted(names | {name} if enabled else names - {name})
+    _write_state(state)
+
+
+def recorded_check(name: str, fingerprint: str) -> str | None:
+    """The error recorded ('' for none) when ``name`` was checked with these files, else None."""
+    try:
+        entry = _read_state()["checked"].get(name)
+    except InputFileError:
+        return None
+    return entry["error"] if entry is not None and entry["fingerprint"] == fingerprint else None
+
+
+def record_check(name: str, fingerprint: str, error: str | None) -> None:
+    """Remember ``error`` ('' for none) for these files; None forgets. Writes only a change."""
+    state = _read_state()
+    entry = None if error is None else {"fingerprint": fingerprint, "error": error}
+    if state["checked"].get(name) == entry:
+        return
+    if entry is None:
+        del state["checked"][name]
+    else:
+        state["checked"][name] = entry
+    _write_state(state)

@@ -4,8 +4,8 @@ Proposals are immutable; every human change to a box is a new revision (reviewer
 state); undo and redo are new revisions too; the audit log is append-only. SQLite (WAL) in
 the user's data folder by default, the same code on PostgreSQL for a shared database.
 """
-from .errors import (ChangeNotInEffect, NothingToRedo, NothingToUndo, RevisionConflict, StoreError,
-                     UnknownEntity)
+from .errors import (ChangeNotInEffect, DatabaseUnavailable, NothingToRedo, NothingToUndo, RevisionConflict,
+                     StoreError, UnknownEntity)
 from .export_scope import ExportScope
 from .locations import default_cache_dir, default_data_dir, default_db_url, mask_url, missing_sqlite_file
 from .map_cache import MapNotCached, has_map, load_map, map_path, save_map
@@ -17,7 +17,7 @@ from .views import (ACCEPTED, ADDED, BOX_STATES, EDITED, IN_REVIEW, PROPOSED, RE
 __all__ = [
     "ACCEPTED", "ADDED", "BOX_STATES", "EDITED", "IN_REVIEW", "PROPOSED", "REJECTED", "REMOVED",
     "REVIEW_STATUSES", "SIGNED_OFF", "UNREAD", "AuditEntry", "BoxView", "ChangeNotInEffect",
-    "ExplanationInfo", "ExportScope",
+    "DatabaseUnavailable", "ExplanationInfo", "ExportScope",
     "ImageInfo", "ImageStatus", "ImportSummary", "MapNotCached", "NothingToRedo", "NothingToUndo",
     "ReviewStore", "Revision", "RevisionConflict", "StoreError", "UnknownEntity",
     "default_cache_dir", "default_data_dir", "default_db_url", "has_map", "load_map",

@@ -15,10 +15,18 @@ SQLite settings, set on every connection:
 
 WAL needs a local disk: a SQLite file on a network share is not safe; share a PostgreSQL
 database instead.
+
+A review database holds reviewer names, image paths and the audit log: a new SQLite file is
+created readable by its owner only (0600; SQLite gives its -wal and -shm files the same mode),
+in a folder created 0700. The default database and the default data folder are tightened so
+when they exist with looser modes; a database the user names elsewhere keeps the mode it has
+(it may be shared on purpose).
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from .errors import StoreError
-from .locations import mask_url
+from .locations import default_data_dir, mask_url
 
 BUSY_TIMEOUT_S = 30.0
 _WRITE = "medxai_write"
@@ -52,7 +60,7 @@ def make_engine(url: str) -> Engine:
             if database in ("", ":memory:") or database.startswith("file:"):
                 raise StoreError(f"{mask_url(str(url))}: give a SQLite file (an in-memory database "
                                  "would vanish and cannot be shared between connections)")
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(database).expanduser())
             engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
             _configure_sqlite(engine)
         else:
@@ -62,6 +70,40 @@ def make_engine(url: str) -> Engine:
     except OSError as exc:
         raise StoreError(f"cannot create the folder of {mask_url(str(url))}: {exc}") from None
     return engine
+
+
+_PRIVATE_FILE, _PRIVATE_FOLDER = 0o600, 0o700
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the folder (0700) and the empty database file (0600) that SQLite then fills."""
+    folder = path.parent
+    ours = os.path.abspath(folder) == os.path.abspath(default_data_dir())
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=_PRIVATE_FOLDER, exist_ok=True)
+        ours = True
+    if ours:
+        _tighten(folder, _PRIVATE_FOLDER)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE))
+        os.chmod(path, _PRIVATE_FILE)   # whatever the umask
+        return
+    except FileExistsError:
+        pass
+    if ours:
+        for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+            _tighten(file, _PRIVATE_FILE)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Remove the group's and others' access from a file or folder of ours (POSIX)."""
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+        if os.name == "posix" and current & ~mode:
+            os.chmod(path, current & mode)
+    except FileNotFoundError:
+        pass
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -13,6 +13,16 @@ class StoreError(MedXAIError):
     """The store cannot do what was asked (bad URL, unreachable server, invalid value)."""
 
 
+class DatabaseUnavailable(StoreError):
+    """The database server cannot be reached, or went away during the call (stopped, restarted,
+    network cut). What was committed before stays; the store reconnects on its next call."""
+
+    def __init__(self, what: str, database: str, reason: str):
+        self.what, self.database, self.reason = what, database, reason
+        super().__init__(f"{what}: the database {database} is unreachable ({reason}); what was saved "
+                         "before is kept: try again once it is back")
+
+
 class UnknownEntity(StoreError, LookupError):
     """No image / box / model / run with that id."""
 

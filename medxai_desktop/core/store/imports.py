@@ -40,6 +40,7 @@ DELETE_BATCH = 2000      # rows deleted per transaction when an import is cleane
 HOST = socket.gethostname()[:255]
 
 T = TypeVar("T")
+_running: set[tuple[str, int]] = set()   # (database, import id) of the imports this process runs now
 
 
 # -- what readers see -------------------------------------------------------------------------
@@ -74,14 +75,18 @@ def importing(engine: Engine, source: str) -> Iterator[int]:
         import_id = c.execute(insert(imports).values(
             state=PENDING, source=source, host=HOST, pid=os.getpid(), started_at=now,
             heartbeat_at=now)).inserted_primary_key[0]
+    running = (str(engine.url), import_id)
+    _running.add(running)
     try:
         yield import_id
     except BaseException:
         try:
             abandon(engine, import_id)
         except (SQLAlchemyError, StoreError):
-            pass  # left pending or failed: the next open of the store removes it
+            pass  # the server went away, say: the next import or open of the store removes it
         raise
+    finally:
+        _running.discard(running)
 
 
 def run_in_batches(engine: Engine, import_id: int, items: Iterable[T],
@@ -180,6 +185,11 @@ def _process_gone(host: str, pid: int) -> bool:
     return False
 
 
+def _ours_left(engine: Engine, row) -> bool:
+    """An import of this very process that is not running any more (its clean-up failed)."""
+    return row.host == HOST and row.pid == os.getpid() and (str(engine.url), row.id) not in _running
+
+
 def clean_abandoned(engine: Engine) -> int:
     """Remove the imports that failed, and those whose process is gone or silent for
     STALE_AFTER; returns how many. Done when the store is opened."""
@@ -189,7 +199,7 @@ def clean_abandoned(engine: Engine) -> int:
         rows = c.execute(select(imports).where(imports.c.state != COMMITTED)).all()
     cleaned, now = 0, utcnow()
     for row in rows:
-        dead = now - row.heartbeat_at > STALE_AFTER or _process_gone(row.host, row.pid)
+        dead = now - row.heartbeat_at > STALE_AFTER or _process_gone(row.host, row.pid) or _ours_left(engine, row)
         if row.state == FAILED or dead:
             abandon(engine, row.id, heartbeat=None if row.state == FAILED else row.heartbeat_at)
             cleaned += 1

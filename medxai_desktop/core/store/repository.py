@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import numpy as np
 from sqlalchemy import func, inspect, select
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from medxai_desktop.core.boxes import Box, BoxProposal
 from medxai_desktop.core.exchange.records import AnnotationSet
@@ -19,7 +19,7 @@ from . import annotation_sets, catalog, imports, migrate, review
 from .audit import append_audit, read_audit
 from .database import (describe_error, make_engine, open_error, read_transaction,
                        write_transaction)
-from .errors import RevisionConflict, StoreError, UnknownEntity
+from .errors import DatabaseUnavailable, RevisionConflict, StoreError, UnknownEntity
 from .export_scope import ExportScope, export_set, reference_scope
 from .locations import default_cache_dir, default_db_url, mask_url
 from .map_cache import load_map, save_map
@@ -31,7 +31,8 @@ _OPEN_ATTEMPTS = 40   # about 40 s of retries at most, on top of the 30 s busy t
 
 
 def _database_errors(method):
-    """SQLAlchemy's errors become one-line StoreErrors (the store's own errors pass through)."""
+    """SQLAlchemy's errors become one-line StoreErrors (the store's own errors pass through); a
+    lost or refused server connection becomes DatabaseUnavailable, naming the database."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
@@ -39,8 +40,17 @@ def _database_errors(method):
         except StoreError:
             raise
         except SQLAlchemyError as exc:
+            if _connection_lost(self.engine, exc):
+                raise DatabaseUnavailable(method.__name__, mask_url(self.url), describe_error(exc)) from exc
             raise StoreError(f"{method.__name__}: {describe_error(exc)}") from exc
     return wrapper
+
+
+def _connection_lost(engine, exc: SQLAlchemyError) -> bool:
+    """The server went away or cannot be reached (a SQLite file's errors are other things)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    return engine.dialect.name != "sqlite" and isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _is_revision_clash(exc: IntegrityError) -> bool:
@@ -82,10 +92,7 @@ class ReviewStore:
             except SQLAlchemyError as exc:
                 self.engine.dispose()
                 raise open_error(self.url, exc) from None
-        try:  # what a killed or failed import left behind (readers never see it)
-            imports.clean_abandoned(self.engine)
-        except (SQLAlchemyError, StoreError):
-            pass  # housekeeping: tried again at the next open
+        self._clean_abandoned_imports()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -326,7 +333,14 @@ class ReviewStore:
         exception to one transaction per call, so that edits go on meanwhile), visible all at
         once when the import is done; on any error, or if the process dies, nothing of it is
         kept."""
+        self._clean_abandoned_imports()
         return annotation_sets.import_annotations(self.engine, annotation_set, reviewer, source)
+
+    def _clean_abandoned_imports(self) -> None:
+        try:  # what a killed or failed import left behind (readers never see it)
+            imports.clean_abandoned(self.engine)
+        except (SQLAlchemyError, StoreError):
+            pass  # housekeeping: tried again at the next open or import
 
     # -- the database itself --------------------------------------------------------------------
 
