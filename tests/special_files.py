@@ -3,6 +3,7 @@ declare huge images, a gzip bomb. Each maker writes one at a path the test choos
 and so the suffix, is the caller's) and returns it."""
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import struct
@@ -75,11 +76,13 @@ def dicom_declaring(path: Path, rows: int = 65535, columns: int = 65535) -> Path
 
 def gzip_bomb(path: Path, size: int = 1 << 30) -> Path:
     """``size`` zero bytes gzipped (about 1 MB per GB), whatever ``path``'s suffix says."""
-    with gzip.open(path, "wb", compresslevel=9) as out:
-        block = b"\0" * (1 << 22)
-        for _ in range(size // len(block)):
-            out.write(block)
+    path.write_bytes(_gzipped_zeros(size))
     return path
+
+
+@functools.lru_cache(maxsize=4)
+def _gzipped_zeros(size: int) -> bytes:
+    return gzip.compress(b"\0" * size, compresslevel=9, mtime=0)
 
 
 def big_sparse(path: Path, size: int) -> Path:

@@ -76,6 +76,8 @@ def output_errors(path: str | Path) -> Iterator[None]:
         yield
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
+        if "requested and" in reason:   # numpy's short write: the disk or the file-size limit is full
+            reason = f"the disk is full or a file-size limit was reached: {reason}"
         raise OutputError(f"{path}: cannot write ({reason}); nothing was written") from None
 
 

@@ -2,12 +2,14 @@
 read: Pillow for rasters, pydicom without pixels for DICOM; ``read_image`` for anything else)."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from medxai_desktop.core.exchange.records import ExchangeError, ImageRecord
 from medxai_desktop.core.imaging import read_image
+from medxai_desktop.core.imaging.limits import check_pixels
 from medxai_desktop.core.imaging.file_types import FileKind, NON_IMAGE_SUFFIXES, classify, read_head
 
 _DICOM_TAGS = ["Rows", "Columns", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
@@ -51,6 +53,7 @@ def probe_image(path: Path, key: str) -> ImageRecord:
 
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_DICOM_TAGS)
         if "Rows" in ds and "Columns" in ds:
+            check_pixels(path, ds.Columns, ds.Rows, what="frame")
             return ImageRecord(key, int(ds.Columns), int(ds.Rows), path=path,
                                study_uid=_s(ds.get("StudyInstanceUID")),
                                series_uid=_s(ds.get("SeriesInstanceUID")),
@@ -59,11 +62,15 @@ def probe_image(path: Path, key: str) -> ImageRecord:
         from PIL import Image
 
         try:
-            with Image.open(path) as im:
-                width, height = im.size
-            return ImageRecord(key, int(width), int(height), path=path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    width, height = im.size
         except Exception:  # noqa: BLE001 - fall back to the full reader below
             pass
+        else:
+            check_pixels(path, width, height)   # an image no reader would decode has no size either
+            return ImageRecord(key, int(width), int(height), path=path)
     image = read_image(path)
     height, width = image.shape
     return ImageRecord(key, width, height, path=path, study_uid=image.study_uid,
