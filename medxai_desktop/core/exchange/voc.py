@@ -40,7 +40,8 @@ from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, Excha
 def write_voc(annotations: AnnotationSet, out_path: str | Path, which: str = "reviewed",
               overwrite: bool = False) -> Path:
     """Write one VOC XML per image into the folder ``out_path`` (created; must be empty
-    unless ``overwrite``, which first deletes the .xml files there). Returns the folder."""
+    unless ``overwrite``, which replaces the .xml files there). Every file or none is written:
+    they go to a temporary folder beside it first. Returns the folder."""
     check_which(which, ("reviewed", "proposals"), "Pascal VOC")
     out_dir = Path(out_path)
     boxes, images, by_key = prepare_export(annotations, which, "VOC needs width and height")

@@ -41,7 +41,8 @@ def _num(value: float) -> str:
 def write_yolo(annotations: AnnotationSet, out_path: str | Path, which: str = "reviewed",
                overwrite: bool = False) -> Path:
     """Write ``classes.txt`` and one txt per image into the folder ``out_path`` (created;
-    must be empty unless ``overwrite``, which first deletes the .txt files there)."""
+    must be empty unless ``overwrite``, which replaces the .txt files there); every file or
+    none (written beside it first)."""
     check_which(which, ("reviewed", "proposals"), "YOLO")
     out_dir = Path(out_path)
     boxes, images, by_key = prepare_export(annotations, which, "YOLO normalises by the image size")
