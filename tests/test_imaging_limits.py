@@ -181,3 +181,21 @@ def test_an_image_larger_than_the_byte_limit_is_refused_before_it_is_read(monkey
     monkeypatch.setenv("MEDXAI_MAX_IMAGE_BYTES", "50")
     with pytest.raises(ImageReadError, match=r"small.png: \d+ bytes is larger than the limit of 50 for image files"):
         read_image(path)
+
+
+def test_model_cards_checkpoints_and_plugin_sources_have_size_limits(tmp_path, monkeypatch):
+    """Every reader of a user file has a size limit, not only the image readers."""
+    from medxai_desktop.core.models import CheckpointError, ModelCardError, load_card
+    from medxai_desktop.core.models.checkpoint import read_state_dict
+    from medxai_desktop.core.plugins.declaration import read_module_declaration
+    from tests.special_files import big_sparse
+
+    checkpoint = big_sparse(tmp_path / "huge.pt", 5 << 30)
+    with pytest.raises(CheckpointError, match=r"huge.pt: .*5,368,709,120 bytes is larger than the limit"):
+        read_state_dict(checkpoint)
+    (tmp_path / "card.json").write_text("{}" + " " * 100)
+    (tmp_path / "plugin.py").write_text("MEDXAI_PLUGIN = {}\n" + "#" * 100)
+    monkeypatch.setenv("MEDXAI_MAX_TEXT_BYTES", "50")
+    with pytest.raises(ModelCardError, match=r"card.json: .*bytes is larger than the limit of 50"):
+        load_card(tmp_path / "card.json")
+    assert "larger than the limit of 50" in read_module_declaration(tmp_path / "plugin.py").error

@@ -13,6 +13,7 @@ kind            default                          variable
 image           1 GiB (DICOM, PNG, NIfTI...)     ``MEDXAI_MAX_IMAGE_BYTES``
 annotations     256 MiB (CSV, COCO, VOC, YOLO)   ``MEDXAI_MAX_ANNOTATION_BYTES``
 text            16 MiB (model cards, plugins)    ``MEDXAI_MAX_TEXT_BYTES``
+model           4 GiB (checkpoints)              ``MEDXAI_MAX_MODEL_BYTES``
 ==============  ===============================  ==========================================
 """
 from __future__ import annotations
@@ -25,7 +26,8 @@ from medxai_desktop.core.errors import InputFileError
 
 LIMITS = {"image": (1 << 30, "MEDXAI_MAX_IMAGE_BYTES"),
           "annotations": (256 << 20, "MEDXAI_MAX_ANNOTATION_BYTES"),
-          "text": (16 << 20, "MEDXAI_MAX_TEXT_BYTES")}
+          "text": (16 << 20, "MEDXAI_MAX_TEXT_BYTES"),
+          "model": (4 << 30, "MEDXAI_MAX_MODEL_BYTES")}
 
 _NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
