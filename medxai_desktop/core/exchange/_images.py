@@ -2,6 +2,7 @@
 read: Pillow for rasters, pydicom without pixels for DICOM; ``read_image`` for anything else)."""
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import replace
@@ -31,7 +32,7 @@ def check_key(name: object, what: str = "file_name") -> str:
     if control_characters(name):
         raise ValueError(f"{what} {name[:40]!r} holds a control character")
     parts = name.replace("\\", "/").split("/")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":") or any(
+    if name.startswith("/") or re.match(r"[A-Za-z]:[/\\\\]", name) or any(
             p.strip() == "" or p.lower().split(".")[0] in _RESERVED_KEYS or p in (".", "..") for p in parts):
         raise ValueError(f"{what} {name!r} is not a relative file name (no absolute path, '.', '..', empty or "
                          "reserved parts)")
