@@ -197,8 +197,8 @@ def special_files():
     return st.sampled_from(SPECIAL)
 
 
-class _Hang(Exception):
-    pass
+class _Hang(BaseException):
+    """Raised by the alarm: a BaseException, so no reader's ``except Exception`` can turn it into an error."""
 
 
 def _alarm(_signum, _frame):
