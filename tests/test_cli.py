@@ -177,9 +177,10 @@ def test_explain_past_the_file_size_limit_is_one_line_and_leaves_no_partial_fold
               "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))\n"
               "from medxai_desktop.cli import main\n"
               "sys.exit(main(sys.argv[1:]))\n")
+    out = tmp_path / "new" / "folders" / "out"
     run = subprocess.run([sys.executable, "-c", script, "explain", str(small_png), *EXPLAIN_ARGS,
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
     err = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(err) == 1, run.stderr
-    assert f"{tmp_path / 'out'}: cannot write (" in err[0] and "nothing was written" in err[0]
+    assert f"{out}: cannot write (" in err[0] and "nothing was written" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.png"]

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -88,18 +88,30 @@ def atomic_folder(out_dir: str | Path, stale: tuple[Path, ...] | list[Path] = ()
     of ``tmp`` is moved to the same place under ``out`` (``out`` itself is created by a rename
     when it did not exist). On an error ``tmp`` is removed and ``out`` is as it was."""
     out_dir = Path(out_dir)
+    created = [p for p in out_dir.parents if not p.exists()]     # innermost first
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name[:40]}.", suffix=".partial", dir=out_dir.parent))
     try:
         yield tmp
-        if not out_dir.exists():
-            os.rename(tmp, out_dir)
-            return
-        for path in stale:
-            path.unlink(missing_ok=True)
-        for source in sorted(p for p in tmp.rglob("*") if not p.is_dir()):
-            target = out_dir / source.relative_to(tmp)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:          # the folders made for it, if still empty
+            with suppress(OSError):
+                folder.rmdir()
+        raise
+    try:
+        _move_in(tmp, out_dir, stale)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_in(tmp: Path, out_dir: Path, stale) -> None:
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    for path in stale:
+        path.unlink(missing_ok=True)
+    for source in sorted(p for p in tmp.rglob("*") if not p.is_dir()):
+        target = out_dir / source.relative_to(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
