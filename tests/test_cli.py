@@ -136,3 +136,51 @@ def test_unknown_method_and_class_are_usage_errors(tmp_path):
         run = medxai("explain", image, "--arch", "resnet18", "--random-init", "--classes", CLASSES,
                      *extra, "--out", tmp_path)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+# ---------------------------------------------------------------------------- issue 23 defect 6
+
+@pytest.fixture
+def small_png(tmp_path) -> Path:
+    import cv2
+
+    path = tmp_path / "small.png"
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8))
+    return path
+
+
+EXPLAIN_ARGS = ["--arch", "resnet18", "--random-init", "--device", "cpu", "--methods", "gradcam"]
+
+
+@pytest.mark.parametrize("case", ["existing file", "link to a folder"])
+def test_explain_out_that_is_a_file_or_a_link_is_one_line(small_png, tmp_path, case, capsys):
+    """--out naming an existing file was a FileExistsError traceback; a link was followed."""
+    from medxai_desktop.cli import main
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    if case == "existing file":
+        out.write_text("keep me")
+    else:
+        elsewhere.mkdir()
+        out.symlink_to(elsewhere)
+    code = main(["explain", str(small_png), *EXPLAIN_ARGS, "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(out) in err[0], err
+    assert ("exists and is a file, not a folder" if case == "existing file" else "is a symbolic link") in err[0]
+    assert out.read_text() == "keep me" if case == "existing file" else list(elsewhere.iterdir()) == []
+
+
+def test_explain_past_the_file_size_limit_is_one_line_and_leaves_no_partial_folder(small_png, tmp_path):
+    """A full disk (here a 100 kB file-size limit: input.npy is 600 kB) was an OSError traceback."""
+    script = ("import resource, signal, sys\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))\n"
+              "from medxai_desktop.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    out = tmp_path / "new" / "folders" / "out"
+    run = subprocess.run([sys.executable, "-c", script, "explain", str(small_png), *EXPLAIN_ARGS,
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
+    err = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(err) == 1, run.stderr
+    assert f"{out}: cannot write (" in err[0] and "nothing was written" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.png"]

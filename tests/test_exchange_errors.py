@@ -367,3 +367,107 @@ def test_csv_labels_with_a_nul_byte_or_too_long_are_refused(reader, header, tmp_
         path = tmp_path / "bad.csv"
         path.write_text(header + f"a.png,{label},1,1,5,5\n")
         expect_error(lambda: reader(path, tmp_path), path, "line 2", reason)
+
+
+# ---------------------------------------------------------------------------- issue 23 defects 5 and 7
+
+READ_IN_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))   # the old reader would take all memory
+from medxai_desktop.core.exchange import read_flat_csv
+from medxai_desktop.core.errors import InputFileError
+try:
+    read_flat_csv(sys.argv[1])
+    print("read")
+except InputFileError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo"])
+def test_importing_a_device_or_a_fifo_is_refused_before_anything_is_read(kind, tmp_path):
+    """`import csv /dev/zero` was OOM-killed at 21 GB; a FIFO waited for a writer forever."""
+    import subprocess
+    import sys
+
+    from tests.special_files import make_special
+
+    path = make_special(kind, tmp_path / "boxes.csv")
+    try:
+        run = subprocess.run([sys.executable, "-c", READ_IN_CHILD, str(path)], capture_output=True, text=True,
+                             timeout=60, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"reading {kind} still going after 60 s")
+    assert run.stdout.strip() == f"{path}: not a regular file but " + (
+        "a character device; not read" if kind == "/dev/zero" else "a named pipe (FIFO); not read"), run.stderr
+
+
+def test_an_annotation_file_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "flat.csv"
+    path.write_text("image,label,x0,y0,x1,y1\n" + "a.png,Mass,0,0,1,1\n" * 100)
+    monkeypatch.setenv("MEDXAI_MAX_ANNOTATION_BYTES", "1000")
+    expect_error(lambda: read_flat_csv(path), path, None, "bytes is larger than the limit of 1,000 for annotation")
+
+
+@pytest.fixture
+def outside(tmp_path) -> tuple[Path, Path]:
+    """An images folder, and an image beside it (outside it) that a key must not reach."""
+    import cv2
+    import numpy as np
+
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((20, 30), np.uint8))
+    cv2.imwrite(str(images / "in.png"), np.zeros((20, 30), np.uint8))
+    return images, tmp_path / "x.png"
+
+
+def _no_opening(monkeypatch) -> list:
+    """Record every image file the importers open (their header reads)."""
+    import medxai_desktop.core.exchange._images as images_module
+
+    opened = []
+    real = images_module.read_head
+
+    def read_head(path):
+        opened.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(images_module, "read_head", read_head)
+    return opened
+
+
+def _key_files(tmp_path: Path, key: str) -> dict:
+    (tmp_path / "voc").mkdir(exist_ok=True)
+    (tmp_path / "voc" / "a.xml").write_text(
+        f"<annotation><filename>{key}</filename><size><width>30</width><height>20</height></size></annotation>")
+    return {"flat": (tmp_path / "flat.csv", f"image,label,x0,y0,x1,y1\n{key},Mass,0,0,1,1\n", read_flat_csv, "line 2"),
+            "nih": (tmp_path / "nih.csv", f"image,label,x,y,w,h\n{key},Mass,0,0,1,1\n", read_nih_csv, "line 2"),
+            "voc": (tmp_path / "voc" / "a.xml", None, read_voc, None)}
+
+
+@pytest.mark.parametrize("fmt", ["flat", "nih", "voc"])
+@pytest.mark.parametrize("key", ["../x.png", "ABSOLUTE", "../../../../../../etc/passwd", "sub/../../x.png"])
+def test_every_importer_refuses_an_image_key_outside_the_images_folder_before_opening_it(
+        fmt, key, outside, tmp_path, monkeypatch):
+    """The flat CSV read `../x.png` and absolute paths outside --images, and opened
+    ../../etc/passwd before refusing it as not an image; COCO refused them: one rule for all."""
+    images, beside = outside
+    key = str(beside) if key == "ABSOLUTE" else key
+    opened = _no_opening(monkeypatch)
+    path, text, reader, where = _key_files(tmp_path, key)[fmt]
+    if text is not None:
+        path.write_text(text)
+    expect_error(lambda: reader(path, images), path, where, "is not a relative file name")
+    assert opened == []
+
+
+def test_a_link_in_the_images_folder_to_a_file_outside_is_not_followed(outside, monkeypatch):
+    from medxai_desktop.core.exchange._images import ImageFinder
+
+    images, beside = outside
+    (images / "link.png").symlink_to(beside)
+    opened = _no_opening(monkeypatch)
+    finder = ImageFinder(images)
+    assert finder.find("link.png") is None and finder.find("in.png") == images / "in.png"
+    assert finder.record("link.png") is None and opened == []

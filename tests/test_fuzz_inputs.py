@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import cv2
@@ -26,6 +28,7 @@ from medxai_desktop.core.models import load_card
 from medxai_desktop.core.plugins.declaration import read_module_declaration
 from medxai_desktop.core.resources import demo_model_card
 from medxai_desktop.core.store import ReviewStore
+from tests.special_files import SPECIAL, make_special
 
 EXAMPLES = 150
 COUNTS: dict[str, dict[str, int]] = {}
@@ -181,9 +184,129 @@ def test_a_refused_import_leaves_the_database_unchanged(seeds, tmp_path, data):
         counts["read"] += 1
 
 
+# ------------------------------------------------------------------------------ special files (issue 23)
+
+SPECIAL_COUNTS: dict[str, dict] = {}
+SPECIAL_SECONDS = 20          # a reader that takes longer on one of these files hangs
+SPECIAL_PEAK_MB = 1024        # ... or that needs more memory than this above where it started
+
+
+def special_files():
+    """Files that are not what they say: a FIFO, links to /dev/zero and /dev/urandom, headers
+    declaring huge images (PNG, DICOM, NIfTI), a gzip bomb, a 4 GB (sparse) file."""
+    return st.sampled_from(SPECIAL)
+
+
+class _Hang(BaseException):
+    """Raised by the alarm: a BaseException, so no reader's ``except Exception`` can turn it into an error."""
+
+
+def _alarm(_signum, _frame):
+    raise _Hang
+
+
+def _memory_kb(field: str) -> int:
+    return int(next(line for line in open("/proc/self/status") if line.startswith(field)).split()[1])
+
+
+def check_special(reader_name: str, kind: str, path: Path, read) -> None:
+    """``read`` a special file: one InputFileError naming it (or a clean read of nothing), within
+    SPECIAL_SECONDS and SPECIAL_PEAK_MB above the memory in use before; counted."""
+    counts = SPECIAL_COUNTS.setdefault(reader_name, {"cases": 0, "clear errors": 0, "read": 0, "tracebacks": 0,
+                                                     "hangs": 0, "peak MB": 0.0, "kinds": set()})
+    counts["cases"] += 1
+    counts["kinds"].add(kind)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")           # VmHWM starts again from the memory in use now
+    before = _memory_kb("VmRSS")
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(SPECIAL_SECONDS)
+    try:
+        result = read()
+        counts["read"] += 1
+    except InputFileError as exc:
+        assert path.name in str(exc) and "\n" not in str(exc).strip(), str(exc)
+        counts["clear errors"] += 1
+        result = None
+    except _Hang:
+        counts["hangs"] += 1
+        raise AssertionError(f"{reader_name} on {kind}: still reading after {SPECIAL_SECONDS} s") from None
+    except Exception:
+        counts["tracebacks"] += 1
+        raise
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    peak = (_memory_kb("VmHWM") - before) / 1024
+    counts["peak MB"] = max(counts["peak MB"], round(peak, 1))
+    assert peak < SPECIAL_PEAK_MB, f"{reader_name} on {kind}: {peak:.0f} MB"
+    return result
+
+
+def _special_readers(seeds, folder: Path) -> dict:
+    """Each reader of a user file, given the special file at the path it reads."""
+    root = seeds["root"]
+
+    def yolo_labels(path):
+        shutil.copyfile(seeds["yolo"].parent / "classes.txt", folder / "classes.txt")
+        return read_yolo(folder, root)
+
+    def named_image(path):        # an annotation file naming the special file as its image
+        images = folder / "images"
+        images.mkdir(exist_ok=True)
+        path.rename(images / path.name)
+        (folder / "flat.csv").write_text(f"image,label,x0,y0,x1,y1\n{path.name},Mass,0,0,1,1\n")
+        return read_flat_csv(folder / "flat.csv", images)
+
+    return {"coco": ("boxes.json", lambda p: read_coco(p, root)), "flat csv": ("flat.csv", read_flat_csv),
+            "nih csv": ("nih.csv", read_nih_csv), "voc": ("a.xml", lambda p: read_voc(p, root)),
+            "yolo label": ("a.txt", yolo_labels), "yolo classes": ("classes.txt",
+                                                                   lambda p: read_yolo(folder, root)),
+            "image .png": ("s.png", read_image), "image .dcm": ("s.dcm", read_image),
+            "image .nii.gz": ("s.nii.gz", read_image), "model card": ("card.json", load_card),
+            "image named by an import": ("s.png", named_image)}
+
+
+SPECIAL_READERS = ("coco", "flat csv", "nih csv", "voc", "yolo label", "yolo classes", "image .png", "image .dcm",
+                   "image .nii.gz", "model card", "image named by an import")
+
+
+@pytest.mark.parametrize("reader_name", SPECIAL_READERS)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(kind=special_files())
+def test_special_files_are_refused_by_every_reader(seeds, tmp_path, reader_name, kind):
+    folder = tmp_path / f"case{time.monotonic_ns()}"
+    folder.mkdir()
+    name, read = _special_readers(seeds, folder)[reader_name]
+    path = make_special(kind, folder / name)
+    check_special(reader_name, kind, path, lambda: read(path))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(kind=special_files())
+def test_special_files_as_plugin_declarations_are_reported(tmp_path, kind):
+    folder = tmp_path / f"case{time.monotonic_ns()}"
+    folder.mkdir()
+    path = make_special(kind, folder / "plugin.py")
+    info = check_special("plugin declaration", kind, path, lambda: read_module_declaration(path))
+    assert info.error and Path(info.path) == path, info
+
+
 def test_zz_every_reader_ran_its_budget():
     """Runs last in this file: the counts (see -s)."""
     print(json.dumps(COUNTS, indent=1))
     total = sum(c["cases"] for c in COUNTS.values())
     print(f"fuzz cases: {total}, clear errors: {sum(c['clear errors'] for c in COUNTS.values())}, tracebacks: 0")
     assert all(c["cases"] >= EXAMPLES for c in COUNTS.values()) and len(COUNTS) >= 11
+    special = {name: {**c, "kinds": len(c["kinds"])} for name, c in SPECIAL_COUNTS.items()}
+    print(json.dumps(special, indent=1))
+    print(f"special files: {sum(c['cases'] for c in special.values())} cases, "
+          f"{sum(c['clear errors'] for c in special.values())} clear errors, "
+          f"{sum(c['read'] for c in special.values())} read (nothing in them), "
+          f"{sum(c['tracebacks'] for c in special.values())} tracebacks, "
+          f"{sum(c['hangs'] for c in special.values())} hangs, "
+          f"peak {max(c['peak MB'] for c in special.values())} MB")
+    assert len(special) == len(SPECIAL_READERS) + 1
+    assert all(c["kinds"] == len(SPECIAL) and c["tracebacks"] == c["hangs"] == 0 for c in special.values())

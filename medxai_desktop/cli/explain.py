@@ -30,9 +30,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from medxai_desktop.core.atomic_files import check_output
     from medxai_desktop.core.explain import ExplanationEngine, canonical_name
     from medxai_desktop.core.imaging import read_image
 
+    check_output(args.out, folder=True)   # before any work: a file or a link there is one line
     methods = [canonical_name(m) for m in args.methods.split(",") if m.strip()]
     image = read_image(args.image, frame=args.frame)
     model = load_model_from_args(args)

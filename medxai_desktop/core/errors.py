@@ -15,3 +15,8 @@ class InputFileError(MedXAIError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class OutputError(MedXAIError):
+    """An output (export, explanation folder) cannot be written: names it and the reason
+    (a full disk, a file-size limit, a link where the output goes); nothing partial is left."""

@@ -19,19 +19,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from medxai_desktop.core.atomic_files import atomic_open
+from medxai_desktop.core.atomic_files import atomic_open, check_output
 from medxai_desktop.core.boxes import Box
-from medxai_desktop.core.errors import MedXAIError
-from medxai_desktop.core.exchange._images import with_size
+from medxai_desktop.core.errors import OutputError
+from medxai_desktop.core.exchange._images import check_key, control_characters, with_size  # noqa: F401 (check_key: the importers' name)
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
-from medxai_desktop.core.text_limits import LABEL_MAX  # a label as the store keeps it
+from medxai_desktop.core.text_limits import LABEL_MAX
+from medxai_desktop.core.user_files import UserFileError, read_user_bytes  # a label as the store keeps it
 
 Which = Literal["reviewed", "proposals", "both"]
 WHICH_VALUES: tuple[str, ...] = ("reviewed", "proposals", "both")
 EDGE_TOLERANCE = 1e-6  # px; x + w may land a hair past the edge in floating point
 
 
-class ExportError(MedXAIError, ValueError):
+class ExportError(OutputError, ValueError):
     """The annotations cannot be written in the asked format (e.g. ``which="both"`` to VOC,
     an image whose size is unknown, a box outside its image); says what and why."""
 
@@ -150,15 +151,12 @@ def check_export_box(record: BoxRecord, image: ImageRecord | None) -> None:
 # ---------------------------------------------------------------------------- reading text
 
 def read_bytes(path: Path) -> bytes:
+    """The annotation file's bytes: a regular file (never a FIFO or a device) within the
+    annotation size limit (core/user_files.py)."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ExchangeError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise ExchangeError(path, None, "a folder, not a file") from None
-    except OSError as exc:
-        raise ExchangeError(path, None, f"cannot read ({exc.strerror or exc})") from None
-    return data
+        return read_user_bytes(path, "annotations")
+    except UserFileError as exc:
+        raise ExchangeError(path, None, exc.reason) from None
 
 
 def read_text(path: Path) -> str:
@@ -199,38 +197,15 @@ def parse_float(text: object, what: str) -> float:
     return value
 
 
-_RESERVED_KEYS = {".", "..", "con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-                  *(f"lpt{i}" for i in range(1, 10))}
-
-
-def _control_characters(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
 def check_label(text: object, what: str = "label") -> str:
     """A label: a non-empty string of at most ``LABEL_MAX`` characters without control characters."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{what} must be a non-empty string (got {text!r})")
-    if _control_characters(text):
+    if control_characters(text):
         raise ValueError(f"{what} {text[:40]!r} holds a control character (NUL, tab, line break...)")
     if len(text) > LABEL_MAX:
         raise ValueError(f"{what} is {len(text)} characters long; at most {LABEL_MAX} are kept")
     return text
-
-
-def check_key(name: object, what: str = "file_name") -> str:
-    """An image's name in an annotation file: a relative path whose parts are real names (no
-    '.', '..', empty or reserved device names, no control characters), so it can be exported
-    again to any format."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{what} must be a non-empty string (got {name!r})")
-    if _control_characters(name):
-        raise ValueError(f"{what} {name[:40]!r} holds a control character")
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith("/") or any(p.strip() == "" or p.lower().split(".")[0] in _RESERVED_KEYS or p in (".", "..")
-                                   for p in parts):
-        raise ValueError(f"{what} {name!r} is not a relative file name (no '.', '..', empty or reserved parts)")
-    return name
 
 
 # The largest image side an annotation file may declare: the same for SQLite and PostgreSQL.
@@ -297,25 +272,25 @@ def unshift(text: str, shift: int, what: str) -> float:
 atomic_write = atomic_open
 
 
-def prepare_out_dir(out_dir: Path, suffixes: Sequence[str], overwrite: bool) -> None:
-    """Create ``out_dir``; if it already holds files, refuse unless ``overwrite``, which first
-    removes (only) the files with ``suffixes`` there (a stale export must not be read back)."""
+def prepare_out_dir(out_dir: Path, suffixes: Sequence[str], overwrite: bool) -> list[Path]:
+    """Check the export folder ``out_dir``: not a link, and if it already holds files, refuse
+    unless ``overwrite``. Returns the files an overwrite replaces (those with ``suffixes``: a
+    stale export must not be read back); they are removed when the new export is in place
+    (:func:`medxai_desktop.core.atomic_files.atomic_folder`). Nothing is created here."""
+    check_output(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not out_dir.exists():
+        return []
     links = [p for p in out_dir.rglob("*") if p.is_symlink()]
     if links:  # rglob does not descend into a linked folder: it would look empty and be written through
         raise ExportError(f"{out_dir}: holds a symbolic link ({links[0].relative_to(out_dir)}); exports never "
                           "write through links: choose a folder without them")
     existing = [p for p in out_dir.rglob("*") if p.is_file()]
-    if not existing:
-        return
-    if not overwrite:
+    if existing and not overwrite:
         raise ExportError(f"{out_dir}: folder is not empty ({len(existing)} files); "
                           f"choose an empty folder or pass overwrite=True")
-    for p in existing:
-        if p.suffix.lower() in suffixes:
-            p.unlink()
+    return [p for p in existing if p.suffix.lower() in suffixes]
 
 
 def relative_target(out_dir: Path, key: str, suffix: str, taken: dict[Path, str]) -> Path:

@@ -2,15 +2,46 @@
 read: Pillow for rasters, pydicom without pixels for DICOM; ``read_image`` for anything else)."""
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from medxai_desktop.core.exchange.records import ExchangeError, ImageRecord
 from medxai_desktop.core.imaging import read_image
+from medxai_desktop.core.imaging.limits import check_pixels
 from medxai_desktop.core.imaging.file_types import FileKind, NON_IMAGE_SUFFIXES, classify, read_head
 
 _DICOM_TAGS = ["Rows", "Columns", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"]
+_RESERVED_KEYS = {".", "..", "con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                  *(f"lpt{i}" for i in range(1, 10))}
+
+
+def control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def check_key(name: object, what: str = "file_name") -> str:
+    """An image's name in an annotation file, the rule every importer applies before anything
+    is opened: a relative path whose parts are real names (no absolute path or drive, no '.',
+    '..', empty or reserved device names, no control characters), so it can be exported again
+    to any format and never names a file outside the images folder."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} must be a non-empty string (got {name!r})")
+    if control_characters(name):
+        raise ValueError(f"{what} {name[:40]!r} holds a control character")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or re.match(r"[A-Za-z]:[/\\\\]", name) or any(
+            p.strip() == "" or p.lower().split(".")[0] in _RESERVED_KEYS or p in (".", "..") for p in parts):
+        raise ValueError(f"{what} {name!r} is not a relative file name (no absolute path, '.', '..', empty or "
+                         "reserved parts)")
+    return name
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, links resolved, lies inside the folder ``root`` (links resolved)."""
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def probe_image(path: Path, key: str) -> ImageRecord:
@@ -23,6 +54,7 @@ def probe_image(path: Path, key: str) -> ImageRecord:
 
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_DICOM_TAGS)
         if "Rows" in ds and "Columns" in ds:
+            check_pixels(path, ds.Columns, ds.Rows, what="frame")
             return ImageRecord(key, int(ds.Columns), int(ds.Rows), path=path,
                                study_uid=_s(ds.get("StudyInstanceUID")),
                                series_uid=_s(ds.get("SeriesInstanceUID")),
@@ -31,11 +63,15 @@ def probe_image(path: Path, key: str) -> ImageRecord:
         from PIL import Image
 
         try:
-            with Image.open(path) as im:
-                width, height = im.size
-            return ImageRecord(key, int(width), int(height), path=path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    width, height = im.size
         except Exception:  # noqa: BLE001 - fall back to the full reader below
             pass
+        else:
+            check_pixels(path, width, height)   # an image no reader would decode has no size either
+            return ImageRecord(key, int(width), int(height), path=path)
     image = read_image(path)
     height, width = image.shape
     return ImageRecord(key, width, height, path=path, study_uid=image.study_uid,
@@ -74,15 +110,19 @@ class ImageFinder:
         self._by_name, self._by_stem = {}, {}
         assert self.images_dir is not None
         for p in sorted(self.images_dir.rglob("*")):
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in NON_IMAGE_SUFFIXES:
+            if (p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in NON_IMAGE_SUFFIXES
+                    and inside(self.images_dir, p)):
                 self._by_name.setdefault(p.name, []).append(p)
                 self._by_stem.setdefault(p.stem, []).append(p)
 
     def find(self, key: str) -> Path | None:
+        """The image ``key`` names below the images folder; ValueError for a key that is not a
+        relative file name (:func:`check_key`), checked before anything is opened. A file found
+        through a link that leads outside the folder is not found."""
         if self.images_dir is None:
             return None
-        direct = self.images_dir / key
-        if direct.is_file():
+        direct = self.images_dir / check_key(key, "image")
+        if direct.is_file() and inside(self.images_dir, direct):
             return direct
         if self._by_name is None:
             self._index()
@@ -97,7 +137,8 @@ class ImageFinder:
         folder = self.images_dir / rel.parent
         if folder.is_dir():
             cands = sorted(p for p in folder.glob(f"{_glob_escape(rel.name)}.*")
-                           if p.is_file() and p.suffix.lower() not in NON_IMAGE_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() not in NON_IMAGE_SUFFIXES
+                           and inside(self.images_dir, p))
             if len(cands) == 1:
                 return cands[0].relative_to(self.images_dir).as_posix(), cands[0]
         if self._by_stem is None:

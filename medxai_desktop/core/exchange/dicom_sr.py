@@ -61,7 +61,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from medxai_desktop.core.atomic_files import atomic_open
+from medxai_desktop.core.atomic_files import atomic_folder, atomic_open, check_output
 from medxai_desktop.core.exchange._common import (
     ExportError, check_export_box, check_which, export_images, make_box, outside_reason,
     select_boxes,
@@ -260,14 +260,14 @@ def _box_key(b: BoxRecord) -> str:
 
 def save_instances(datasets, out_dir) -> list[Path]:
     """Write each DICOM instance as OUT/<SOPInstanceUID>.dcm; a file appears whole or not at all."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output(out_dir, folder=True)
     written: list[Path] = []
-    for ds in datasets:
-        target = out_dir / f"{ds.SOPInstanceUID}.dcm"
-        with atomic_open(target, "wb") as stream:
-            ds.save_as(stream, enforce_file_format=True)
-        written.append(target)
+    with atomic_folder(out_dir) as tmp:   # all of them, or none
+        for ds in datasets:
+            name = f"{ds.SOPInstanceUID}.dcm"
+            with atomic_open(tmp / name, "wb") as stream:
+                ds.save_as(stream, enforce_file_format=True)
+            written.append(out_dir / name)
     return written
 
 

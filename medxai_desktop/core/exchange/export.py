@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medxai_desktop.core import registry_hooks
+from medxai_desktop.core.atomic_files import check_output, output_errors
 
 from ._common import ExportError
 from .records import AnnotationSet
@@ -53,6 +54,13 @@ def export_annotations(annotations: AnnotationSet, fmt: str, out: str | Path, wh
                        deidentify: bool = False, overwrite: bool = False) -> ExportResult:
     """Write ``annotations`` (reviewed boxes, proposals or both) as ``fmt`` to ``out``;
     ``deidentify``: de-identified with the site secret (:mod:`medxai_desktop.core.deidentification`)."""
+    check_output(out)   # never written through a link
+    with output_errors(out):   # a full disk, a file-size limit: one line, nothing partial left
+        return _export(annotations, fmt, out, which, deidentify, overwrite)
+
+
+def _export(annotations: AnnotationSet, fmt: str, out: str | Path, which: str, deidentify: bool,
+            overwrite: bool) -> ExportResult:
     from . import DEIDENTIFYING, get_format, write_dicom_sr
 
     deidentifier = _deidentifier() if deidentify else None

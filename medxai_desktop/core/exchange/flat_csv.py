@@ -22,7 +22,7 @@ from typing import Any
 from medxai_desktop.core.exchange._common import (
     prepare_export,
     atomic_write, fmt_num, make_box, outside_reason,
-    SafeCsvWriter, check_label, parse_float, parse_size, read_csv_rows,
+    SafeCsvWriter, check_key, check_label, parse_float, parse_size, read_csv_rows,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
@@ -103,6 +103,7 @@ def read_flat_csv(path: str | Path, images_dir: str | Path | None = None) -> Ann
         try:
             if not key:
                 raise ValueError("image is missing")
+            check_key(key, "image")
             width = parse_size(get["image_width"], "image_width") if get.get("image_width") else 0
             height = parse_size(get["image_height"], "image_height") if get.get("image_height") else 0
             if bool(width) != bool(height):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from medxai_desktop.core.exchange._common import (
     atomic_write, check_export_box, check_which, export_images, fmt_num, make_box,
-    SafeCsvWriter, check_label, outside_reason, parse_float, read_csv_rows, select_boxes, xywh,
+    SafeCsvWriter, check_key, check_label, outside_reason, parse_float, read_csv_rows, select_boxes, xywh,
 )
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
@@ -105,6 +105,7 @@ def read_nih_csv(path: str | Path, images_dir: str | Path | None = None, *,
             key, label = row[cols["image"]].strip(), row[cols["label"]].strip()
             if not key:
                 raise ValueError("image name is missing")
+            check_key(key, "image")
             if not label:
                 raise ValueError("finding label is missing")
             check_label(label, "finding label")

@@ -26,12 +26,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from medxai_desktop.core.exchange._common import (
-    check_label,
+    check_key, check_label,
     prepare_export,
     atomic_write, check_which, fmt_num, fmt_shifted,
     make_box, outside_reason, parse_float, parse_size, prepare_out_dir, read_bytes,
     relative_target, unshift,
 )
+from medxai_desktop.core.atomic_files import atomic_folder
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
 
@@ -39,18 +40,20 @@ from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, Excha
 def write_voc(annotations: AnnotationSet, out_path: str | Path, which: str = "reviewed",
               overwrite: bool = False) -> Path:
     """Write one VOC XML per image into the folder ``out_path`` (created; must be empty
-    unless ``overwrite``, which first deletes the .xml files there). Returns the folder."""
+    unless ``overwrite``, which replaces the .xml files there). Every file or none is written:
+    they go to a temporary folder beside it first. Returns the folder."""
     check_which(which, ("reviewed", "proposals"), "Pascal VOC")
     out_dir = Path(out_path)
     boxes, images, by_key = prepare_export(annotations, which, "VOC needs width and height")
     taken: dict[Path, str] = {}
     targets = [(img, relative_target(out_dir, img.key, ".xml", taken)) for img in images]
-    prepare_out_dir(out_dir, (".xml",), overwrite)
-    for img, target in targets:
-        tree = _annotation_xml(img, [b for b in boxes if b.image_key == img.key])
-        ET.indent(tree)
-        with atomic_write(target, "wb") as f:
-            tree.write(f, encoding="utf-8", xml_declaration=True)
+    stale = prepare_out_dir(out_dir, (".xml",), overwrite)
+    with atomic_folder(out_dir, stale) as tmp:
+        for img, target in targets:
+            tree = _annotation_xml(img, [b for b in boxes if b.image_key == img.key])
+            ET.indent(tree)
+            with atomic_write(tmp / target.relative_to(out_dir), "wb") as f:
+                tree.write(f, encoding="utf-8", xml_declaration=True)
     return out_dir
 
 
@@ -169,7 +172,10 @@ def _read_one(xml_path: Path, base: Path, finder: ImageFinder) -> tuple[ImageRec
         raise ExchangeError(xml_path, None, str(exc)) from None
     rel_dir = xml_path.parent.relative_to(base) if xml_path.parent != base else Path()
     key = (rel_dir / filename).as_posix() if rel_dir != Path() else filename
-    found = finder.find(key)
+    try:
+        found = finder.find(check_key(key, "<filename>"))
+    except ValueError as exc:
+        raise ExchangeError(xml_path, None, str(exc)) from None
     img = ImageRecord(key, width, height, path=found)
     boxes = []
     for n, obj in enumerate(root.findall("object"), 1):

@@ -25,8 +25,9 @@ from medxai_desktop.core.exchange._common import (
     check_label,
     prepare_export,
     ExportError, atomic_write, check_which, make_box,
-    outside_reason, parse_float, prepare_out_dir, read_text, relative_target,
+    outside_reason, parse_float, prepare_out_dir, read_bytes, read_text, relative_target,
 )
+from medxai_desktop.core.atomic_files import atomic_folder
 from medxai_desktop.core.exchange._images import ImageFinder
 from medxai_desktop.core.exchange.records import AnnotationSet, BoxRecord, ExchangeError, ImageRecord
 
@@ -40,7 +41,8 @@ def _num(value: float) -> str:
 def write_yolo(annotations: AnnotationSet, out_path: str | Path, which: str = "reviewed",
                overwrite: bool = False) -> Path:
     """Write ``classes.txt`` and one txt per image into the folder ``out_path`` (created;
-    must be empty unless ``overwrite``, which first deletes the .txt files there)."""
+    must be empty unless ``overwrite``, which replaces the .txt files there); every file or
+    none (written beside it first)."""
     check_which(which, ("reviewed", "proposals"), "YOLO")
     out_dir = Path(out_path)
     boxes, images, by_key = prepare_export(annotations, which, "YOLO normalises by the image size")
@@ -51,23 +53,28 @@ def write_yolo(annotations: AnnotationSet, out_path: str | Path, which: str = "r
     class_ids = {label: n for n, label in enumerate(labels)}
     taken: dict[Path, str] = {out_dir / CLASSES_FILE: "(classes)"}
     targets = [(img, relative_target(out_dir, img.key, ".txt", taken)) for img in images]
-    prepare_out_dir(out_dir, (".txt",), overwrite)
-    with atomic_write(out_dir / CLASSES_FILE) as f:
-        f.writelines(f"{label}\n" for label in labels)
-    for img, target in targets:
-        lines = []
-        for b in boxes:
-            if b.image_key != img.key:
-                continue
-            w, h = img.width, img.height
-            fields = [str(class_ids[b.label]), _num((b.box.x0 + b.box.x1) / 2 / w),
-                      _num((b.box.y0 + b.box.y1) / 2 / h), _num(b.box.width / w), _num(b.box.height / h)]
-            if b.kind == "proposal":
-                fields.append(_num(b.score if b.score is not None else 1.0))
-            lines.append(" ".join(fields) + "\n")
-        with atomic_write(target) as f:
-            f.writelines(lines)
+    stale = prepare_out_dir(out_dir, (".txt",), overwrite)
+    with atomic_folder(out_dir, stale) as tmp:
+        with atomic_write(tmp / CLASSES_FILE) as f:
+            f.writelines(f"{label}\n" for label in labels)
+        for img, target in targets:
+            with atomic_write(tmp / target.relative_to(out_dir)) as f:
+                f.writelines(_label_lines(img, boxes, class_ids))
     return out_dir
+
+
+def _label_lines(img: ImageRecord, boxes: list[BoxRecord], class_ids: dict[str, int]) -> list[str]:
+    lines = []
+    for b in boxes:
+        if b.image_key != img.key:
+            continue
+        w, h = img.width, img.height
+        fields = [str(class_ids[b.label]), _num((b.box.x0 + b.box.x1) / 2 / w),
+                  _num((b.box.y0 + b.box.y1) / 2 / h), _num(b.box.width / w), _num(b.box.height / h)]
+        if b.kind == "proposal":
+            fields.append(_num(b.score if b.score is not None else 1.0))
+        lines.append(" ".join(fields) + "\n")
+    return lines
 
 
 def read_yolo(path: str | Path, images_dir: str | Path | None = None, *,
@@ -151,7 +158,7 @@ def _image_for(txt: Path, stem_path: str, by_stem: dict[str, list[ImageRecord]],
 
 
 def _read_label_file(txt: Path, img: ImageRecord, labels: list[str]) -> list[BoxRecord]:
-    data = txt.read_bytes()
+    data = read_bytes(txt)
     if not data.strip():
         return []  # a background image
     text = read_text(txt)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medxai_desktop.core.atomic_files import atomic_folder, check_output, output_errors
 from medxai_desktop.core.boxes import BoxProposal
 from medxai_desktop.core.overlay import draw_boxes, overlay_heatmap, write_png
 
@@ -23,8 +24,16 @@ from .engine import ExplanationSet
 def write_explanations(out_dir: str | Path, result: ExplanationSet, display: np.ndarray,
                        image_info: dict, boxes: list[BoxProposal] | None = None,
                        fused_map: np.ndarray | None = None, box_seconds: float | None = None) -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write into ``out_dir`` (a folder, created; never through a link): every file or none
+    (written beside it, then moved in); an OSError such as a full disk is one OutputError."""
+    final = check_output(out_dir, folder=True)
+    with output_errors(final), atomic_folder(final) as out:
+        _write(out, result, display, image_info, boxes, fused_map, box_seconds)
+    return final
+
+
+def _write(out: Path, result: ExplanationSet, display: np.ndarray, image_info: dict,
+           boxes: list[BoxProposal] | None, fused_map: np.ndarray | None, box_seconds: float | None) -> None:
     np.save(out / "input.npy", result.input_tensor.numpy().astype(np.float32))
     for name, explanation in result.explanations.items():
         np.save(out / f"{name}.npy", explanation.map.astype(np.float32))
@@ -55,4 +64,3 @@ def write_explanations(out_dir: str | Path, result: ExplanationSet, display: np.
         summary["seconds"]["crosseai_boxes"] = box_seconds
     (out / "explanations.json").write_text(json.dumps(summary, indent=2, default=str) + "\n",
                                            encoding="utf-8")
-    return out

@@ -23,6 +23,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 
 from medxai_desktop.core.imaging.limits import check_pixels
 from medxai_desktop.core.imaging.errors import ImageReadError
+from medxai_desktop.core.imaging.file_types import check_image_file
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.windowing import (VOI_FUNCTIONS, VoiLut, full_range_window,
                                                    nominal_window)
@@ -105,6 +106,7 @@ def read_dicom_header(path: Path) -> Dataset:
     truncated pixel data, missing image attributes, a transfer syntax no installed decoder
     handles, an invalid number of frames.
     """
+    check_image_file(path)
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -178,6 +180,7 @@ def photometric_of(dataset: Dataset) -> str:
 
 
 def _read_dataset(path: Path) -> FileDataset:
+    check_image_file(path)
     try:
         dataset = pydicom.dcmread(path, force=True)
     except FileNotFoundError:

@@ -5,6 +5,7 @@ import enum
 from pathlib import Path
 
 from medxai_desktop.core.imaging.errors import ImageReadError
+from medxai_desktop.core.user_files import UserFileError, check_user_file, read_user_bytes
 
 HEAD_BYTES = 4096
 
@@ -50,17 +51,27 @@ def suffix_of(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+def check_image_file(path: Path) -> Path:
+    """``path`` if it is a regular file within the image size limit (core/user_files.py), else
+    an ImageReadError; nothing is opened, so a FIFO or a link to a device is never read."""
+    try:
+        return check_user_file(path, "image")
+    except UserFileError as exc:
+        raise ImageReadError(path, exc.reason) from None
+
+
+def read_image_bytes(path: Path, count: int | None = None) -> bytes:
+    """The bytes of the image file ``path`` (the first ``count``), bounded by the image size
+    limit; an ImageReadError saying why it cannot be read otherwise."""
+    try:
+        return read_user_bytes(path, "image", count)
+    except UserFileError as exc:
+        raise ImageReadError(path, exc.reason) from None
+
+
 def read_head(path: Path) -> bytes:
     """The first bytes of ``path``, or an ImageReadError saying why it cannot be opened."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(HEAD_BYTES)
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "not an image (a directory)") from None
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot open file ({exc.strerror or exc})") from None
+    head = read_image_bytes(path, HEAD_BYTES)
     if not head:
         raise ImageReadError(path, "not an image (empty file)")
     return head

@@ -10,7 +10,7 @@ from PIL import Image
 
 from medxai_desktop.core.imaging.errors import ImageReadError
 from medxai_desktop.core.imaging.limits import check_pixels
-from medxai_desktop.core.imaging.file_types import describe_content, raster_format, read_head
+from medxai_desktop.core.imaging.file_types import describe_content, raster_format, read_head, read_image_bytes
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.windowing import full_range_window, nominal_window
 
@@ -28,10 +28,7 @@ def read_raster(path: Path, frame: int | None = None) -> MedicalImage:
     if index != 0:
         raise ImageReadError(path, f"frame {index} out of range (file has 1 frame)")
     _check_header_size(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode: any path encoding
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot open file ({exc.strerror or exc})") from None
+    data = np.frombuffer(read_image_bytes(path), dtype=np.uint8)  # bytes + imdecode: any path encoding
     try:
         array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as exc:  # e.g. OpenCV's own pixel limit

@@ -5,14 +5,15 @@ shows the patient's right on the left and anterior at the top, as radiologists r
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from medxai_desktop.core.imaging.limits import VOLUME_FACTOR, check_pixels
+from medxai_desktop.core.imaging.limits import VOLUME_FACTOR, check_pixels, check_volume_bytes
 from medxai_desktop.core.imaging.errors import ImageReadError
-from medxai_desktop.core.imaging.file_types import suffix_of
+from medxai_desktop.core.imaging.file_types import check_image_file, suffix_of
 from medxai_desktop.core.imaging.medical_image import MedicalImage
 from medxai_desktop.core.imaging.windowing import full_range_window, nominal_window
 
@@ -23,15 +24,11 @@ _FORMATS = {".nii": "NIfTI", ".nii.gz": "NIfTI", ".mha": "MetaImage", ".mhd": "M
 def read_volume(path: Path, frame: int | None = None) -> MedicalImage:
     """Slice ``frame`` of a 3-D volume (default: the middle one), or a 2-D image (frame 0)."""
     fmt = _FORMATS.get(suffix_of(path), "image")
-    header = sitk.ImageFileReader()
-    header.SetFileName(str(path))
-    try:
-        header.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ImageReadError(path, f"cannot read {fmt} file ({_sitk_message(exc)})") from None
+    header = _header(path)
     size = header.GetSize()
     check_pixels(path, *size[:2], what="slice")
     check_pixels(path, *size, what="volume", factor=VOLUME_FACTOR)
+    check_volume_bytes(path, int(np.prod(size, dtype=np.int64)), _bytes_per_voxel(header))
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -71,13 +68,7 @@ def read_volume(path: Path, frame: int | None = None) -> MedicalImage:
 
 def volume_frames(path: Path) -> int:
     """Number of axial slices (after LPS reorientation) from the header alone; 1 for 2-D."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ImageReadError(path, f"cannot read {_FORMATS.get(suffix_of(path), 'image')} file "
-                                   f"({_sitk_message(exc)})") from None
+    reader = _header(path)
     size = reader.GetSize()
     if len(size) > 3:
         raise ImageReadError(path, f"unsupported {len(size)}-D image of size {'x'.join(map(str, size))}")
@@ -86,6 +77,28 @@ def volume_frames(path: Path) -> int:
     direction = np.asarray(reader.GetDirection(), dtype=float).reshape(3, 3)
     # Column i is the direction of index axis i; the axial axis is the one closest to S (z).
     return int(size[int(np.argmax(np.abs(direction[2])))])
+
+
+def _header(path: Path) -> sitk.ImageFileReader:
+    """The file's header (size, pixel type, direction) read without its voxels; the file is a
+    regular file within the image size limit (never a FIFO or a device)."""
+    check_image_file(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImageReadError(path, f"cannot read {_FORMATS.get(suffix_of(path), 'image')} file "
+                                   f"({_sitk_message(exc)})") from None
+    return reader
+
+
+def _bytes_per_voxel(header: sitk.ImageFileReader) -> int:
+    """From the pixel type's name ("16-bit signed integer", "vector of 32-bit float", ...)."""
+    name = sitk.GetPixelIDValueAsString(header.GetPixelID())
+    bits = re.search(r"(\d+)-bit", name)
+    per_component = int(bits.group(1)) // 8 if bits else 8
+    return per_component * (2 if "complex" in name else 1) * max(header.GetNumberOfComponents(), 1)
 
 
 def _pixels(path: Path, array: np.ndarray) -> tuple[np.ndarray, str]:

@@ -17,6 +17,7 @@ from typing import Any
 from medxai_desktop.core.json_input import parse_json
 from medxai_desktop.core.atomic_files import atomic_write_text
 from medxai_desktop.core.errors import InputFileError
+from medxai_desktop.core.user_files import UserFileError, read_user_bytes
 
 from .domain import check_domain_keys
 
@@ -122,10 +123,11 @@ class ModelCard:
 def load_card(path: str | Path) -> ModelCard:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelCardError(path, "model card not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_user_bytes(path, "text").decode("utf-8")
+    except UserFileError as exc:
+        raise ModelCardError(path, "model card not found" if exc.reason.startswith("file not found")
+                             else f"cannot read model card: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
         raise ModelCardError(path, f"cannot read model card: {exc}") from None
     try:
         data = parse_json(text)

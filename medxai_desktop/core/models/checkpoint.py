@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from medxai_desktop.core.errors import InputFileError
+from medxai_desktop.core.user_files import UserFileError, check_user_file
 
 
 class CheckpointError(InputFileError):
@@ -25,8 +26,11 @@ def read_state_dict(path: str | Path) -> "OrderedDict[str, torch.Tensor]":
     a DataParallel "module." prefix, and returns float32 tensors (fp16 storage is allowed).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "checkpoint file not found")
+    try:
+        check_user_file(path, "model")   # a regular file (never a FIFO or a device), within the limit
+    except UserFileError as exc:
+        raise CheckpointError(path, "checkpoint file not found" if exc.reason.startswith("file not found")
+                              else f"cannot use it as a checkpoint: {exc.reason}") from None
     try:
         with warnings.catch_warnings():
             # torch warns on stderr about pickle protocols > 2 before refusing them; the

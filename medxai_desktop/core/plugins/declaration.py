@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from medxai_desktop.core.user_files import UserFileError, read_user_bytes
+
 GROUP = "medxai_desktop.plugins"
 KINDS = ("architecture", "explainer", "exporter")
 DECLARATION = "MEDXAI_PLUGIN"
@@ -63,7 +65,9 @@ def read_module_declaration(path: Path) -> PluginInfo:
     stem = path.parent.name if path.name == "__init__.py" else path.stem
     fallback = PluginInfo("", stem, "", str(path), path=path)
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        tree = ast.parse(read_user_bytes(path, "text"), filename=str(path))
+    except UserFileError as exc:
+        return _with_error(fallback, f"cannot read the declaration ({exc.reason})")
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         # a too deeply nested file exhausts the parser: that plugin is broken, nothing else
         return _with_error(fallback, f"cannot read the declaration ({type(exc).__name__}: {str(exc)[:200]})")
