@@ -94,3 +94,41 @@ def test_a_dicom_sr_export_with_nothing_signed_off_says_why(tmp_path, capsys):
     assert main(["--db", db, "export", "dicom-sr", "--out", str(tmp_path / "sr")]) == 2
     assert "no image to write an SR for: 0 signed-off images (0 without boxes): 0 reviewed boxes; " \
            "not included: 1 image in review" in capsys.readouterr().err
+
+
+def _imported_image(store, boxes: int = 2) -> tuple[int, list]:
+    """An image known only from a reference file, with ``boxes`` imported boxes."""
+    store.import_annotations(AnnotationSet(
+        [ImageRecord("nih.png", 64, 48)],
+        [BoxRecord("nih.png", "Mass", Box(3 + 10 * n, 3, 13 + 10 * n, 13)) for n in range(boxes)]),
+        "importer", "nih.csv")
+    image_id = next(i.id for i in store.images() if i.key == "nih.png")
+    return image_id, store.latest_boxes(image_id)
+
+
+def test_an_imported_image_put_in_review_by_an_edit_is_left_out(store):
+    image_id, (box, _) = _imported_image(store)
+    assert [i.key for i in store.export_set("reviewed")[0].images] == ["nih.png"]
+    store.revise_box(box.box_id, reviewer="bob", expected_revision=box.revision, box=Box(4, 4, 14, 14))
+    store.set_status(image_id, "in_review", "bob")                 # what the app does on an edit
+    reference, scope = store.export_set("reviewed")
+    assert (reference.images, reference.boxes) == ([], [])
+    assert (scope.imported, scope.in_review, scope.reviewed_boxes) == (0, 1, 0)
+
+
+@pytest.mark.parametrize("change", ["edit", "reject", "accept"])
+def test_own_work_over_an_import_is_left_out_until_signed_off_whatever_the_status_says(store, change):
+    """The edit and the status change are two writes: a status not saved (or a client that
+    edits without one) must not turn this store's unsigned work into reference."""
+    image_id, (box, other) = _imported_image(store)
+    if change == "edit":
+        store.revise_box(box.box_id, reviewer="bob", expected_revision=box.revision, box=Box(4, 4, 14, 14))
+    else:
+        getattr(store, change)(box.box_id, "bob", box.revision)
+    assert store.status(image_id).status == "unread"
+    reference, scope = store.export_set("reviewed")
+    assert (reference.images, scope.imported, scope.in_review) == ([], 0, 1)
+    store.set_status(image_id, "signed_off", "bob")
+    reference, scope = store.export_set("reviewed")
+    kept = 1 if change == "reject" else 2
+    assert (len(reference.boxes), scope.signed_off, scope.reviewed_boxes) == (kept, 1, kept)
