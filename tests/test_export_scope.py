@@ -106,10 +106,12 @@ def _imported_image(store, boxes: int = 2) -> tuple[int, list]:
     return image_id, store.latest_boxes(image_id)
 
 
-def test_an_imported_image_put_in_review_by_an_edit_is_left_out(store):
+@pytest.mark.parametrize("edited", ["box", "measurement"])
+def test_an_imported_image_put_in_review_by_an_edit_is_left_out(store, edited):
     image_id, (box, _) = _imported_image(store)
     assert [i.key for i in store.export_set("reviewed")[0].images] == ["nih.png"]
-    store.revise_box(box.box_id, reviewer="bob", expected_revision=box.revision, box=Box(4, 4, 14, 14))
+    if edited == "box":       # a measurement's edit revises no box: only the status says so
+        store.revise_box(box.box_id, reviewer="bob", expected_revision=box.revision, box=Box(4, 4, 14, 14))
     store.set_status(image_id, "in_review", "bob")                 # what the app does on an edit
     reference, scope = store.export_set("reviewed")
     assert (reference.images, reference.boxes) == ([], [])
