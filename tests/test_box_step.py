@@ -79,5 +79,9 @@ def test_eight_connected_exclusive_corners_and_scaling():
 def test_a_map_without_a_positive_finite_peak_has_no_boxes(value):
     heatmap = np.full((6, 6), value, np.float64)
     heatmap[0, 0] = min(value, 0.0) if np.isfinite(value) else value
-    assert len(map_components(heatmap, 0.5)) == 0 and _boxes(heatmap) == []
+    empty = map_components(heatmap, 0.5)
+    assert len(empty) == 0 and _boxes(heatmap) == [] and empty.shape == (6, 6)
+    # shaped like any other result, so that every rule and score applies to it
+    assert empty.boxes.shape == (0, 4) and empty.area.shape == empty.mean.shape == empty.peak.shape == (0,)
+    assert select_components(empty, 0, 0, "max").size == select_components(empty, 0, 1, "mean").size == 0
     assert _boxes(np.zeros((0, 0))) == []
