@@ -8,6 +8,7 @@ import pytest
 
 from medxai_desktop.core.boxes import Box
 from medxai_desktop.core.explain.box_step import (
+    boxes_from_components,
     boxes_from_map,
     component_boxes,
     map_components,
@@ -70,6 +71,7 @@ def test_eight_connected_exclusive_corners_and_scaling():
     components = map_components(heatmap, 0.5)
     assert len(components) == 1 and components.boxes.tolist() == [[3, 2, 5, 4]]
     assert components.area.tolist() == [2] and components.shape == (10, 20)
+    assert components.mean.shape == components.peak.shape == components.area.shape == (1,)
     # An image of 40 x 100 (height, width): x scales by 5, y by 4.
     assert component_boxes(components, np.array([0]), (40, 100)).tolist() == [[15, 8, 25, 16]]
     assert _boxes(heatmap, size=(40, 100)) == [(Box(15, 8, 25, 16), 1.0)]
@@ -84,4 +86,18 @@ def test_a_map_without_a_positive_finite_peak_has_no_boxes(value):
     # shaped like any other result, so that every rule and score applies to it
     assert empty.boxes.shape == (0, 4) and empty.area.shape == empty.mean.shape == empty.peak.shape == (0,)
     assert select_components(empty, 0, 0, "max").size == select_components(empty, 0, 1, "mean").size == 0
+    assert component_boxes(empty, np.zeros(0, int), (60, 60)).shape == (0, 4)
     assert _boxes(np.zeros((0, 0))) == []
+
+
+def test_the_defaults_score_by_the_mean_and_every_proposal_says_where_it_came_from():
+    heatmap = np.zeros((10, 10), np.float32)
+    heatmap[2:4, 2:4] = [[1.0, 0.6], [0.6, 0.6]]          # mean 0.7, max 1.0
+    components = map_components(heatmap, 0.5)
+    chosen = select_components(components, 0.0, 0)
+    parameters = {"tau": 0.5}
+    for (proposal,) in (boxes_from_components(components, chosen, (20, 20), "glioma", "crosseai", parameters),
+                        boxes_from_map(heatmap, 0.5, 0.0, 0, (20, 20), "glioma", "crosseai", parameters)):
+        assert proposal.score == pytest.approx(0.7) and proposal.box == Box(4, 4, 8, 8)
+        assert (proposal.label, proposal.method, proposal.parameters) == ("glioma", "crosseai", {"tau": 0.5})
+        assert proposal.parameters is not parameters       # a copy: the caller's dict stays its own
