@@ -134,3 +134,33 @@ def test_own_work_over_an_import_is_left_out_until_signed_off_whatever_the_statu
     reference, scope = store.export_set("reviewed")
     kept = 1 if change == "reject" else 2
     assert (len(reference.boxes), scope.signed_off, scope.reviewed_boxes) == (kept, 1, kept)
+
+
+def test_counts_and_words_when_nothing_is_left_out(store, tmp_path):
+    """One signed-off image without reviewed boxes but two proposals: counted by hand."""
+    image_id = store.add_image(medical_image(tmp_path, seed=0, name="a.dcm"))
+    run_id = store.record_run(store.add_model(card()), "crosseai", {"tau": 0.5})
+    store.add_proposals(image_id, run_id, [BoxProposal(Box(1, 1, 9, 9), 0.9, "glioma", "crosseai"),
+                                           BoxProposal(Box(20, 20, 30, 30), 0.8, "glioma", "crosseai")])
+    store.set_status(image_id, "signed_off", "ann")
+    scope = store.export_scope()
+    assert (scope.proposals, scope.proposals_included, scope.negatives, scope.images) == (2, 2, 1, 1)
+    assert scope.describe() == scope.describe("reviewed") == "1 signed-off image (1 without boxes): 0 reviewed boxes"
+    assert scope.describe("both") == "1 signed-off image (1 without boxes): 0 reviewed boxes and 2 AI proposals"
+
+
+def test_plurals():
+    from medxai_desktop.core.store.export_scope import _n
+
+    assert [_n(1, "box"), _n(2, "box"), _n(2, "class"), _n(0, "image")] == ["1 box", "2 boxes", "2 classes", "0 images"]
+
+
+def test_an_image_in_review_without_any_box_is_in_review_and_an_undone_drawing_too(store, tmp_path):
+    measured = store.add_image(medical_image(tmp_path, seed=0, name="measured.dcm"))
+    store.set_status(measured, "in_review", "ann")        # a measurement's first edit: no box
+    drawn = store.add_image(medical_image(tmp_path, seed=1, name="drawn.dcm"))
+    added = store.add_box(drawn, Box(1, 1, 9, 9), "glioma", "ann")
+    store.undo(added.box_id, "ann", expected_revision=1)  # drawn, then undone: work here all the same
+    store.add_image(medical_image(tmp_path, seed=2, name="listed.dcm"))
+    scope = store.export_scope()
+    assert (scope.in_review, scope.unreviewed, scope.image_ids) == (2, 1, frozenset())

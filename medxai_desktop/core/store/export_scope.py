@@ -96,7 +96,8 @@ def reference_scope(connection: Connection) -> ExportScope:
         elif status != IN_REVIEW and kinds == {"import"} and info.id not in revised_here:
             groups["imported"].append(info.id)
         else:
-            own_work = status == IN_REVIEW or kinds or info.id in revised_here
+            # a reviewed box here that is no import's own is a revision here too
+            own_work = status == IN_REVIEW or info.id in revised_here
             groups["in_review" if own_work else "unreviewed"].append(info.id)
     included = frozenset(groups["signed_off"] + groups["imported"])
     return ExportScope(
