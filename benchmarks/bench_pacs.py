@@ -15,6 +15,7 @@ each into a new empty folder, so nothing is skipped:
       ds.save_as(DIR / f"{ds.SOPInstanceUID}.dcm")``.
 
 Every callable runs once as warm-up, then R interleaved rounds (``--repeats``, default 3);
+every call, timed or not, must bring all N instances (else the benchmark stops and says so);
 medians in seconds and instances per second, ratios also from the fastest rounds. Targets,
 printed as PASS/FAIL: (a) <= 1.2 x (b), (c) <= 1.2 x (d). Exit 0 even when a target fails,
 unless ``--strict``; ``--json`` prints only a JSON object.
@@ -94,19 +95,25 @@ def callables(server, study_uid: str, scratch: Path) -> dict:
             "d_plain_dicomweb_client": plain_wado}
 
 
+def _check_count(name: str, got: int, expected: int, when: str) -> None:
+    if got != expected:
+        raise SystemExit(f"{name} retrieved {got} of {expected} instances in the {when}")
+
+
 def timed(functions: dict, repeats: int, expected: int) -> dict[str, list[float]]:
+    """Seconds per round of each callable; every call, warm-up and timed rounds alike, must
+    bring every instance (a round that brought fewer would be timed for less work)."""
     times: dict[str, list[float]] = {name: [] for name in functions}
-    for name, fn in functions.items():   # warm-up, and each must bring every instance
-        got = fn()
-        if got != expected:
-            raise SystemExit(f"{name} retrieved {got} of {expected} instances")
+    for name, fn in functions.items():
+        _check_count(name, fn(), expected, "warm-up")
     for round_ in range(repeats):
         names = list(functions)
         names = names[round_ % len(names):] + names[:round_ % len(names)]
         for name in names:
             started = time.perf_counter()
-            functions[name]()
+            got = functions[name]()
             times[name].append(time.perf_counter() - started)
+            _check_count(name, got, expected, f"timed round {round_ + 1}")
     return times
 
 

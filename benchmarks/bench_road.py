@@ -24,11 +24,12 @@ Timed, at percentiles [20, 40, 60, 80] unless ``--percentiles`` says otherwise:
 Every callable is run once as warm-up, then timed in R interleaved rounds (``--repeats``,
 default 5); medians are reported (and the ratios from each callable's fastest run, which
 suffer less from other processes on a shared CPU). The same run checks that (c)'s and (c9)'s
-ROADCombined equal (b)'s to within 0.005 (same noise: our generator and grad-cam's global RNG
-get the same seed).
+ROADCombined equal (b)'s to within 1e-5 (same noise: our generator and grad-cam's global RNG
+get the same seed; the differences measured are float32 rounding, about 1e-7, while a changed
+seed moves the score by 3e-5 or more).
 
-Targets, printed as PASS/FAIL: (b) / (c) >= 5; (c) <= 1.5 x (a). Also printed, without a
-target: (b) / (c9) and (c) / (a'). Exit code 0 even when a target fails, unless
+Targets, printed as PASS/FAIL: (b) / (c) >= 5 and, like for like (grad-cam runs the original
+image too), (b) / (c9) >= 5; (c) <= 1.5 x (a). Also printed, without a target: (c) / (a'). Exit code 0 even when a target fails, unless
 ``--strict``. ``--json`` prints only a JSON object on stdout.
 
     .venv/bin/python benchmarks/bench_road.py [--model resnet50|demo] [--repeats R] [--json] [--strict]
@@ -74,9 +75,10 @@ from medxai_desktop.core.resources import demo_model_card
 
 DATA_DIR = REPO.parent / "shared" / "data" / "brain_mri" / "images" / "glioma"
 CLASSES = ["glioma", "meningioma", "pituitary", "no_tumor"]
-TOLERANCE = 0.005
+TOLERANCE = 1e-5
 TARGETS = {  # name: (description, threshold, "<=" or ">=")
-    "b_over_c": ("(b) grad-cam ROADCombined / (c) ours >= 5", 5.0, ">="),
+    "b_over_c": ("(b) grad-cam ROADCombined / (c) ours, the explanation's probability reused, >= 5", 5.0, ">="),
+    "b_over_c9": ("(b) grad-cam ROADCombined / (c9) ours, the original image run again, >= 5", 5.0, ">="),
     "c_over_a": ("(c) ours <= 1.5 x (a) the forward passes it needs", 1.5, "<="),
 }
 
@@ -113,6 +115,15 @@ def check(name: str, value: float) -> dict:
     description, threshold, op = TARGETS[name]
     return {"description": description, "value": value, "threshold": threshold, "op": op,
             "pass": value <= threshold if op == "<=" else value >= threshold}
+
+
+def checks_of(ratios: dict[str, float], differences: list[float]) -> dict:
+    """PASS/FAIL of each target, and of the equality with grad-cam, from measured numbers."""
+    checks = {name: check(name, ratios[name]) for name in TARGETS}
+    worst = max(differences)
+    checks["equal_combined"] = {"description": f"|ours - grad-cam| ROADCombined <= {TOLERANCE:g} ((c) and (c9))",
+                                "value": worst, "threshold": TOLERANCE, "op": "<=", "pass": worst <= TOLERANCE}
+    return checks
 
 
 def run(args) -> dict:
@@ -188,11 +199,7 @@ def run(args) -> dict:
 
     ratios = ratios_of(times)
     ratios_from_min = ratios_of({k: min(v) for k, v in samples.items()})
-    checks = {name: check(name, ratios[name]) for name in TARGETS}
-    worst = max(difference, difference9)
-    checks["equal_combined"] = {"description": f"|ours - grad-cam| ROADCombined <= {TOLERANCE} ((c) and (c9))",
-                                "value": worst, "threshold": TOLERANCE, "op": "<=",
-                                "pass": worst <= TOLERANCE}
+    checks = checks_of(ratios, [difference, difference9])
     failed = [k for k, v in checks.items() if not v["pass"]]
     cores = os.cpu_count() or 1
     load = {"cpu_count": cores, "loadavg_1min_start": load_start[0], "loadavg_1min_end": os.getloadavg()[0]}

@@ -20,14 +20,14 @@ Training, the time per step:
       loss.backward(); opt.step()`` on the same images already as normalised float32 NCHW
       tensors (the same SGD settings, no augmentation);
   (b') the same plain loop with the model and the tensors in channels-last memory format: the
-      fastest plain loop on a CPU, shown so that the ratio against it is known too (no target).
+      fastest plain loop on a CPU, and the layout ours runs in, so the like-for-like reference.
 
 Evaluation, the time per batch:
 
   (c) ours: ``core.evaluation.model_evaluation.predict_images``, the batched inference of
       ``medxai evaluate`` (normalisation, forward, softmax), over ``--eval-batches`` batches;
   (d) plain: ``model.eval(); with torch.no_grad(): for x in batches: model(x)`` on the
-      normalised float32 tensors; (d') the same in channels-last (no target).
+      normalised float32 tensors; (d') the same in channels-last (the like-for-like reference).
 
 Each side is warmed up once, then timed in R interleaved rounds (``--repeats``; the order of
 the sides rotates from round to round, so that a burst of load from other processes hits every
@@ -35,7 +35,9 @@ side alike). The median per step is reported, with images per second, and the ra
 each side's fastest round. The 1-min load average is printed, with a warning when it exceeds the
 core count. ``--profile`` adds a cProfile of one more pass of (a), its top functions by own time.
 
-Targets (PASS/FAIL): (a) <= 1.15 x (b); (c) <= 1.15 x (d). The exit status is 0 even when a
+Targets (PASS/FAIL), like for like (ours runs channels-last on a CPU): (a) <= 1.15 x (b');
+(c) <= 1.15 x (d'). The ratios to the NCHW loops (b) and (d) are printed without a target
+(channels-last alone makes ours 20-25 % faster than them). The exit status is 0 even when a
 target fails, unless ``--strict`` is given (then 1). ``--json`` prints only a JSON object.
 
     .venv/bin/python benchmarks/bench_train.py            # about 1.5 minutes on 2 CPU cores
@@ -77,8 +79,11 @@ DATA_DIR = REPO / ".." / "shared" / "data" / "brain_mri" / "images"
 ARCH = "resnet18"
 NUM_CLASSES = 4
 GOAL = 1.15
-TARGETS = {"train": ("(a) ours <= 1.15 x (b) plain, per training step", "a_ours_train", "b_plain_train"),
-           "evaluate": ("(c) ours <= 1.15 x (d) plain, per inference batch", "c_ours_eval", "d_plain_eval")}
+TARGETS = {"train": ("(a) ours <= 1.15 x (b') plain channels-last, per training step", "a_ours_train",
+                     "b2_plain_train_channels_last"),
+           "evaluate": ("(c) ours <= 1.15 x (d') plain channels-last, per inference batch", "c_ours_eval",
+                        "d2_plain_eval_channels_last")}
+NCHW = {"train": "b_plain_train", "evaluate": "d_plain_eval"}   # printed, no target
 
 
 def log(message: str) -> None:
@@ -223,6 +228,15 @@ def profile_ours(run: Callable[[], None], top: int = 15) -> str:
     return text.getvalue()
 
 
+def checks_of(times: dict[str, float]) -> dict:
+    """PASS/FAIL of each target from the measured times per step (ms, by side)."""
+    checks = {}
+    for key, (description, ours, plain) in TARGETS.items():
+        ratio = times[ours] / times[plain]
+        checks[key] = {"description": description, "value": ratio, "threshold": GOAL, "pass": ratio <= GOAL}
+    return checks
+
+
 def run(args) -> dict:
     load_start = os.getloadavg()
     if args.threads:
@@ -237,11 +251,9 @@ def run(args) -> dict:
     samples = measure(items, args.repeats)
     times = {name: statistics.median(v) for name, v in samples.items()}
     fastest = {name: min(v) for name, v in samples.items()}
-    ratios = {key: times[ours] / times[plain] for key, (_, ours, plain) in TARGETS.items()}
-    ratios_cl = {"train": times["a_ours_train"] / times["b2_plain_train_channels_last"],
-                 "evaluate": times["c_ours_eval"] / times["d2_plain_eval_channels_last"]}
-    checks = {key: {"description": TARGETS[key][0], "value": ratios[key], "threshold": GOAL,
-                    "pass": ratios[key] <= GOAL} for key in TARGETS}
+    checks = checks_of(times)
+    ratios = {key: c["value"] for key, c in checks.items()}
+    ratios_nchw = {key: times[TARGETS[key][1]] / times[plain] for key, plain in NCHW.items()}
     cores = os.cpu_count() or 1
     load = {"cpu_count": cores, "loadavg_1min_start": load_start[0], "loadavg_1min_end": os.getloadavg()[0]}
     if max(load["loadavg_1min_start"], load["loadavg_1min_end"]) > cores + 0.5:
@@ -256,7 +268,7 @@ def run(args) -> dict:
         "cpu_load": load, "ms_per_step": times, "samples_ms_per_step": samples,
         "images_per_second": {name: args.batch * 1000 / t for name, t in times.items()},
         "ratios": ratios, "ratios_from_fastest": {key: fastest[o] / fastest[p] for key, (_, o, p) in TARGETS.items()},
-        "ratios_to_channels_last_plain": ratios_cl, "checks": checks,
+        "ratios_to_nchw_plain": ratios_nchw, "checks": checks,
         "all_pass": all(c["pass"] for c in checks.values()),
     }
     if args.profile:
@@ -281,9 +293,9 @@ def print_table(report: dict) -> None:
         print(f"  {label:<40} {t[key]:8.1f} ms/batch  {report['images_per_second'][key]:7.1f} img/s   "
               f"(fastest round {min(report['samples_ms_per_step'][key]):.1f} ms)")
     for key in TARGETS:
-        print(f"  {key:<9} ours / plain = {report['ratios'][key]:.3f}x (fastest rounds "
-              f"{report['ratios_from_fastest'][key]:.3f}x); ours / plain channels-last = "
-              f"{report['ratios_to_channels_last_plain'][key]:.3f}x")
+        print(f"  {key:<9} ours / plain channels-last = {report['ratios'][key]:.3f}x (fastest rounds "
+              f"{report['ratios_from_fastest'][key]:.3f}x); ours / plain NCHW = "
+              f"{report['ratios_to_nchw_plain'][key]:.3f}x")
     for check in report["checks"].values():
         print(f"  [{'PASS' if check['pass'] else 'FAIL'}] {check['description']}: {check['value']:.3f}x")
     if "profile_ours_train" in report:

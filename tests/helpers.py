@@ -39,3 +39,13 @@ def load_demo_model(device: str = "cpu"):
 def brain_mri_image(name: str = "glioma") -> Path:
     folder = shared_data("brain_mri", "images", name)
     return sorted(folder.glob("*.jpg"))[0]
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (benchmarks/ is no package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -166,16 +166,39 @@ def test_the_box_mask_follows_the_augmentation_of_the_image():
     mask[:, :, 14:30, 18:34] = 1.0
     augmented, moved = training._augment_with(image.clone(), mask.clone(), torch.Generator().manual_seed(3))
     assert torch.equal(augmented, training._augment(image.clone(), torch.Generator().manual_seed(3)))
+    _assert_each_image_is_its_mask_moved(augmented, moved)
+
+
+def _assert_each_image_is_its_mask_moved(images: torch.Tensor, moved: torch.Tensor) -> None:
+    """Inside the frame each image is an affine function of its own mask (a square of 0.5 on
+    0.2, given a contrast in [0.9, 1.1]), and the masks were moved, each its own way."""
     inner = slice(8, SIZE - 8)  # away from the zero padding at the edges
-    for i in range(n):
+    for i in range(len(images)):
         m = moved[i, 0, inner, inner].flatten().double()
-        v = augmented[i, 0, inner, inner].flatten().double()
+        v = images[i, 0, inner, inner].flatten().double()
         design = torch.stack([torch.ones_like(m), m], 1)
         fit = torch.linalg.lstsq(design, v[:, None]).solution
         assert (design @ fit - v[:, None]).abs().max() < 1e-4
         assert 0.25 < float(fit[1]) < 0.35                     # 0.3 x a contrast in [0.9, 1.1]
         assert ((m > 0.01) & (m < 0.99)).any()                 # moved by a fraction of a pixel
     assert not torch.equal(moved[0], moved[1]) and moved.max() <= 1.0
+
+
+def test_the_training_batch_moves_each_mask_with_its_image():
+    """The batch the training loop makes (_batch_with_masks, augmentation on): the masks it hands
+    back are those moved with the images, not the masks as they were."""
+    from medxai_desktop.core.models.box_supervision import BoxMasks
+
+    n = 6
+    images = np.full((n, SIZE, SIZE, 3), 51, np.uint8)          # 0.2
+    images[:, 14:30, 18:34] = 128                               # 0.502
+    masks = BoxMasks(np.zeros((n, SIZE, SIZE), np.uint8), np.arange(n))
+    masks.masks[:, 14:30, 18:34] = 255
+    zero, one = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+    x, y, moved = training._batch_with_masks(images, np.zeros(n, np.int64), np.arange(n), zero, one,
+                                             torch.device("cpu"), config(), torch.Generator().manual_seed(3), masks)
+    assert x.shape == (n, 3, SIZE, SIZE) and moved.shape == (n, 1, SIZE, SIZE) and y.tolist() == [0] * n
+    _assert_each_image_is_its_mask_moved(x.contiguous(), moved)
 
 
 def test_masks_are_built_at_the_input_size_from_boxes_in_image_pixels(tmp_path):

@@ -97,6 +97,10 @@ def test_box_geometry():
     a, b = Box(0, 0, 10, 10), Box(5, 5, 15, 15)
     assert a.iou(b) == pytest.approx(25 / 175)
     assert a.iobb(b) == pytest.approx(25 / 100)
+    # Over the predicted box (self), not the reference: areas 4 and 100 tell the two apart.
+    assert Box(2, 2, 4, 4).iobb(Box(0, 0, 10, 10)) == 1.0
+    assert Box(0, 0, 10, 10).iobb(Box(2, 2, 4, 4)) == pytest.approx(4 / 100)
+    assert Box(5, 5, 25, 25).iobb(Box(0, 0, 10, 10)) == pytest.approx(25 / 400)
     assert Box(0, 0, 10, 10).iou(Box(20, 20, 30, 30)) == 0
     assert Box.from_xywh(1, 2, 3, 4) == Box(1, 2, 4, 6)
     with pytest.raises(ValueError):

@@ -214,13 +214,15 @@ def _dsrdump_ok(exe: str, path: Path) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("which,deidentify", [("reviewed", False), ("proposals", False), ("both", False),
-                                              ("both", True)])
-def test_sr_passes_dcmtk_dsrdump(which, deidentify, sources, dsrdump, tmp_path):
+@pytest.mark.parametrize("which,deidentify,boxes", [("reviewed", False, 3), ("proposals", False, 2),
+                                                    ("both", False, 5), ("both", True, 5)])
+def test_sr_passes_dcmtk_dsrdump(which, deidentify, boxes, sources, dsrdump, tmp_path):
     deidentifier = Deidentifier(Pseudonymizer(b"site secret for tests 0123456789")) if deidentify else None
     paths = write_dicom_sr(_annotations(sources), sources, tmp_path, which=which, deidentifier=deidentifier)
-    for path in paths:
-        text = _dsrdump_ok(dsrdump, path)
+    assert len(paths) == 2, paths                      # one SR per source image, each dumped below
+    texts = [_dsrdump_ok(dsrdump, path) for path in paths]
+    assert sum(text.count("POLYLINE") for text in texts) == boxes   # the rejected box is in none
+    for text in texts:
         assert "Imaging Measurement Report" in text and "POLYLINE" in text
         assert ('"Bounded by"' in text) and ("Device Observer" in text) == (which != "reviewed")
 

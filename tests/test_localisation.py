@@ -52,6 +52,16 @@ def test_iou_and_iobb_matrices_by_hand():
     assert iobb[0] == pytest.approx([25 / 100, 1.0, 0.0])  # over the *predicted* box's area
 
 
+def test_iobb_divides_by_the_predicted_box_not_the_reference():
+    """Boxes of unequal areas, so that dividing by the wrong box gives another number."""
+    reference = np.array([[0, 0, 10, 10]], float)                     # area 100
+    predicted = np.array([[5, 5, 25, 25], [2, 2, 4, 4], [8, 0, 12, 10]], float)   # 400, 4, 40
+    # Intersections 25, 4, 20: over the predicted box 1/16, 1, 1/2 (over the reference: 1/4, 1/25, 1/5).
+    assert iobb_matrix(reference, predicted)[0] == pytest.approx([25 / 400, 1.0, 20 / 40])
+    assert iobb_matrix(predicted, reference)[:, 0] == pytest.approx([25 / 100, 4 / 100, 20 / 100])
+    assert iou_matrix(reference, predicted)[0] == pytest.approx([25 / 475, 4 / 100, 20 / 120])
+
+
 def _case() -> References:
     boxes = {"a": [ref("a", "glioma", 0, 0, 10, 10)],
              "b": [ref("b", "glioma", 0, 0, 10, 10), ref("b", "meningioma", 20, 20, 30, 30)],

@@ -71,6 +71,8 @@ def select_components(components: Components, min_area: float, top_k: int,
 def component_boxes(components: Components, chosen: np.ndarray,
                     image_size: tuple[int, int]) -> np.ndarray:
     """The chosen components' boxes in the pixels of an image of (height, width)."""
+    if len(chosen) == 0:            # nothing to scale (an empty map has no pixel size)
+        return np.zeros((0, 4))
     h, w = components.shape
     scale = np.asarray([image_size[1] / w, image_size[0] / h] * 2)
     return components.boxes[chosen] * scale

@@ -4,9 +4,11 @@ A reviewed box (accepted, edited, added) is reference ("truth") only once its im
 signed off; an image nobody reviewed is no negative. So a reference export ("reviewed") holds
 
 - every signed-off image with its reviewed boxes; one without any is a true negative and stays;
-- every image not reviewed here whose reviewed boxes all came from an import: reference boxes
-  read from a file, signed off where they were made (an import's images without boxes are not
-  told apart from images only listed, so they are left out until signed off here);
+- every image not reviewed here whose reviewed boxes all came from an import and none of whose
+  boxes was revised here since (an edit, a verdict, an undo is this store's work, whatever the
+  image's status says): reference boxes read from a file, signed off where they were made (an
+  import's images without boxes are not told apart from images only listed, so they are left
+  out until signed off here);
 
 and leaves out images in review (or with reviewed boxes of this store's own not signed off)
 and images never reviewed (listed, opened, scrolled past). "both" is the same images with their
@@ -28,7 +30,7 @@ from .catalog import image_info
 from .errors import StoreError
 from .review import latest_rows
 from .schema import image_status
-from .views import IN_REVIEW, REVIEWED_STATES, SIGNED_OFF
+from .views import IMPORT, IN_REVIEW, REVIEWED_STATES, SIGNED_OFF
 
 WHICH = ("reviewed", "proposals", "both")
 
@@ -77,9 +79,12 @@ def reference_scope(connection: Connection) -> ExportScope:
     statuses = _status_of_images(connection)
     origins: dict[int, list[str]] = defaultdict(list)   # image id -> origin of each reviewed box
     proposals: dict[int, int] = defaultdict(int)
+    revised_here: set[int] = set()   # images with a box revised in this store (not by an import)
     for row in latest_rows(connection):
         if row.revision is not None and row.state in REVIEWED_STATES:
             origins[row.image_id].append(row.origin)
+        if row.revision is not None and row.action != IMPORT:
+            revised_here.add(row.image_id)
         if row.proposal_id is not None:
             proposals[row.image_id] += 1
     groups: dict[str, list[int]] = defaultdict(list)
@@ -88,10 +93,12 @@ def reference_scope(connection: Connection) -> ExportScope:
         status, kinds = statuses.get(info.id), set(origins.get(info.id, ()))
         if status == SIGNED_OFF:
             groups["signed_off"].append(info.id)
-        elif status != IN_REVIEW and kinds == {"import"}:
+        elif status != IN_REVIEW and kinds == {"import"} and info.id not in revised_here:
             groups["imported"].append(info.id)
         else:
-            groups["in_review" if status == IN_REVIEW or kinds else "unreviewed"].append(info.id)
+            # a reviewed box here that is no import's own is a revision here too
+            own_work = status == IN_REVIEW or info.id in revised_here
+            groups["in_review" if own_work else "unreviewed"].append(info.id)
     included = frozenset(groups["signed_off"] + groups["imported"])
     return ExportScope(
         included, len(groups["signed_off"]), sum(1 for i in groups["signed_off"] if not origins.get(i)),

@@ -230,7 +230,7 @@ def latest_rows(connection: Connection, image_id: int | None = None):
                box_proposals.c.label.label("p_label"), box_proposals.c.score,
                box_proposals.c.method, box_proposals.c.parameters, box_proposals.c.run_id,
                rev.c.revision, rev.c.x0, rev.c.y0, rev.c.x1, rev.c.y1, rev.c.label, rev.c.state,
-               rev.c.created_at, reviewers.c.name.label("reviewer"))
+               rev.c.action, rev.c.created_at, reviewers.c.name.label("reviewer"))
         .select_from(
             boxes.outerjoin(box_proposals, boxes.c.proposal_id == box_proposals.c.id)
             .outerjoin(latest, latest.c.box_id == boxes.c.id)
