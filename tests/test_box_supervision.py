@@ -302,22 +302,24 @@ def _one_line_error(capsys, argv) -> str:
     return err
 
 
-@pytest.mark.parametrize("case", ["outside", "missing", "label"])
+@pytest.mark.parametrize("case", ["outside", "escape", "missing", "label"])
 def test_a_box_file_that_does_not_fit_the_data_stops_with_one_line(squares, tmp_path, capsys, case):
     images, _ = squares
     extra = tmp_path / "elsewhere"
     extra.mkdir()
     cv2.imwrite(str(extra / "stray.png"), square_image(0, np.random.default_rng(5))[0])
-    good = [str((images / "dim" / "dim_00.png").resolve()), "dim", 10, 10, 10, 10]
-    bad = {"outside": [str(extra / "stray.png"), "dim", 10, 10, 10, 10],
-           "missing": [str(extra / "never_written.png"), "dim", 10, 10, 10, 10],
-           "label": [str((images / "bright" / "bright_00.png").resolve()), "tumour", 10, 10, 10, 10]}[case]
+    good = ["dim/dim_00.png", "dim", 10, 10, 10, 10]
+    bad = {"outside": [str(extra / "stray.png"), "dim", 10, 10, 10, 10],      # one rule for every importer
+           "escape": [f"../{extra.name}/stray.png", "dim", 10, 10, 10, 10],
+           "missing": ["dim/never_written.png", "dim", 10, 10, 10, 10],
+           "label": ["bright/bright_00.png", "tumour", 10, 10, 10, 10]}[case]
     box_file = write_boxes(tmp_path / "reviewed.csv", [good, bad])
     err = _one_line_error(capsys, ["train", str(images), "--arch", ARCH, "--size", "48", "--epochs", "1",
-                                   "--device", "cpu", "--boxes", str(box_file), "--out", str(tmp_path / "o")])
+                                   "--device", "cpu", "--boxes", str(box_file), "--box-images", str(images),
+                                   "--out", str(tmp_path / "o")])
     assert "reviewed.csv" in err
-    reason = {"outside": "not among the training images", "missing": "never_written.png not found",
-              "label": "'tumour'"}[case]
+    reason = {"outside": "not a relative file name", "escape": "not a relative file name",
+              "missing": "never_written.png not found", "label": "'tumour'"}[case]
     assert reason in err
     assert not (tmp_path / "o" / "model.json").exists()
 
