@@ -1,0 +1,70 @@
+"""Issue 26, the reading room on a laptop (pytest-qt, offscreen, real widgets): every dock tab
+reachable at 1280x800 and 1366x768 (defect 1), corner text that stays in the viewport's corners
+and reads on bright images (defect 2), show keys that show and raise (defect 3), the neutral
+label under a domain warning (defect 4), folder dialogs that remember (defect 5) and the ROAD
+report's question, estimate and Cancel (defect 6)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, Qt  # noqa: E402
+from PySide6.QtGui import QScreen  # noqa: E402
+from PySide6.QtWidgets import QTabBar  # noqa: E402
+
+from medxai_desktop.core.resources import sample_study_dir  # noqa: E402
+from tests.app_helpers import make_window  # noqa: E402
+from tests.helpers import load_demo_model, pydicom_file  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    return load_demo_model()
+
+
+# -- defect 1: every panel reachable on a laptop screen -------------------------------------------
+
+def _dock_tab_bars(window) -> list[QTabBar]:
+    return [bar for bar in window.findChildren(QTabBar) if bar.parent() is window and bar.isVisible()]
+
+
+@pytest.mark.parametrize("screen", [(1280, 800), (1366, 768)])
+def test_every_dock_tab_is_reachable_on_a_laptop_screen(qtbot, tmp_path, demo_model, monkeypatch, screen):
+    from medxai_desktop.app.dock_layout import fit_to_screen
+
+    width, height = screen
+    available = QRect(0, 0, width, height - 40)          # a task bar at the bottom
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(available))
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=demo_model)
+    fit_to_screen(window)
+    qtbot.waitUntil(lambda: window.prediction is not None, timeout=60000)
+    window.panel.set_checked_methods(["gradcam", "gradcam++", "xgradcam"])
+    window.panel.run_button.click()
+    qtbot.waitUntil(lambda: len(window.explanations) == 3, timeout=120000)
+    qtbot.waitUntil(lambda: window.panel.run_button.isEnabled(), timeout=10000)
+    qtbot.wait(100)
+    # the window fits the screen, and nothing inside asks for more (it would grow past it)
+    assert window.minimumSizeHint().height() <= available.height()
+    assert window.minimumSizeHint().width() <= available.width()
+    assert available.contains(window.frameGeometry()), (window.frameGeometry(), available)
+    bars = _dock_tab_bars(window)
+    titles = [bar.tabText(i) for bar in bars for i in range(bar.count())]
+    assert {"Explanations", "DICOM tags", "CrossEAI boxes", "Review"} <= set(titles)
+    for bar in bars:
+        for i in range(bar.count()):
+            centre = bar.mapTo(window, bar.tabRect(i).center())
+            assert window.rect().contains(centre), f"tab {bar.tabText(i)} is outside the window"
+            hit = window.childAt(centre)
+            assert hit is bar, f"tab {bar.tabText(i)} is covered by {hit!r}"
+            qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
+            qtbot.wait(20)
+            assert bar.currentIndex() == i
+            dock = next(d for d in window.findChildren(type(window.panel_dock))
+                        if d.windowTitle() == bar.tabText(i))
+            inside = dock.widget().mapTo(window, dock.widget().rect().center())
+            qtbot.waitUntil(lambda: dock.isAncestorOf(window.childAt(inside)), timeout=2000)
+            assert window.rect().contains(dock.geometry()), f"{bar.tabText(i)} leaves the window"
