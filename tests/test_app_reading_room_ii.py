@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QPoint, QRect, Qt  # noqa: E402
-from PySide6.QtGui import QScreen  # noqa: E402
+from PySide6.QtGui import QImage, QScreen  # noqa: E402
 from PySide6.QtWidgets import QTabBar  # noqa: E402
 
 from medxai_desktop.core.resources import sample_study_dir  # noqa: E402
@@ -68,3 +68,71 @@ def test_every_dock_tab_is_reachable_on_a_laptop_screen(qtbot, tmp_path, demo_mo
             inside = dock.widget().mapTo(window, dock.widget().rect().center())
             qtbot.waitUntil(lambda: dock.isAncestorOf(window.childAt(inside)), timeout=2000)
             assert window.rect().contains(dock.geometry()), f"{bar.tabText(i)} leaves the window"
+
+
+# -- defect 2: corner text belongs to the viewport and reads on bright images ---------------------
+
+def _corner_rects(canvas) -> dict:
+    """Each corner label's rectangle in viewport coordinates."""
+    viewport = canvas.viewport()
+    return {corner: QRect(viewport.mapFrom(label.parentWidget(), label.geometry().topLeft()), label.size())
+            for corner, label in canvas.corners.labels.items()}
+
+
+def _assert_in_corners(canvas) -> None:
+    from medxai_desktop.app.corner_overlay import MARGIN
+
+    width, height = canvas.viewport().width(), canvas.viewport().height()
+    rects = _corner_rects(canvas)
+    assert rects["top_left"].topLeft() == QPoint(MARGIN, MARGIN), rects["top_left"]
+    assert rects["top_right"].top() == MARGIN and rects["top_right"].right() == width - 1 - MARGIN
+    assert rects["bottom_left"].left() == MARGIN and rects["bottom_left"].bottom() == height - 1 - MARGIN
+
+
+def test_corner_text_stays_in_the_viewport_corners_after_zoom_and_pan(qtbot, tmp_path):
+    window = make_window(qtbot, tmp_path, pydicom_file("RG1_UNCR.dcm"))     # a CR
+    canvas = window.canvas
+    _assert_in_corners(canvas)
+    canvas.zoom_by(3)
+    qtbot.wait(50)
+    for bar, step in ((canvas.horizontalScrollBar(), 200), (canvas.verticalScrollBar(), 150)):
+        assert bar.maximum() > 0
+        bar.setValue(bar.value() + step)                # a pan, as the middle button does it
+        qtbot.wait(20)
+    _assert_in_corners(canvas)
+    canvas.zoom_by(1 / 2)
+    qtbot.wait(20)
+    _assert_in_corners(canvas)
+
+
+def _label_pixels(canvas, corner: str):
+    import numpy as np
+
+    label = canvas.corners.labels[corner]
+    image = canvas.grab(label.geometry()).toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    bits = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return bits[:, :image.width()].astype(int)
+
+
+def test_corner_text_is_outlined_so_it_reads_on_a_white_image(qtbot, tmp_path):
+    import numpy as np
+
+    window = make_window(qtbot, tmp_path, pydicom_file("CT_small.dcm"))
+    canvas = window.canvas
+    canvas.zoom_by(4)                                     # the image fills the viewport
+    canvas.set_window(100000, 10)                         # every pixel below the window: black
+    qtbot.wait(20)
+    letters = _label_pixels(canvas, "top_left") > 40      # the letters (and their soft edges) on black
+    canvas.set_window(-100000, 10)                        # every pixel above the window: white
+    qtbot.wait(20)
+    on_white = _label_pixels(canvas, "top_left")
+    assert letters.sum() > 50
+    # the ring of pixels around each letter (left, right, above, below) is dark on a white image
+    grown = letters.copy()
+    grown[1:, :] |= letters[:-1, :]
+    grown[:-1, :] |= letters[1:, :]
+    grown[:, 1:] |= letters[:, :-1]
+    grown[:, :-1] |= letters[:, 1:]
+    ring = grown & ~letters
+    dark = (on_white[ring] < 100).mean()
+    assert dark > 0.9, f"only {dark:.0%} of the letters' edges are dark on a white image"
