@@ -136,3 +136,34 @@ def test_corner_text_is_outlined_so_it_reads_on_a_white_image(qtbot, tmp_path):
     ring = grown & ~letters
     dark = (on_white[ring] < 100).mean()
     assert dark > 0.9, f"only {dark:.0%} of the letters' edges are dark on a white image"
+
+
+# -- defect 3: a show key shows and raises --------------------------------------------------------
+
+def _in_front(window, dock) -> bool:
+    return dock.isVisible() and not dock.visibleRegion().isEmpty()
+
+
+def test_ctrl_t_shows_and_raises_the_tags_behind_another_tab(qtbot, tmp_path):
+    window = make_window(qtbot, tmp_path, pydicom_file("CT_small.dcm"))
+    tags = window.tags_dock
+    window.panel_dock.raise_()                            # the tags tab is behind Explanations
+    qtbot.waitUntil(lambda: not _in_front(window, tags), timeout=2000)
+
+    def ctrl_t():
+        window.canvas.setFocus()
+        qtbot.keyClick(window.canvas, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+        qtbot.wait(20)
+
+    ctrl_t()
+    assert not tags.isHidden()
+    qtbot.waitUntil(lambda: _in_front(window, tags), timeout=2000)
+    qtbot.waitUntil(lambda: window.tags.image is window.image, timeout=5000)    # filled, not just a tab
+    ctrl_t()                                              # in front: the key puts it away
+    assert tags.isHidden()
+    ctrl_t()                                              # hidden: shown again, in front
+    qtbot.waitUntil(lambda: _in_front(window, tags), timeout=2000)
+    window.crosseai_dock.raise_()                         # behind another tab again: raised, not hidden
+    qtbot.waitUntil(lambda: not _in_front(window, tags), timeout=2000)
+    ctrl_t()
+    qtbot.waitUntil(lambda: _in_front(window, tags), timeout=2000)

@@ -38,6 +38,21 @@ def fit_to_screen(window, preferred: tuple[int, int] = PREFERRED_SIZE) -> None:
     window.move(area.topLeft())
 
 
+def in_front(dock) -> bool:
+    """``dock`` is shown and not behind another tab of its group."""
+    return dock.isVisible() and not dock.visibleRegion().isEmpty()
+
+
+def show_or_put_away(dock) -> None:
+    """A show key: shows and raises ``dock`` when it is hidden or behind another tab; only a
+    dock already in front is put away (hidden) by it."""
+    if in_front(dock):
+        dock.hide()
+    else:
+        dock.show()
+        dock.raise_()
+
+
 def scrollable(panel: QWidget) -> QScrollArea:
     """``panel`` in a vertical scroll area: a short dock scrolls it rather than growing the window."""
     area = QScrollArea()
