@@ -167,3 +167,32 @@ def test_ctrl_t_shows_and_raises_the_tags_behind_another_tab(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not _in_front(window, tags), timeout=2000)
     ctrl_t()
     qtbot.waitUntil(lambda: _in_front(window, tags), timeout=2000)
+
+
+# -- defect 4: out of the card's domain, a new box gets the neutral label --------------------------
+
+def test_a_box_drawn_under_a_domain_warning_gets_the_neutral_label(qtbot, tmp_path, demo_model):
+    from medxai_desktop.core.review.session import HIDDEN_DEFAULT_LABEL
+    from tests.test_app_review import drag, stored, view_point
+
+    window = make_window(qtbot, tmp_path, pydicom_file("CT_small.dcm"), model=demo_model)  # CT, MR model
+    panel = window.panel
+    qtbot.waitUntil(lambda: window.prediction is not None and panel.domain_label.isVisible(), timeout=60000)
+    qtbot.waitUntil(lambda: window.review.loaded, timeout=20000)
+    assert not window.session.ai_hidden()
+    predicted = window.prediction.class_name
+    placeholder = window.review.panel.label_combo.lineEdit().placeholderText()
+    assert placeholder == f"label (new boxes: {HIDDEN_DEFAULT_LABEL})", placeholder
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)
+    canvas = window.canvas
+    drag(canvas, view_point(canvas, 30, 30), view_point(canvas, 90, 80))
+    ((_, (_, label, state, _, origin)),) = stored(window).items()
+    assert (label, origin) == (HIDDEN_DEFAULT_LABEL, "drawn") and label != predicted
+    # the warning is shown whole, above the probability rows, not over them
+    qtbot.wait(50)
+    warning = panel.domain_label
+    assert warning.height() >= warning.heightForWidth(warning.width())
+    rows = [panel.prediction_layout.itemAt(i).widget() for i in range(panel.prediction_layout.count())]
+    top_row = min(w.mapTo(panel, QPoint(0, 0)).y() for w in rows if w is not None)
+    assert warning.mapTo(panel, QPoint(0, warning.height())).y() <= top_row

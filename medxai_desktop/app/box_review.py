@@ -349,7 +349,7 @@ class BoxReviewController(QObject):
 
     def _show_default_label(self) -> None:
         """The label field's placeholder: what an empty field gives a new box."""
-        self.panel.set_default_label("the predicted class" if self.session.shown_prediction() is not None
+        self.panel.set_default_label("the predicted class" if self.session.labels_from_prediction()
                                      else self._default_label())
 
     def _default_label(self) -> str:
