@@ -196,3 +196,43 @@ def test_a_box_drawn_under_a_domain_warning_gets_the_neutral_label(qtbot, tmp_pa
     rows = [panel.prediction_layout.itemAt(i).widget() for i in range(panel.prediction_layout.count())]
     top_row = min(w.mapTo(panel, QPoint(0, 0)).y() for w in rows if w is not None)
     assert warning.mapTo(panel, QPoint(0, warning.height())).y() <= top_row
+
+
+# -- defect 5: folder dialogs start in the last folder used, else the user's documents ------------
+
+def test_report_learn_and_compare_folder_dialogs_remember_the_last_folder(qtbot, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from PySide6.QtCore import QStandardPaths
+    from PySide6.QtWidgets import QFileDialog
+
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    monkeypatch.chdir(tmp_path)                           # the working directory: never offered
+    window = make_window(qtbot, tmp_path, sample_study_dir())
+    asked: list[tuple[str, str]] = []
+    answers: list[str] = []
+
+    def get_existing_directory(parent, caption="", directory="", *args, **kwargs):
+        asked.append((caption, directory))
+        return answers.pop(0) if answers else ""
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(get_existing_directory))
+    started: list[tuple[str, Path]] = []
+    monkeypatch.setattr(window.reports, "localisation_report", lambda out, target=None: started.append(("loc", out)))
+    monkeypatch.setattr(window.reports, "version_comparison", lambda out: started.append(("compare", out)))
+    monkeypatch.setattr(window.learner, "learn", lambda data, **_: started.append(("learn", data)))
+    dialogs = {"report": window.reports.choose_localisation_report,
+               "compare": window.reports.choose_version_comparison, "learn": window.learner.choose_data}
+    for name, open_dialog in dialogs.items():
+        open_dialog()                                     # nothing chosen yet: the user's documents
+        start = asked[-1][1]
+        assert start and Path(start).resolve() != Path.cwd().resolve(), (name, start)
+        assert Path(start) == Path(documents) or not Path(documents).is_dir(), (name, start)
+        chosen = tmp_path / f"{name} folder"
+        chosen.mkdir()
+        answers.append(str(chosen))
+        open_dialog()
+        assert Path(started[-1][1]) == chosen
+        open_dialog()                                     # cancelled, but it starts where the last one went
+        assert Path(asked[-1][1]) == chosen, (name, asked[-1])
+    assert [kind for kind, _ in started] == ["loc", "compare", "learn"]

@@ -22,6 +22,7 @@ from .comparison_grid import ComparisonGrid
 from .dock_layout import DockLayout, scrollable
 from .explain_controller import ExplainController
 from .explanation_panel import ExplanationPanel
+from .folder_dialogs import ask_folder
 from .export_dialog import ExportDialog, ExportRequest, export_boxes
 from .image_canvas import ImageCanvas
 from .image_opener import ImageOpener, dropped_paths
@@ -223,8 +224,8 @@ class MainWindow(QMainWindow):
     # -- opening studies and images (image_opener.py) ---------------------------------------------
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open study folder")
-        if folder:
+        folder = ask_folder(self, "Open study folder", "studies")
+        if folder is not None:
             self.open_path(folder)
 
     def choose_file(self) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QFileDialog
 
 from medxai_desktop.core.jobs import Progress, check_cancelled, report
 
+from .folder_dialogs import ask_folder
 from .long_jobs import estimate_then_start
 
 ROAD_METHODS = ("gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam")
@@ -95,8 +95,7 @@ class ReportsController:
     # -- report files ----------------------------------------------------------------------------
 
     def _choose_dir(self, title: str) -> Path | None:
-        folder = QFileDialog.getExistingDirectory(self.window, title)
-        return Path(folder) if folder else None
+        return ask_folder(self.window, title, "report")
 
     def choose_localisation_report(self) -> None:
         window = self.window
