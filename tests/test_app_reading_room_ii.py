@@ -236,3 +236,35 @@ def test_report_learn_and_compare_folder_dialogs_remember_the_last_folder(qtbot,
         open_dialog()                                     # cancelled, but it starts where the last one went
         assert Path(asked[-1][1]) == chosen, (name, asked[-1])
     assert [kind for kind, _ in started] == ["loc", "compare", "learn"]
+
+
+# -- defect 6: the ROAD report's question, estimate and Cancel ------------------------------------
+
+def test_road_report_defaults_to_yes_times_an_image_and_can_be_cancelled(qtbot, tmp_path, demo_model, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QPushButton
+
+    window = make_window(qtbot, tmp_path, sample_study_dir(), model=demo_model)
+    out = tmp_path / "road"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    asked: list[tuple[str, object]] = []
+
+    def question(parent, title, text, buttons=None, default=None):
+        asked.append((text, default))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.reports.choose_road_report()
+    qtbot.waitUntil(lambda: bool(asked), timeout=120000)
+    text, default = asked[0]
+    assert default == QMessageBox.StandardButton.Yes          # Enter starts the run the user asked for
+    assert "forward passes per image" in text and "the first image took" in text, text
+    assert len(list((out / "images").glob("*/road.json"))) == 1   # the measured image, kept for the run
+    # the run shows its progress in a dialog with Cancel
+    qtbot.waitUntil(lambda: window.reports.progress is not None and window.reports.progress.isVisible(),
+                    timeout=10000)
+    dialog = window.reports.progress
+    assert isinstance(dialog, QProgressDialog) and dialog.windowModality() == Qt.WindowModality.NonModal
+    cancel = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Cancel")
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: any("ROAD report: cancelled" in m for _, m in window.log.entries), timeout=120000)
+    assert not (out / "report.html").exists()
