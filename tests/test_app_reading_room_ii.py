@@ -268,3 +268,15 @@ def test_road_report_defaults_to_yes_times_an_image_and_can_be_cancelled(qtbot, 
     qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: any("ROAD report: cancelled" in m for _, m in window.log.entries), timeout=120000)
     assert not (out / "report.html").exists()
+
+
+# -- defect 9: the smaller ones ----------------------------------------------------------------------
+
+def test_the_ellipse_tool_says_an_ellipse_roi(qtbot, tmp_path):
+    window = make_window(qtbot, tmp_path, pydicom_file("CT_small.dcm"))
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_E)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("drag on the image to measure an ellipse ROI ("), message
+    assert window.measure.panel.tool_buttons["ellipse"].toolTip() == "Drag on the image to measure an ellipse ROI"
+    assert window.measure.panel.tool_buttons["length"].toolTip() == "Drag on the image to measure a length"
