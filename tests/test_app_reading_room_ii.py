@@ -280,3 +280,29 @@ def test_the_ellipse_tool_says_an_ellipse_roi(qtbot, tmp_path):
     assert message.startswith("drag on the image to measure an ellipse ROI ("), message
     assert window.measure.panel.tool_buttons["ellipse"].toolTip() == "Drag on the image to measure an ellipse ROI"
     assert window.measure.panel.tool_buttons["length"].toolTip() == "Drag on the image to measure a length"
+
+
+def test_grid_headers_show_each_method_name_whole_on_a_laptop(qtbot):
+    import numpy as np
+    from PySide6.QtGui import QPixmap
+
+    from medxai_desktop.app.comparison_grid import ComparisonGrid
+
+    grid = ComparisonGrid()
+    qtbot.addWidget(grid)
+    grid.resize(500, 520)                 # the central area at 1280x800 with both docks: 2 x 3 cells
+    pixmap = QPixmap(256, 256)
+    pixmap.fill(Qt.GlobalColor.gray)
+    grid.set_image(pixmap)
+    names = ["Grad-CAM", "Grad-CAM++", "XGrad-CAM", "EigenGrad-CAM", "LayerCAM"]
+    rng = np.random.default_rng(0)
+    grid.set_maps([(name.lower(), f"{name} - meningioma", rng.random((7, 7), dtype=np.float32)) for name in names])
+    grid.set_scores({name.lower(): "ROAD +0.123" for name in names})
+    grid.show()
+    qtbot.waitExposed(grid)
+    qtbot.wait(20)
+    for name, cell in zip(names, grid.cells.values()):
+        label = cell.title_label
+        assert label.text() == f"<b>{name}</b>", label.text()
+        assert cell.score_label.text() == "ROAD +0.123"
+        assert cell.score_label.geometry().intersected(label.geometry()).isEmpty()
