@@ -306,3 +306,20 @@ def test_grid_headers_show_each_method_name_whole_on_a_laptop(qtbot):
         assert label.text() == f"<b>{name}</b>", label.text()
         assert cell.score_label.text() == "ROAD +0.123"
         assert cell.score_label.geometry().intersected(label.geometry()).isEmpty()
+
+
+@pytest.mark.parametrize("path, offered", [("jpeg", False), ("CT_small.dcm", True)])
+def test_the_export_dialog_offers_dicom_sr_only_for_a_store_with_dicom_images(qtbot, tmp_path, path, offered):
+    from medxai_desktop.app.export_dialog import ExportDialog
+
+    window = make_window(qtbot, tmp_path, sample_study_dir() if path == "jpeg" else pydicom_file(path))
+    qtbot.waitUntil(lambda: window.image_id is not None, timeout=10000)
+    dialog = ExportDialog(window, default_dir=tmp_path, store=window.store, jobs=window.jobs)
+    qtbot.addWidget(dialog)
+    dialog.set_format("dicom-sr")                      # chosen before the count came back
+    qtbot.waitUntil(lambda: dialog.scope is not None, timeout=10000)
+    index = dialog.format_combo.findData("dicom-sr")
+    assert dialog.format_combo.model().item(index).isEnabled() is offered
+    assert (dialog.fmt() == "dicom-sr") is offered
+    if not offered:
+        assert "no image in this store is DICOM" in dialog.note.text()
