@@ -323,3 +323,32 @@ def test_the_export_dialog_offers_dicom_sr_only_for_a_store_with_dicom_images(qt
     assert (dialog.fmt() == "dicom-sr") is offered
     if not offered:
         assert "no image in this store is DICOM" in dialog.note.text()
+
+
+def test_a_deleted_own_box_leaves_the_list_and_signing_off_again_clears_the_banner(qtbot, tmp_path):
+    from tests.test_app_review import CTRL, drag, key, open_window, view_point
+
+    window = open_window(qtbot, tmp_path / "reviews.sqlite3")
+    review, canvas = window.review, window.canvas
+    review.panel.label_combo.setCurrentText("lesion")
+    key(qtbot, window, Qt.Key.Key_B)
+    drag(canvas, view_point(canvas, 30, 40), view_point(canvas, 90, 100))
+    key(qtbot, window, Qt.Key.Key_A)
+    assert review.panel.rows() == [("lesion", "human", "accepted", "-")]
+    key(qtbot, window, Qt.Key.Key_Delete)                 # deleted: gone from the image and the list
+    assert review.panel.rows() == []
+    key(qtbot, window, Qt.Key.Key_Z, CTRL)
+    assert review.panel.rows() == [("lesion", "human", "accepted", "-")]
+
+    banner = review.panel.message_label
+    review.panel.sign_off_button.click()
+    assert review.status == "signed_off"
+    review.editor.select(next(iter(review.editor.items)))
+    review.panel.label_combo.setFocus()
+    review.panel.label_combo.setCurrentText("oedema")     # relabelled after sign-off: back in review
+    qtbot.keyClick(review.panel.label_combo.lineEdit(), Qt.Key.Key_Return)
+    assert review.status == "in_review"
+    assert banner.isVisible() and "edited after sign-off" in banner.text()
+    review.panel.sign_off_button.click()                  # signed off again: the banner is stale
+    assert review.status == "signed_off"
+    assert not banner.isVisible()

@@ -235,8 +235,10 @@ class BoxReviewController(QObject):
 
     def visible_views(self) -> list[BoxView]:
         hidden = self.ai_hidden()
+        # a rejected (deleted) box of the reviewer's own is gone from the image and the list
         return [v for v in sorted(self.views.values(), key=lambda v: v.box_id)
-                if v.state != REMOVED and not (hidden and is_ai(v))]
+                if v.state != REMOVED and not (hidden and is_ai(v))
+                and not (v.origin == "drawn" and v.state == REJECTED)]
 
     def _refresh(self) -> None:
         hidden = self.ai_hidden()
@@ -432,6 +434,7 @@ class BoxReviewController(QObject):
             self.notify("nothing to sign off: no image with a review store", "info")
             return
         if self._set_status(SIGNED_OFF):
+            self.panel.message_label.hide()          # "edited after sign-off" no longer holds
             self.window.info(f"signed off {self.session.ref.path.name} as {self.reviewer}")
 
     # -- blinded review ---------------------------------------------------------------------------
