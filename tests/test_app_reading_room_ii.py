@@ -352,3 +352,23 @@ def test_a_deleted_own_box_leaves_the_list_and_signing_off_again_clears_the_bann
     review.panel.sign_off_button.click()                  # signed off again: the banner is stale
     assert review.status == "signed_off"
     assert not banner.isVisible()
+
+
+def test_undoing_every_step_makes_the_image_unread_again(qtbot, tmp_path):
+    from tests.test_app_review import CTRL, drag, key, open_window, view_point
+
+    window = open_window(qtbot, tmp_path / "reviews.sqlite3")
+    review, canvas = window.review, window.canvas
+    assert review.status in (None, "unread")
+    key(qtbot, window, Qt.Key.Key_B)
+    drag(canvas, view_point(canvas, 30, 40), view_point(canvas, 90, 100))
+    key(qtbot, window, Qt.Key.Key_A)
+    assert review.status == "in_review"
+    key(qtbot, window, Qt.Key.Key_Z, CTRL)
+    assert review.status == "in_review"                    # the box is still there
+    key(qtbot, window, Qt.Key.Key_Z, CTRL)
+    assert review.panel.rows() == []
+    assert review.status == "unread" and window.store.status(window.image_id).status == "unread"
+    qtbot.waitUntil(lambda: window.browser.status_of(window.ref) == "unread", timeout=5000)
+    key(qtbot, window, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)   # redo: in review again
+    assert review.status == "in_review"

@@ -33,6 +33,7 @@ from medxai_desktop.core.store import (
     REJECTED,
     REMOVED,
     SIGNED_OFF,
+    UNREAD,
     BoxView,
     ChangeNotInEffect,
     RevisionConflict,
@@ -69,6 +70,7 @@ class BoxReviewController(QObject):
         self.crosseai_panel = self.crosseai.panel
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[int, QUndoStack] = {}
+        self._unread_before: set[int] = set()     # images unread until this session's first edit
         self.refused: QUndoCommand | None = None   # the undo / redo the store just refused (any kind)
         self.views: dict[int, BoxView] = {}
         self.loaded = False
@@ -185,6 +187,8 @@ class BoxReviewController(QObject):
         if self.refused is not None:   # nothing (or not all) was taken back: put the index back
             self.refused = None
             (stack.redo if step == UNDO else stack.undo)()
+        elif step == UNDO and stack.index() == 0 and self.session.image_id in self._unread_before:
+            self._set_status(UNREAD)   # every edit taken back: the image is unread again
 
     def reload(self) -> None:
         """Read the image's boxes and status again (in the background)."""
@@ -327,6 +331,8 @@ class BoxReviewController(QObject):
         after sign-off too."""
         status = self.session.first_edit()
         if status is not None:
+            if self.status in (None, UNREAD):
+                self._unread_before.add(self.session.image_id)
             if self.session.reopens(self.status):
                 self.notify("edited after sign-off: the image is back in review")
             self._set_status(status)
