@@ -372,3 +372,36 @@ def test_undoing_every_step_makes_the_image_unread_again(qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.browser.status_of(window.ref) == "unread", timeout=5000)
     key(qtbot, window, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)   # redo: in review again
     assert review.status == "in_review"
+
+
+# -- defect 8: PACS ------------------------------------------------------------------------------
+
+def test_a_pacs_retrieve_adds_its_study_to_the_list_with_short_names(qtbot, tmp_path):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from medxai_desktop.core.pacs.retrieve import RetrieveResult
+
+    window = make_window(qtbot, tmp_path, sample_study_dir())
+    listed = [ref.path for ref in window.browser.image_refs()]
+    # a retrieved study in the PACS cache: files named by SOP Instance UID, as retrieve writes them
+    cache = tmp_path / "cache" / "study"
+    cache.mkdir(parents=True)
+    ct = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    ct.StudyInstanceUID = generate_uid()
+    uids = []
+    for number in (1, 2):
+        ct.SOPInstanceUID, ct.InstanceNumber = generate_uid(), number
+        ct.file_meta.MediaStorageSOPInstanceUID = ct.SOPInstanceUID
+        ct.save_as(cache / f"{ct.SOPInstanceUID}.dcm")
+        uids.append(ct.SOPInstanceUID)
+    result = RetrieveResult("orthanc", ct.StudyInstanceUID, None, cache, tuple(uids), 0, 0.1)
+    width = window.browser_dock.width()
+    window.pacs._retrieved(result)
+    qtbot.waitUntil(lambda: len(window.browser.image_refs()) == len(listed) + 2, timeout=15000)
+    paths = [ref.path for ref in window.browser.image_refs()]
+    assert set(listed) <= set(paths)                                  # what was listed stays listed
+    qtbot.waitUntil(lambda: window.ref is not None and window.ref.path.parent == cache, timeout=15000)
+    texts = [item.text(0) for item in window.browser._image_items if item.data(0, 0x100).path.parent == cache]
+    assert sorted(texts) == ["Image 1", "Image 2"], texts
+    assert window.browser_dock.width() == width
