@@ -405,3 +405,28 @@ def test_a_pacs_retrieve_adds_its_study_to_the_list_with_short_names(qtbot, tmp_
     texts = [item.text(0) for item in window.browser._image_items if item.data(0, 0x100).path.parent == cache]
     assert sorted(texts) == ["Image 1", "Image 2"], texts
     assert window.browser_dock.width() == width
+
+
+def test_the_sr_of_a_signed_off_image_is_verified_by_its_reviewer(qtbot, tmp_path):
+    import pydicom
+
+    from medxai_desktop.app.export_dialog import ExportRequest
+    from tests.test_app_review import drag, view_point
+
+    window = make_window(qtbot, tmp_path, pydicom_file("CT_small.dcm"))
+    qtbot.waitUntil(lambda: window.review.loaded, timeout=20000)
+    canvas = window.canvas
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_B)
+    drag(canvas, view_point(canvas, 30, 30), view_point(canvas, 90, 80))
+    window.review.panel.sign_off_button.click()
+    signed = window.store.status(window.image_id)
+    assert signed.status == "signed_off"
+    out = tmp_path / "sr"
+    handle = window.export(ExportRequest("dicom-sr", "reviewed", out))
+    qtbot.waitUntil(lambda: handle.done, timeout=30000)
+    (path,) = out.glob("*.dcm")
+    sr = pydicom.dcmread(path)
+    assert sr.VerificationFlag == "VERIFIED"
+    assert str(sr.VerifyingObserverSequence[0].VerifyingObserverName) == window.reviewer
+    assert sr.VerificationDateTime.startswith(signed.updated_at.strftime("%Y%m%d%H%M"))
