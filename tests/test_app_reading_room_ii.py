@@ -115,8 +115,6 @@ def _label_pixels(canvas, corner: str):
 
 
 def test_corner_text_is_outlined_so_it_reads_on_a_white_image(qtbot, tmp_path):
-    import numpy as np
-
     window = make_window(qtbot, tmp_path, pydicom_file("CT_small.dcm"))
     canvas = window.canvas
     canvas.zoom_by(4)                                     # the image fills the viewport

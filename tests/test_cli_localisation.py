@@ -146,3 +146,13 @@ def test_bad_inputs_exit_2_naming_the_file(workspace, tmp_path, capsys):
     assert main(["tune-boxes", str(other), "--model", str(root / "model.json"), "--boxes",
                  str(root / "boxes.csv"), "--images", str(brain), "--out", str(tmp_path / "t")]) == 2
     assert "no boxed image" in capsys.readouterr().err
+
+
+def test_crosseai_at_alpha_1_says_it_gives_the_guided_boxes():
+    from medxai_desktop.core.explain.crosseai import CrossEAIParams
+    from medxai_desktop.core.reports.localisation_report import BoxMethod
+
+    one = BoxMethod("crosseai", "crosseai", layer="layer4", params=CrossEAIParams(alpha=1.0)).describe()
+    assert one.startswith("alpha 1 (alpha 1 weighs the Guided Backprop map alone: the boxes of 'guided')")
+    half = BoxMethod("crosseai", "crosseai", layer="layer4", params=CrossEAIParams(alpha=0.5)).describe()
+    assert "guided" not in half

@@ -54,6 +54,13 @@ def is_own(view: BoxView) -> bool:
     return view.origin == "drawn" and view.state not in (REMOVED, REJECTED)
 
 
+def listed(view: BoxView, ai_hidden: bool) -> bool:
+    """Shown in the image's box list: not removed, not hidden AI output, and not a rejected
+    (deleted) box of the reviewer's own, which is gone from the image too."""
+    return (view.state != REMOVED and not (ai_hidden and is_ai(view))
+            and not (view.origin == "drawn" and view.state == REJECTED))
+
+
 class BoxReviewController(QObject):
     """The review of the open image. ``window`` is the MainWindow: its session, store,
     reviewer, jobs, canvas, browser and model are used, never copied."""
@@ -70,7 +77,6 @@ class BoxReviewController(QObject):
         self.crosseai_panel = self.crosseai.panel
         self.undo_group = QUndoGroup(self)
         self.stacks: dict[int, QUndoStack] = {}
-        self._unread_before: set[int] = set()     # images unread until this session's first edit
         self.refused: QUndoCommand | None = None   # the undo / redo the store just refused (any kind)
         self.views: dict[int, BoxView] = {}
         self.loaded = False
@@ -187,7 +193,7 @@ class BoxReviewController(QObject):
         if self.refused is not None:   # nothing (or not all) was taken back: put the index back
             self.refused = None
             (stack.redo if step == UNDO else stack.undo)()
-        elif step == UNDO and stack.index() == 0 and self.session.image_id in self._unread_before:
+        elif step == UNDO and stack.index() == 0 and stack.property("unread_before"):
             self._set_status(UNREAD)   # every edit taken back: the image is unread again
 
     def reload(self) -> None:
@@ -238,11 +244,7 @@ class BoxReviewController(QObject):
         return any(is_own(v) for v in self.views.values())
 
     def visible_views(self) -> list[BoxView]:
-        hidden = self.ai_hidden()
-        # a rejected (deleted) box of the reviewer's own is gone from the image and the list
-        return [v for v in sorted(self.views.values(), key=lambda v: v.box_id)
-                if v.state != REMOVED and not (hidden and is_ai(v))
-                and not (v.origin == "drawn" and v.state == REJECTED)]
+        return [v for v in sorted(self.views.values(), key=lambda v: v.box_id) if listed(v, self.ai_hidden())]
 
     def _refresh(self) -> None:
         hidden = self.ai_hidden()
@@ -331,8 +333,7 @@ class BoxReviewController(QObject):
         after sign-off too."""
         status = self.session.first_edit()
         if status is not None:
-            if self.status in (None, UNREAD):
-                self._unread_before.add(self.session.image_id)
+            self.undo_stack.setProperty("unread_before", self.status in (None, UNREAD))   # undo-all: unread
             if self.session.reopens(self.status):
                 self.notify("edited after sign-off: the image is back in review")
             self._set_status(status)

@@ -72,7 +72,8 @@ class BoxMethod:
                     "stored": "the proposals stored in the review database"}[self.kind]
         rule = f"tau {p.tau:g}, min area {p.min_area:g}, top-k {p.top_k}, score {p.score}"
         if self.kind == "crosseai":
-            return f"alpha {p.alpha:g}, sigma {p.sigma:g}, {rule}, Grad-CAM++ at {self.layer}"
+            same = " (alpha 1 weighs the Guided Backprop map alone: the boxes of 'guided')" if p.alpha == 1 else ""
+            return f"alpha {p.alpha:g}{same}, sigma {p.sigma:g}, {rule}, Grad-CAM++ at {self.layer}"
         if self.kind == "guided":
             return f"Guided Backprop map (sigma {p.sigma:g}), {rule}"
         return f"{self.cam} at {self.layer}, {rule}"
