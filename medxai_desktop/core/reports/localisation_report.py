@@ -51,7 +51,7 @@ from medxai_desktop.core.explain.crosseai import (
     boxes_from_map,
 )
 
-from .html_report import HtmlReport, write_csv, write_json
+from .html_report import HtmlReport, legend_beside, write_csv, write_json
 
 DEFAULT_METHODS = ("crosseai", "gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam",
                    "gradcam", "guided", "wang", "fixed-box")
@@ -288,7 +288,7 @@ def _curve_figure(rows: Sequence[dict], thresholds, prefix: str, xlabel: str):
     axis.set_ylabel("localisation accuracy")
     axis.set_ylim(0, 1)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, ncol=2)
+    legend_beside(axis, ncol=1 if len(rows) <= 12 else 2)
     return figure
 
 
@@ -321,7 +321,7 @@ def _energy_figure(rows: Sequence[dict]):
         axis.axhline(rows[0]["uniform_energy"], color="k", linestyle="--", label="uniform map's energy")
     axis.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
     axis.set_ylim(0, 1)
-    axis.legend(fontsize=8)
+    legend_beside(axis)
     axis.grid(alpha=0.3, axis="y")
     return figure
 

@@ -21,7 +21,7 @@ from medxai_desktop.core.evaluation.road_run import (
     summarise_road,
 )
 
-from .html_report import HtmlReport, write_csv, write_json
+from .html_report import HtmlReport, legend_beside, write_csv, write_json
 
 DEGENERATE_SHARE = 0.5    # a method whose maps replaced the whole image on this share of images is not ranked
 _METHOD_COLUMNS = ["rank", "method", "n", "mean", "sd", "ci_low", "ci_high", "median", "morf_mean", "lerf_mean",
@@ -79,7 +79,7 @@ def _curves_figure(summary: dict):
         axis.set_ylabel("mean change of p(class)", fontsize=9)
         axis.axhline(0, color="k", linewidth=0.6)
         axis.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    legend_beside(axes[1])
     figure.tight_layout()
     return figure
 
