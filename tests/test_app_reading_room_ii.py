@@ -32,6 +32,12 @@ def _dock_tab_bars(window) -> list[QTabBar]:
     return [bar for bar in window.findChildren(QTabBar) if bar.parent() is window and bar.isVisible()]
 
 
+def _assert_no_bar_over_a_dock(window) -> None:
+    docks = [d for d in window.findChildren(type(window.panel_dock)) if d.isVisible()]
+    for bar in _dock_tab_bars(window):                    # a stale tab bar showing over a dock's title
+        assert not any(d.geometry().intersects(bar.geometry()) for d in docks), [bar.tabText(0), bar.geometry()]
+
+
 @pytest.mark.parametrize("screen", [(1280, 800), (1366, 768)])
 def test_every_dock_tab_is_reachable_on_a_laptop_screen(qtbot, tmp_path, demo_model, monkeypatch, screen):
     from medxai_desktop.app.dock_layout import fit_to_screen
@@ -52,6 +58,7 @@ def test_every_dock_tab_is_reachable_on_a_laptop_screen(qtbot, tmp_path, demo_mo
     assert window.minimumSizeHint().width() <= available.width()
     assert available.contains(window.frameGeometry()), (window.frameGeometry(), available)
     bars = _dock_tab_bars(window)
+    _assert_no_bar_over_a_dock(window)
     titles = [bar.tabText(i) for bar in bars for i in range(bar.count())]
     assert {"Explanations", "DICOM tags", "CrossEAI boxes", "Review"} <= set(titles)
     for bar in bars:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFrame, QListView, QScrollArea, QTabBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QListView, QScrollArea, QTabBar, QWidget
 from shiboken6 import isValid
 
 TAGS_WIDTH = 480
@@ -93,7 +93,12 @@ class DockLayout(QObject):
     def fit_tabs(self) -> None:
         """No eliding, and each right dock at least as wide as the widest dock tab bar needs."""
         needed = 0
+        docks = [d for d in self.window.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()]
         for bar in self.tab_bars():
+            # a tab bar Qt no longer lays out (left over from an earlier tabbing) lies under a
+            # dock; where the dock is shorter its edge shows over the dock's title: hide it
+            if bar.isVisible() and any(d.geometry().intersects(bar.geometry()) for d in docks):
+                bar.hide()
             bar.setElideMode(Qt.TextElideMode.ElideNone)
             needed = max(needed, bar.sizeHint().width())
         for dock in self.right_docks():
