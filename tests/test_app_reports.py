@@ -114,7 +114,7 @@ def test_road_report_says_how_long_and_starts_only_when_confirmed(qtbot, tmp_pat
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "road"))
     asked = _answer(monkeypatch, "No")
     window.reports.choose_road_report()
-    qtbot.waitUntil(lambda: bool(asked), timeout=30000)
+    qtbot.waitUntil(lambda: bool(asked), timeout=120000)
     assert "5 methods on 4 listed image(s)" in asked[0] and "per forward pass" in asked[0] and "about" in asked[0]
     qtbot.waitUntil(lambda: any("ROAD report: not started" in m for _, m in window.log.entries), timeout=5000)
     assert not (tmp_path / "road" / "summary.json").exists()

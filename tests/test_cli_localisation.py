@@ -146,3 +146,26 @@ def test_bad_inputs_exit_2_naming_the_file(workspace, tmp_path, capsys):
     assert main(["tune-boxes", str(other), "--model", str(root / "model.json"), "--boxes",
                  str(root / "boxes.csv"), "--images", str(brain), "--out", str(tmp_path / "t")]) == 2
     assert "no boxed image" in capsys.readouterr().err
+
+
+def test_crosseai_at_alpha_1_says_it_gives_the_guided_boxes():
+    from medxai_desktop.core.explain.crosseai import CrossEAIParams
+    from medxai_desktop.core.reports.localisation_report import BoxMethod
+
+    one = BoxMethod("crosseai", "crosseai", layer="layer4", params=CrossEAIParams(alpha=1.0)).describe()
+    assert one.startswith("alpha 1 (alpha 1 weighs the Guided Backprop map alone: the boxes of 'guided')")
+    half = BoxMethod("crosseai", "crosseai", layer="layer4", params=CrossEAIParams(alpha=0.5)).describe()
+    assert "guided" not in half
+
+
+def test_report_legends_sit_beside_the_curves_not_over_them():
+    from medxai_desktop.core.reports.localisation_report import _curve_figure, _energy_figure
+
+    thresholds = [0.1, 0.3, 0.5, 0.7, 0.9]
+    rows = [dict({f"acc_{t:g}": 0.9 - 0.05 * n for t in thresholds}, method=f"method {n}", energy=0.5,
+                 pointing=0.5, uniform_energy=0.3) for n in range(11)]
+    for figure in (_curve_figure(rows, thresholds, "acc", "IoU threshold"), _energy_figure(rows)):
+        figure.canvas.draw()
+        (axis,) = figure.axes
+        legend, plot = axis.get_legend().get_window_extent(), axis.get_window_extent()
+        assert legend.x0 >= plot.x1, (legend, plot)

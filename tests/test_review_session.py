@@ -132,3 +132,20 @@ def test_events_disconnect():
     s.events.connect("predicted", got.append)
     with pytest.raises(TypeError):
         s.events.emit("predicted")  # fn requires an argument: errors are not swallowed
+
+
+def test_out_of_domain_image_gets_the_neutral_default_label():
+    from medxai_desktop.core.models.loaded_model import Prediction
+    from medxai_desktop.core.review.session import HIDDEN_DEFAULT_LABEL
+
+    s = ReviewSession()
+    s.open("a.dcm", image_id=1)
+    prediction = Prediction(1, "glioma", {"meningioma": 0.2, "glioma": 0.8})
+    s.set_prediction(prediction, out_of_domain=True)
+    assert s.default_label(["glioma", "meningioma"]) == HIDDEN_DEFAULT_LABEL
+    assert s.default_label(["glioma"], "vertebra") == "vertebra"
+    s.set_prediction(prediction)                   # the prediction again (with maps): still out of domain
+    assert not s.labels_from_prediction()
+    s.open("b.dcm", image_id=2)
+    s.set_prediction(prediction, out_of_domain=False)
+    assert s.default_label(["meningioma"]) == "glioma"

@@ -385,3 +385,26 @@ def test_summary_by_hand():
     assert test["mean_difference"] == pytest.approx(0.05)
     assert test["p_holm"] == pytest.approx(test["p"])       # one pair: Holm changes nothing
     assert math.isnan(next(t for t in summary["paired_tests_per_class"] if t["class"] == "pituitary")["t"])
+
+
+def test_road_report_leaves_methods_with_degenerate_maps_out_of_the_ranking(tmp_path):
+    from medxai_desktop.core.reports.road_report import build_road_report
+
+    def record(key, flat_replaced):
+        rec = _record(key, "glioma", {"flat": ((-0.9, -0.9), (0.0, 0.0)), "good": ((-0.3, -0.2), (0.0, 0.0)),
+                                      "weak": ((-0.1, 0.0), (0.0, 0.0))})
+        rec["parameters"] = {"seed": 0, "target": "predicted", "percentiles": [20, 80], "noise": 0.01,
+                             "model": {"arch": "resnet18", "classes": ["glioma"], "target_layer": "layer4"}}
+        if flat_replaced:
+            rec["scores"]["flat"]["whole_image_replaced"] = ["morf80", "lerf20"]
+        return rec
+
+    records = [record("a", True), record("b", True), record("c", False)]
+    report = build_road_report(records, tmp_path / "report.html", examples=0)
+    html = (tmp_path / "report.html").read_text()
+    assert "Not ranked: flat." in html
+    table = html[html.index("ROADCombined per method"):]
+    # "flat" has the highest ROADCombined but its maps replaced the whole image on 2 of 3 images
+    assert table.index(">good<") < table.index(">weak<") < table.index(">flat<")
+    assert "not ranked: degenerate maps" in table
+    assert report.summary["per_method"]     # the summary itself is unchanged

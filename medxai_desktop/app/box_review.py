@@ -33,6 +33,7 @@ from medxai_desktop.core.store import (
     REJECTED,
     REMOVED,
     SIGNED_OFF,
+    UNREAD,
     BoxView,
     ChangeNotInEffect,
     RevisionConflict,
@@ -51,6 +52,13 @@ from .window_menus import build_review_menu
 def is_own(view: BoxView) -> bool:
     """A box the reviewer drew that still counts (not removed or rejected)."""
     return view.origin == "drawn" and view.state not in (REMOVED, REJECTED)
+
+
+def listed(view: BoxView, ai_hidden: bool) -> bool:
+    """Shown in the image's box list: not removed, not hidden AI output, and not a rejected
+    (deleted) box of the reviewer's own, which is gone from the image too."""
+    return (view.state != REMOVED and not (ai_hidden and is_ai(view))
+            and not (view.origin == "drawn" and view.state == REJECTED))
 
 
 class BoxReviewController(QObject):
@@ -185,6 +193,8 @@ class BoxReviewController(QObject):
         if self.refused is not None:   # nothing (or not all) was taken back: put the index back
             self.refused = None
             (stack.redo if step == UNDO else stack.undo)()
+        elif step == UNDO and stack.index() == 0 and stack.property("unread_before"):
+            self._set_status(UNREAD)   # every edit taken back: the image is unread again
 
     def reload(self) -> None:
         """Read the image's boxes and status again (in the background)."""
@@ -234,9 +244,7 @@ class BoxReviewController(QObject):
         return any(is_own(v) for v in self.views.values())
 
     def visible_views(self) -> list[BoxView]:
-        hidden = self.ai_hidden()
-        return [v for v in sorted(self.views.values(), key=lambda v: v.box_id)
-                if v.state != REMOVED and not (hidden and is_ai(v))]
+        return [v for v in sorted(self.views.values(), key=lambda v: v.box_id) if listed(v, self.ai_hidden())]
 
     def _refresh(self) -> None:
         hidden = self.ai_hidden()
@@ -325,6 +333,7 @@ class BoxReviewController(QObject):
         after sign-off too."""
         status = self.session.first_edit()
         if status is not None:
+            self.undo_stack.setProperty("unread_before", self.status in (None, UNREAD))   # undo-all: unread
             if self.session.reopens(self.status):
                 self.notify("edited after sign-off: the image is back in review")
             self._set_status(status)
@@ -349,7 +358,7 @@ class BoxReviewController(QObject):
 
     def _show_default_label(self) -> None:
         """The label field's placeholder: what an empty field gives a new box."""
-        self.panel.set_default_label("the predicted class" if self.session.shown_prediction() is not None
+        self.panel.set_default_label("the predicted class" if self.session.labels_from_prediction()
                                      else self._default_label())
 
     def _default_label(self) -> str:
@@ -432,6 +441,7 @@ class BoxReviewController(QObject):
             self.notify("nothing to sign off: no image with a review store", "info")
             return
         if self._set_status(SIGNED_OFF):
+            self.panel.message_label.hide()          # "edited after sign-off" no longer holds
             self.window.info(f"signed off {self.session.ref.path.name} as {self.reviewer}")
 
     # -- blinded review ---------------------------------------------------------------------------

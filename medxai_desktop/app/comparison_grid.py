@@ -113,18 +113,20 @@ class TitleLabel(QLabel):
     side must not make the grid (and with it the window) wider than the screen, which would
     squeeze the docks until their tabs read "Explanati..."."""
 
-    def __init__(self, title: str, parent=None):
+    def __init__(self, title: str, parent=None, bold: bool = True):
         super().__init__(parent)
-        self.title = title
+        self.title, self.bold = title, bold
         self.setToolTip(title)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setText(f"<b>{title}</b>")
+        self._show(title)
+
+    def _show(self, text: str) -> None:
+        self.setText(f"<b>{text}</b>" if self.bold else text)
 
     def resizeEvent(self, event) -> None:
         font = self.font()
-        font.setBold(True)
-        elided = QFontMetrics(font).elidedText(self.title, Qt.TextElideMode.ElideRight, self.width())
-        self.setText(f"<b>{elided}</b>")
+        font.setBold(self.bold)
+        self._show(QFontMetrics(font).elidedText(self.title, Qt.TextElideMode.ElideRight, self.width()))
         super().resizeEvent(event)
 
 
@@ -142,13 +144,20 @@ class MapCell(QFrame):
         self.scene.addItem(self.image_item)
         self.scene.addItem(self.overlay_item)
         self.view = LinkedView(self.scene)
-        self.title_label = TitleLabel(title)
+        # the method on a line of its own, the class and the ROAD score under it: side by side
+        # they left a laptop's narrow cells "EigenGrad-CA..."
+        method_name, _, target = title.partition(" - ")
+        self.title_label = TitleLabel(method_name)
+        self.target_label = TitleLabel(target, bold=False)
         self.score_label = QLabel("")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        header = QHBoxLayout()
+        header = QGridLayout()
         header.setContentsMargins(4, 2, 4, 0)
-        header.addWidget(self.title_label, 1)
-        header.addWidget(self.score_label)
+        header.setVerticalSpacing(0)
+        header.addWidget(self.title_label, 0, 0, 1, 2)
+        header.addWidget(self.target_label, 1, 0)
+        header.addWidget(self.score_label, 1, 1)
+        header.setColumnStretch(0, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
         layout.setSpacing(1)

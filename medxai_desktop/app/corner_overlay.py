@@ -5,13 +5,18 @@ Top left: patient, ID, study date, study; top right: modality and series, image 
 bottom right: the heatmap shown, its name over a colour bar. The texts come from core objects
 (:func:`corner_texts` reads a MedicalImage and ``core.imaging.annotations``); this module only
 lays them out. The labels take no mouse events, so the view under them works as before.
+
+The labels are children of the view, laid over its viewport, not children of the viewport: a
+pan scrolls the viewport's pixels and its child widgets with them, which carried the texts
+into the middle of the image. Each text is drawn white inside a black outline, readable on
+a white CR or an inverted CT as on black.
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import QGraphicsDropShadowEffect, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QAbstractScrollArea, QLabel, QVBoxLayout, QWidget
 
 from medxai_desktop.core.imaging.annotations import header_lines, position_lines
 from medxai_desktop.core.imaging.presets import format_window
@@ -38,15 +43,33 @@ def corner_texts(image, *, center: float, width: float, voi_lut: bool, preset: s
             "bottom_left": [window, f"Zoom {zoom * 100:.0f} %"]}
 
 
-def _shadowed(label: QLabel) -> QLabel:
-    label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-    label.setStyleSheet("color: #f0f0f0; background: transparent; font-size: 11px;")
-    shadow = QGraphicsDropShadowEffect(label)
-    shadow.setBlurRadius(3)
-    shadow.setOffset(1, 1)
-    shadow.setColor(QColor(0, 0, 0, 230))
-    label.setGraphicsEffect(shadow)
-    return label
+OUTLINE = 3          # pen width of the black ring around each letter, in pixels
+
+
+class OutlinedLabel(QLabel):
+    """Plain text, white letters in a black outline; no mouse events."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setStyleSheet("color: #f0f0f0; background: transparent; font-size: 11px;")
+        self.setMargin(OUTLINE)
+
+    def paintEvent(self, event) -> None:
+        metrics, area = self.fontMetrics(), self.contentsRect()
+        path = QPainterPath()
+        lines = self.text().split("\n")
+        top = area.top() + (area.height() - metrics.height() * len(lines)) / 2 \
+            if self.alignment() & Qt.AlignmentFlag.AlignVCenter else area.top()
+        for number, line in enumerate(lines):
+            width = metrics.horizontalAdvance(line)
+            x = area.right() + 1 - width if self.alignment() & Qt.AlignmentFlag.AlignRight else area.left()
+            path.addText(QPointF(x, top + number * metrics.height() + metrics.ascent()), self.font(), line)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.strokePath(path, QPen(QColor(0, 0, 0, 235), OUTLINE, Qt.PenStyle.SolidLine,
+                                      Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        painter.fillPath(path, QColor(240, 240, 240))
 
 
 class ColourBar(QWidget):
@@ -59,9 +82,9 @@ class ColourBar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        self.name = _shadowed(QLabel())
+        self.name = OutlinedLabel()
         self.name.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.top, self.bottom = _shadowed(QLabel("1.0")), _shadowed(QLabel("0"))
+        self.top, self.bottom = OutlinedLabel("1.0"), OutlinedLabel("0")
         self.bar = QLabel()
         self.bar.setFixedSize(BAR_WIDTH, BAR_HEIGHT)
         self.bar.setStyleSheet("border: 1px solid #808080; background: transparent;")
@@ -81,16 +104,17 @@ class ColourBar(QWidget):
 
 
 class CornerOverlay(QObject):
-    """Four corner labels and a colour bar over ``viewport``, kept in its corners on resize."""
+    """Four corner labels and a colour bar over the viewport of ``view``, kept in its corners on
+    resize; they do not scroll with the image."""
 
-    def __init__(self, viewport: QWidget):
-        super().__init__(viewport)
-        self.viewport = viewport
-        self.labels = {corner: _shadowed(QLabel(viewport)) for corner in CORNERS}
+    def __init__(self, view: QAbstractScrollArea):
+        super().__init__(view)
+        self.view, self.viewport = view, view.viewport()
+        self.labels = {corner: OutlinedLabel(parent=view) for corner in CORNERS}
         for corner, label in self.labels.items():
             label.setAlignment(_ALIGN[corner])
-        self.colour_bar = ColourBar(viewport)
-        viewport.installEventFilter(self)
+        self.colour_bar = ColourBar(view)
+        self.viewport.installEventFilter(self)
 
     def set_texts(self, texts: dict[str, list[str]]) -> None:
         for corner, lines in texts.items():
@@ -116,15 +140,15 @@ class CornerOverlay(QObject):
         return shown
 
     def place(self) -> None:
-        width, height = self.viewport.width(), self.viewport.height()
+        area = self.viewport.geometry()          # in the view's coordinates (inside its frame)
         for corner, label in self.labels.items():
             size = label.sizeHint()
-            x = MARGIN if corner.endswith("left") else width - size.width() - MARGIN
-            y = MARGIN if corner.startswith("top") else height - size.height() - MARGIN
+            x = area.left() + MARGIN if corner.endswith("left") else area.right() + 1 - size.width() - MARGIN
+            y = area.top() + MARGIN if corner.startswith("top") else area.bottom() + 1 - size.height() - MARGIN
             label.setGeometry(x, y, size.width(), size.height())
-        bar = self.colour_bar
-        size = bar.sizeHint()
-        bar.setGeometry(width - size.width() - MARGIN, height - size.height() - MARGIN, size.width(), size.height())
+        bar, size = self.colour_bar, self.colour_bar.sizeHint()
+        bar.setGeometry(area.right() + 1 - size.width() - MARGIN, area.bottom() + 1 - size.height() - MARGIN,
+                        size.width(), size.height())
 
     def eventFilter(self, watched, event) -> bool:
         if watched is self.viewport and event.type() == QEvent.Type.Resize:

@@ -121,9 +121,9 @@ class ExplainController:
     def _on_prediction(self, token: int, prediction, warning: str = "") -> None:
         if token != self.window.token:
             return
-        self.session.set_prediction(prediction)
-        self.show_prediction()
         self.window.panel.set_domain_warning(warning)
+        self.session.set_prediction(prediction, out_of_domain=bool(warning))
+        self.show_prediction()
         if warning:
             self.window.log.add(f"{self.session.ref.path.name}: {warning}", "warning")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,6 +38,7 @@ FORMAT_TEXT = {
     "csv": ("Flat CSV (every field)", ".csv"),
     "dicom-sr": ("DICOM SR TID 1500 (one per DICOM image, in a folder)", ""),
 }
+NO_DICOM = "DICOM SR is not offered: no image in this store is DICOM (an SR refers to its DICOM source)."
 WHICH_TEXT = {"reviewed": "Reference (signed-off images)", "proposals": "AI proposals",
               "both": "Both (signed-off images, with the AI proposals)"}
 
@@ -111,19 +113,35 @@ class ExportDialog(QDialog):
             self._count(store, jobs)
 
     def _count(self, store, jobs) -> None:
+        def count():
+            return store.export_scope(), any(info.sop_uid for info in store.images())
+
         if jobs is None:
-            self.set_scope(store.export_scope())
+            self.set_scope(*count())
             return
-        jobs.submit("count the images to export", lambda progress, cancelled: store.export_scope(),
-                    on_success=self.set_scope, on_failure=self._count_failed)
+        jobs.submit("count the images to export", lambda progress, cancelled: count(),
+                    on_success=lambda counted: self.set_scope(*counted), on_failure=self._count_failed)
 
     def _count_failed(self, message: str) -> None:
         self.scope_label.setText(f"cannot count the images: {message}")
 
-    def set_scope(self, scope) -> None:
-        """The store's ExportScope: the Includes line says what the chosen boxes are."""
+    def set_scope(self, scope, has_dicom: bool = True) -> None:
+        """The store's ExportScope: the Includes line says what the chosen boxes are;
+        ``has_dicom``: whether any stored image is DICOM (a DICOM SR needs a DICOM source)."""
         self.scope = scope
+        self._offer_dicom_sr(has_dicom)
         self._show_scope()
+
+    def _offer_dicom_sr(self, has_dicom: bool) -> None:
+        """A store without DICOM images is not offered DICOM SR (it would be refused on Export)."""
+        index = self.format_combo.findData("dicom-sr")
+        if index < 0:
+            return
+        self.format_combo.model().item(index).setEnabled(has_dicom)
+        self.format_combo.setItemData(index, None if has_dicom else NO_DICOM, Qt.ItemDataRole.ToolTipRole)
+        if not has_dicom and self.fmt() == "dicom-sr":
+            self.set_format("coco")
+            self.note.setText(NO_DICOM + " " + self.note.text())
 
     def _show_scope(self) -> None:
         if self.scope is not None:

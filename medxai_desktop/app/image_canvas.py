@@ -84,7 +84,7 @@ class ImageCanvas(QGraphicsView):
         self.presets: list[WindowPreset] = []
         self.preset_name: str | None = None      # the preset shown, until the window is dragged
         self.series_position: tuple[int, int] | None = None   # (index, count) in the image's series
-        self.corners = CornerOverlay(self.viewport())
+        self.corners = CornerOverlay(self)
         self.zoom_changed.connect(lambda _: self._update_corners())
         self.last_pixel: tuple[int, int, object] | None = None
         self._drag: tuple | None = None

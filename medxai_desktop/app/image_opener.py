@@ -61,15 +61,29 @@ class ImageOpener:
                            lambda progress, cancelled: merge_discoveries([discover(p) for p in paths]),
                            on_success=self.on_discovered, on_failure=window.error)
 
-    def on_discovered(self, result) -> None:
+    def add_path(self, path) -> None:
+        """Scan ``path`` and add what it holds to the studies listed (a PACS retrieve adds to the
+        list, it does not replace it); its first image is shown."""
+        window, path = self.window, Path(path)
+        window.jobs.submit(f"scan {path}", lambda progress, cancelled: discover(path),
+                           on_success=self._add_discovered, on_failure=window.error)
+
+    def _add_discovered(self, result) -> None:
+        listed = self.window.browser.listing
+        merged = merge_discoveries([listed, result]) if listed is not None else result
+        self.on_discovered(merged, show=result.images[0] if result.images else None)
+
+    def on_discovered(self, result, show: ImageRef | None = None) -> None:
+        """List ``result``; show ``show`` (one of its images), else its first image."""
         window = self.window
         window.browser.populate(result)
         window.review.on_discovered()
         for failure in result.failures:
             window.log.add(f"unreadable: {failure}", "warning")
         window.info(f"{len(result.images)} image(s), {len(result.failures)} unreadable file(s)")
-        if result.images:
-            window.browser.select_index(0)
+        refs = window.browser.image_refs()
+        if refs:
+            window.browser.select_index(refs.index(show) if show in refs else 0)
 
     # -- one image --------------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
+
+from .folder_dialogs import ask_folder
 
 
 class LearnController:
@@ -18,10 +20,9 @@ class LearnController:
         self.offer: QMessageBox | None = None    # the last "switch to the new version?" question
 
     def choose_data(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self.window, "Labelled training images (one sub-folder per class)")
-        if folder:
-            self.learn(Path(folder))
+        folder = ask_folder(self.window, "Labelled training images (one sub-folder per class)", "learn")
+        if folder is not None:
+            self.learn(folder)
 
     def refusal(self) -> str | None:
         window = self.window

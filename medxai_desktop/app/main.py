@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication
 
+    from .dock_layout import fit_to_screen
     from .settings import APPLICATION, ORGANISATION
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     window = create_window(args, store, store_error, settings, reviewer)
     # torch is imported on the model worker, after the window is painted (benchmarks/bench_gui.py)
     window.jobs.submit("reserve a core for the GUI", lambda progress, cancelled: reserve_gui_core(), model=True)
-    window.resize(1400, 900)     # the saved geometry, if any, replaces this when shown
+    fit_to_screen(window)     # the saved geometry, if any, replaces this when shown
     window.show()
     from .startup_probe import install
 

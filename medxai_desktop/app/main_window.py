@@ -19,9 +19,10 @@ from medxai_desktop.core.review.session import ReviewSession, ref_key
 
 from .box_review import BoxReviewController
 from .comparison_grid import ComparisonGrid
-from .dock_layout import DockLayout
+from .dock_layout import DockLayout, scrollable
 from .explain_controller import ExplainController
 from .explanation_panel import ExplanationPanel
+from .folder_dialogs import ask_folder
 from .export_dialog import ExportDialog, ExportRequest, export_boxes
 from .image_canvas import ImageCanvas
 from .image_opener import ImageOpener, dropped_paths
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
         self.panel = ExplanationPanel()
         self.log = LogPanel()
         self.browser_dock = self._dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.panel_dock = self._dock("Explanations", self.panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.panel_dock = self._dock("Explanations", scrollable(self.panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self.log_dock = self._dock("Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tags = TagBrowser()
         self.tags_dock = self._dock("DICOM tags", self.tags, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -150,8 +151,8 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
     def _build_review_docks(self) -> None:
-        self.review_dock = self._dock("Review", self.review.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.crosseai_dock = self._dock("CrossEAI boxes", self.review.crosseai_panel,
+        self.review_dock = self._dock("Review", scrollable(self.review.panel), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.crosseai_dock = self._dock("CrossEAI boxes", scrollable(self.review.crosseai_panel),
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.panel_dock, self.crosseai_dock)
         for dock in (self.review_dock, self.crosseai_dock):
@@ -223,8 +224,8 @@ class MainWindow(QMainWindow):
     # -- opening studies and images (image_opener.py) ---------------------------------------------
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open study folder")
-        if folder:
+        folder = ask_folder(self, "Open study folder", "studies")
+        if folder is not None:
             self.open_path(folder)
 
     def choose_file(self) -> None:

@@ -20,7 +20,7 @@ from medxai_desktop.core.store import StoreError
 from medxai_desktop.core.store.measurements import MeasurementChanged, image_measurements
 
 from .measure_commands import AddMeasurementCommand, DeleteMeasurementCommand, EditMeasurementCommand
-from .measure_items import KIND_NAMES, EditorChain, MeasureEditor
+from .measure_items import EditorChain, MeasureEditor, a_kind
 from .measure_panel import MeasurePanel
 from .shortcuts import native, register
 
@@ -28,7 +28,7 @@ TOOLS = {LENGTH: ("measure.length", "&Length", "L"),
          RECTANGLE: ("measure.rectangle", "&Rectangle ROI", "Shift+R"),   # R is Reject
          ELLIPSE: ("measure.ellipse", "&Ellipse ROI", "E")}
 for _kind, (_id, _text, _key) in TOOLS.items():
-    register(_id, "Measure", f"Measure: drag a {KIND_NAMES[_kind]} on the image"
+    register(_id, "Measure", f"Measure: drag {a_kind(_kind)} on the image"
              + ("" if _kind == LENGTH else " (area, mean, sd, min, max)"), _key)
 DELETE_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
 
@@ -155,7 +155,7 @@ class MeasureController(QObject):
             return
         self.review.editor.select(None)
         self.editor.arm(kind)
-        self.window.statusBar().showMessage(f"drag on the image to measure a {KIND_NAMES[kind]} "
+        self.window.statusBar().showMessage(f"drag on the image to measure {a_kind(kind)} "
                                             f"({Spacing.of(self.session.image).describe()}); Esc cancels", 8000)
         self.canvas.setFocus()
 

@@ -30,6 +30,12 @@ MIN_DRAG_PX = 3      # a drag shorter than this (on screen) draws nothing
 KIND_NAMES = {LENGTH: "length", RECTANGLE: "rectangle ROI", ELLIPSE: "ellipse ROI"}
 
 
+def a_kind(kind: str) -> str:
+    """The kind's name with its article: "a length", "an ellipse ROI"."""
+    name = KIND_NAMES[kind]
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def shape_path(shape: Shape, zoom: float = 1.0) -> QPainterPath:
     path = QPainterPath()
     (ax, ay), (bx, by) = shape.points

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidgetItem
 
 from medxai_desktop.core.measurements import ELLIPSE, LENGTH, RECTANGLE
 
-from .measure_items import KIND_NAMES
+from .measure_items import KIND_NAMES, a_kind
 from .review_panel import record_table, select_row, table_rows
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -36,7 +36,7 @@ class MeasurePanel(QWidget):
             key = (keys or {}).get(kind)
             button = QPushButton(f"{title} ({key})" if key else title)
             button.setCheckable(True)
-            button.setToolTip(f"Drag on the image to measure a {KIND_NAMES[kind]}")
+            button.setToolTip(f"Drag on the image to measure {a_kind(kind)}")
             button.clicked.connect(lambda _=False, k=kind: self.tool_requested.emit(k))
             buttons.addWidget(button)
             self.tool_buttons[kind] = button

@@ -183,7 +183,7 @@ class PacsPanel(QWidget):
 
     def _retrieved(self, result) -> None:
         self.window.info(result.summary())
-        self.window.open_path(result.folder)
+        self.window.opener.add_path(result.folder)     # added to the studies listed
 
     def _retrieve_finished(self) -> None:
         self.handle = None

@@ -12,13 +12,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QFileDialog
 
 from medxai_desktop.core.jobs import Progress, check_cancelled, report
 
-from .long_jobs import estimate_then_start
+from .folder_dialogs import ask_folder
+from .long_jobs import estimate_then_start, progress_dialog
 
 ROAD_METHODS = ("gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam")
+
+
+def road_inputs(refs) -> list:
+    """The ROAD run's inputs for the listed images ``refs``, each with its record key."""
+    from medxai_desktop.core.evaluation.road_run import RoadInput, assign_keys
+
+    inputs = [RoadInput(ref.path, frame=ref.frame if ref.n_frames > 1 else None) for ref in refs]
+    assign_keys(inputs)
+    return inputs
 
 
 class ReportsController:
@@ -29,6 +38,7 @@ class ReportsController:
         self.scores: dict[str, object] = {}       # method -> RoadScores of the open image
         self.last_report: Path | None = None
         self._road_job = None
+        self.progress = None         # the ROAD report's progress dialog, while it runs
         window.add_action(menu, "&ROAD scores of the open image", self.compute_road, action_id="reports.road_image")
         menu.addSeparator()
         window.add_action(menu, "&Localisation report (review database)...", self.choose_localisation_report,
@@ -95,8 +105,7 @@ class ReportsController:
     # -- report files ----------------------------------------------------------------------------
 
     def _choose_dir(self, title: str) -> Path | None:
-        folder = QFileDialog.getExistingDirectory(self.window, title)
-        return Path(folder) if folder else None
+        return ask_folder(self.window, title, "report")
 
     def choose_localisation_report(self) -> None:
         window = self.window
@@ -202,12 +211,14 @@ class ReportsController:
         out = self._choose_dir("Folder for the ROAD report")
         if out is None:
             return
-        from medxai_desktop.core.evaluation.cost_estimate import estimate_road
+        from medxai_desktop.core.evaluation.cost_estimate import estimate_road_run
 
-        model, methods = window.model, list(ROAD_METHODS)
+        # timed on the first image, scored as the report will score it (the report reuses it)
+        model, methods, inputs = window.model, list(ROAD_METHODS), road_inputs(refs)
         estimate_then_start(window, "ROAD report", f"ROAD of {len(methods)} methods on {len(refs):,} listed "
                                                    f"image(s), written to {out}",
-                            lambda: estimate_road(model, methods, len(refs)), lambda: self.road_report(out, methods))
+                            lambda: estimate_road_run(model, inputs, out, methods),
+                            lambda: self.road_report(out, methods))
 
     def road_report(self, out_dir: Path, methods=ROAD_METHODS):
         """ROAD of the paper's five CAMs for every image listed in the browser (resumable: a
@@ -215,12 +226,10 @@ class ReportsController:
         window, refs = self.window, self._road_refs()
         if refs is None:
             return None
-        from medxai_desktop.core.evaluation.road_run import RoadInput, assign_keys, run_road, write_summary
+        from medxai_desktop.core.evaluation.road_run import run_road, write_summary
         from medxai_desktop.core.reports.road_report import build_road_report
 
-        model = window.model
-        inputs = [RoadInput(ref.path, frame=ref.frame if ref.n_frames > 1 else None) for ref in refs]
-        assign_keys(inputs)
+        model, inputs = window.model, road_inputs(refs)
 
         def job(progress, cancelled):
             def road_progress(p: Progress) -> None:
@@ -234,7 +243,9 @@ class ReportsController:
             build_road_report(run.records, out_dir / "report.html")
             return out_dir / "report.html"
 
-        return self._submit("ROAD report", job)
+        handle = self._submit("ROAD report", job)
+        self.progress = progress_dialog(window, "ROAD report", handle)
+        return handle
 
     def _submit(self, name: str, job):
         window = self.window

@@ -132,6 +132,13 @@ class AppSettings:
     def set_export_folder(self, folder) -> None:
         self.backend.setValue("export/folder", str(folder))
 
+    def last_folder(self, purpose: str) -> str | None:
+        """The folder last chosen for ``purpose`` ("report", "learn"...): its dialog starts there."""
+        return self._text(f"folders/{purpose}") or None
+
+    def set_last_folder(self, purpose: str, folder) -> None:
+        self.backend.setValue(f"folders/{purpose}", str(folder))
+
     def cine(self) -> tuple[int, bool]:
         """(frames per second, loop) of cine (app/cine.py); (10, False) until chosen."""
         value = self._json("viewer/cine", {})

@@ -23,6 +23,7 @@ def smoke_gui(args=None, timeout: float = 120.0) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from .dock_layout import fit_to_screen
     from .settings import APPLICATION, ORGANISATION
     from .startup import build_parser, create_window, open_settings, open_store, reserve_gui_core
 
@@ -35,7 +36,7 @@ def smoke_gui(args=None, timeout: float = 120.0) -> int:
     settings = open_settings(args.settings or str(Path(scratch.name) / "settings.ini"))
     store, store_error = open_store(args.db or f"sqlite:///{Path(scratch.name) / 'reviews.sqlite3'}")
     window = create_window(args, store, store_error, settings=settings, reviewer=args.reviewer or "smoke test")
-    window.resize(1400, 900)
+    fit_to_screen(window)
     window.show()
     app.processEvents()
     shown = process_age()

@@ -5,6 +5,8 @@ Up/Down, Home/End and PageUp/PageDown move from image to image (over the study a
 across series), so that each press opens the next image and the list keeps the keyboard."""
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 from medxai_desktop.core.imaging import DiscoveryResult, ImageRef
 
 REF_ROLE = Qt.ItemDataRole.UserRole
+_UID_NAME = re.compile(r"[0-9]+(\.[0-9]+){3,}")     # a DICOM UID as a file name (PACS caches)
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 NAVIGATION_KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_PageUp,
                    Qt.Key.Key_PageDown)
@@ -53,6 +56,8 @@ def _series_label(series) -> str:
 
 def _image_label(ref: ImageRef) -> str:
     label = ref.path.name
+    if _UID_NAME.fullmatch(ref.path.stem) and ref.instance_number is not None:
+        label = f"Image {ref.instance_number}"     # a PACS file named by its SOP Instance UID
     if ref.n_frames > 1:
         label += f" [{ref.n_frames} frames]"
     return label
@@ -67,9 +72,11 @@ class StudyBrowser(QTreeWidget):
         self.setUniformRowHeights(True)
         self.failures_item: QTreeWidgetItem | None = None
         self._image_items: list[QTreeWidgetItem] = []
+        self.listing: DiscoveryResult | None = None     # what is listed (a retrieve adds to it)
         self.currentItemChanged.connect(self._on_current)
 
     def populate(self, result: DiscoveryResult) -> None:
+        self.listing = result
         self.blockSignals(True)
         self.clear()
         self._image_items = []

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QToolBar
 from medxai_desktop.core.imaging.presets import MAX_PRESETS
 
 from .cine import install_cine
+from .dock_layout import show_or_put_away
 from .pacs_dock import install_pacs
 from .reports_menu import ReportsController
 from .undo_commands import REDO, UNDO, step_action
@@ -75,7 +76,9 @@ def build_view_menu(window) -> None:
     for dock in (window.browser_dock, window.panel_dock, window.log_dock):
         menu.addAction(dock.toggleViewAction())
     window.view_menu = menu   # the review docks are added once they exist
-    menu.addAction(window.shortcuts.bind("view.tags", window.tags_dock.toggleViewAction()))
+    menu.addAction(window.tags_dock.toggleViewAction())
+    # the key shows and raises the tags (a toggle would hide them when they are behind another tab)
+    window.add_action(menu, "Show DICOM &tags", lambda: show_or_put_away(window.tags_dock), action_id="view.tags")
 
 
 def show_presets(window) -> None:

@@ -5,6 +5,8 @@ Passes per image: the shared pass of the gradient methods counts as three forwar
 forward, one backward); Ablation-CAM and Score-CAM run one masked or ablated input per channel
 of the target layer; ROAD scores every map at each percentile, most and least relevant first.
 The estimate is of the order of the truth (a factor of two either way), enough to decide.
+A ROAD report is timed better: :func:`estimate_road_run` scores the first listed image as the
+report will (its record is reused when the report runs) and scales that time.
 """
 from __future__ import annotations
 
@@ -24,10 +26,14 @@ class CostEstimate:
     seconds: float
     forward_seconds: float      # one image through the model, measured now
     passes_per_image: float
+    measured_image_seconds: float | None = None    # one whole image of the job, timed
 
     def text(self) -> str:
-        return f"about {duration_text(self.seconds)} on this machine " \
-               f"({self.forward_seconds * 1000:.0f} ms per forward pass, ~{self.passes_per_image:,.0f} per image)"
+        measured = "" if self.measured_image_seconds is None else \
+            f"the first image took {self.measured_image_seconds:.1f} s; "
+        return f"about {duration_text(self.seconds)} on this machine ({measured}" \
+               f"{self.forward_seconds * 1000:.0f} ms per forward pass, " \
+               f"~{self.passes_per_image:,.0f} forward passes per image)"
 
 
 def duration_text(seconds: float) -> str:
@@ -78,3 +84,18 @@ def estimate_road(model, methods, images: int, percentiles=None) -> CostEstimate
     levels = len(percentiles or DEFAULT_PERCENTILES)
     passes = explain_passes(methods, channels) + len(methods) * (2 * levels + 1)
     return CostEstimate(images * passes * forward, forward, passes)
+
+
+def estimate_road_run(model, inputs, out_dir, methods, progress=None) -> CostEstimate:
+    """Score ``inputs[0]`` into ``out_dir`` as ``run_road`` will (its record is reused by the
+    run), timed: the remaining images take that long each. Falls back to :func:`estimate_road`
+    when the first image cannot be timed (unreadable, or already scored in ``out_dir``)."""
+    from .road_run import run_road
+
+    formula = estimate_road(model, methods, len(inputs))
+    start = time.perf_counter()
+    run = run_road(model, list(inputs[:1]), out_dir, list(methods), progress=progress)
+    seconds = time.perf_counter() - start
+    if not run.records or run.reused:
+        return formula
+    return CostEstimate(seconds * (len(inputs) - 1), formula.forward_seconds, formula.passes_per_image, seconds)

@@ -180,6 +180,7 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
     docs = []  # built in full before anything is written
     plan = _plan(annotations, source_datasets, which)
     clean = deidentifier.label_cleaner([p[1] for p in plan]) if deidentifier is not None else None
+    sign_offs = {} if which == "proposals" else {i.key: i.verified for i in annotations.images if i.verified}
     for key, ds, image_boxes, measured in plan:
         groups = [_group(b, n, ds, model, clean) for n, b in enumerate(image_boxes, 1)]
         groups += [measurement_group(m, n, ds) for n, m in enumerate(measured, 1)]
@@ -203,7 +204,9 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
                 sop_instance_uid=content_uid("sr", str(ds.SOPInstanceUID), which, manufacturer, model or "",
                                              *map(_box_key, image_boxes), *map(measurement_key, measured)),
                 instance_number=slot[1], manufacturer=manufacturer,
-                is_complete=True)
+                is_complete=True, **_verification(sign_offs.get(key), manufacturer))
+        if key in sign_offs:    # verified when the reviewer signed the image off, not now
+            sr.VerificationDateTime = _dicom_datetime(sign_offs[key][1])
         slot[1] += 1
         if deidentifier is not None:
             sr = deidentifier.dataset(sr)
@@ -211,6 +214,22 @@ def write_dicom_sr(annotations: AnnotationSet, source_datasets: Mapping[str, Any
         docs.append(sr)
 
     return save_instances(docs, out_dir)
+
+
+def _verification(sign_off: tuple[str, str] | None, organisation: str) -> dict:
+    """A signed-off image's SR is VERIFIED by the reviewer who signed it off; else UNVERIFIED."""
+    if sign_off is None:
+        return {"is_verified": False}
+    return {"is_verified": True, "verifying_observer_name": sign_off[0].replace(",", "^"),
+            "verifying_organization": organisation}
+
+
+def _dicom_datetime(iso: str) -> str:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromisoformat(iso)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment.strftime("%Y%m%d%H%M%S.%f%z")
 
 
 def _plan(annotations: AnnotationSet, source_datasets: Mapping[str, Any], which: str) -> list[tuple]:

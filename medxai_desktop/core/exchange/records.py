@@ -28,6 +28,7 @@ class ImageRecord:
     study_uid: str | None = None
     series_uid: str | None = None
     sop_uid: str | None = None
+    verified: tuple[str, str] | None = None   # (reviewer, ISO time) of its sign-off, when signed off
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,12 @@ padding:.3em 0}figure{margin:1em 0}figcaption{font-size:.88em;color:#444}img{max
 """
 
 
+
+def legend_beside(axis, **options):
+    """The axis's legend to its right, outside the plot, so that it never covers a curve (the
+    figure is saved with ``bbox_inches="tight"``, which keeps it)."""
+    return axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options)
+
 def _format(value: Any, digits: int) -> str:
     if value is None:
         return ""

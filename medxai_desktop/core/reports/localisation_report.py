@@ -51,7 +51,7 @@ from medxai_desktop.core.explain.crosseai import (
     boxes_from_map,
 )
 
-from .html_report import HtmlReport, write_csv, write_json
+from .html_report import HtmlReport, legend_beside, write_csv, write_json
 
 DEFAULT_METHODS = ("crosseai", "gradcam++", "xgradcam", "eigengradcam", "layercam", "ablationcam",
                    "gradcam", "guided", "wang", "fixed-box")
@@ -72,7 +72,8 @@ class BoxMethod:
                     "stored": "the proposals stored in the review database"}[self.kind]
         rule = f"tau {p.tau:g}, min area {p.min_area:g}, top-k {p.top_k}, score {p.score}"
         if self.kind == "crosseai":
-            return f"alpha {p.alpha:g}, sigma {p.sigma:g}, {rule}, Grad-CAM++ at {self.layer}"
+            same = " (alpha 1 weighs the Guided Backprop map alone: the boxes of 'guided')" if p.alpha == 1 else ""
+            return f"alpha {p.alpha:g}{same}, sigma {p.sigma:g}, {rule}, Grad-CAM++ at {self.layer}"
         if self.kind == "guided":
             return f"Guided Backprop map (sigma {p.sigma:g}), {rule}"
         return f"{self.cam} at {self.layer}, {rule}"
@@ -287,7 +288,7 @@ def _curve_figure(rows: Sequence[dict], thresholds, prefix: str, xlabel: str):
     axis.set_ylabel("localisation accuracy")
     axis.set_ylim(0, 1)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, ncol=2)
+    legend_beside(axis, ncol=1 if len(rows) <= 12 else 2)
     return figure
 
 
@@ -320,7 +321,7 @@ def _energy_figure(rows: Sequence[dict]):
         axis.axhline(rows[0]["uniform_energy"], color="k", linestyle="--", label="uniform map's energy")
     axis.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
     axis.set_ylim(0, 1)
-    axis.legend(fontsize=8)
+    legend_beside(axis)
     axis.grid(alpha=0.3, axis="y")
     return figure
 

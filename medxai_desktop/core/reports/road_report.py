@@ -21,9 +21,10 @@ from medxai_desktop.core.evaluation.road_run import (
     summarise_road,
 )
 
-from .html_report import HtmlReport, write_csv, write_json
+from .html_report import HtmlReport, legend_beside, write_csv, write_json
 
-_METHOD_COLUMNS = ["method", "n", "mean", "sd", "ci_low", "ci_high", "median", "morf_mean", "lerf_mean",
+DEGENERATE_SHARE = 0.5    # a method whose maps replaced the whole image on this share of images is not ranked
+_METHOD_COLUMNS = ["rank", "method", "n", "mean", "sd", "ci_low", "ci_high", "median", "morf_mean", "lerf_mean",
                    "whole_image_replaced"]
 _TEST_COLUMNS = ["method_a", "method_b", "n", "mean_a", "mean_b", "mean_difference", "ci_low", "ci_high",
                  "t", "p", "p_holm", "significant_holm"]
@@ -78,7 +79,7 @@ def _curves_figure(summary: dict):
         axis.set_ylabel("mean change of p(class)", fontsize=9)
         axis.axhline(0, color="k", linewidth=0.6)
         axis.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    legend_beside(axes[1])
     figure.tight_layout()
     return figure
 
@@ -180,6 +181,21 @@ def _describe_parameters(summary: dict) -> str:
             f"{summary['grouped_by']}.")
 
 
+def rank_methods(per_method: Sequence[dict]) -> tuple[list[dict], list[str]]:
+    """The method rows best first, each with its ``rank``; methods with degenerate maps (the whole
+    image replaced at some percentile on at least DEGENERATE_SHARE of the images) come last,
+    flagged and unranked. Also the names of those methods."""
+    def degenerate(row) -> bool:
+        return bool(row["n"]) and row.get("whole_image_replaced", 0) / row["n"] >= DEGENERATE_SHARE
+
+    usable = sorted((r for r in per_method if not degenerate(r)),
+                    key=lambda r: -r["mean"] if np.isfinite(r["mean"]) else np.inf)
+    flagged = [r for r in per_method if degenerate(r)]
+    rows = [dict(r, rank=i) for i, r in enumerate(usable, 1)]
+    rows += [dict(r, rank="not ranked: degenerate maps") for r in flagged]
+    return rows, [r["method"] for r in flagged]
+
+
 def build_road_report(records: Sequence[dict], out_html: str | Path, examples: int = 4,
                       title: str = "ROAD faithfulness of the explanations") -> RoadReport:
     """Write ``out_html`` and, beside it, ``<stem>.json`` and ``<stem>_*.csv``."""
@@ -188,7 +204,7 @@ def build_road_report(records: Sequence[dict], out_html: str | Path, examples: i
     classes = list(summary["classes"])
     out_html = Path(out_html)
     stem = out_html.with_suffix("")
-    ranked = sorted(summary["per_method"], key=lambda r: -r["mean"] if np.isfinite(r["mean"]) else np.inf)
+    ranked, degenerate = rank_methods(summary["per_method"])
 
     report = HtmlReport(title, subtitle=f"{summary['n_images']} images, {len(methods)} methods")
     report.add_paragraph(
@@ -201,6 +217,12 @@ def build_road_report(records: Sequence[dict], out_html: str | Path, examples: i
         "positive is better (removing what the map calls relevant hurts more than removing the rest).")
     report.add_paragraph(_describe_parameters(summary))
     report.add_heading("ROADCombined per method")
+    if degenerate:
+        report.add_paragraph(
+            f"Not ranked: {', '.join(degenerate)}. On at least {DEGENERATE_SHARE:.0%} of the images some "
+            "percentile of its map removed every pixel (the map is tied, often flat, at the threshold), so "
+            "its score measures the imputation of the whole image, not the map (grad-cam's ROAD warns of "
+            "such ties too).")
     report.add_table(ranked, columns=_METHOD_COLUMNS,
                      caption="ROADCombined over images: mean, SD, 95% t interval of the mean, median; mean "
                              "MoRF and LeRF over percentiles; images where some percentile removed every pixel "

@@ -92,6 +92,7 @@ class ReviewSession:
     def _reset(self, ref, image, image_id, key) -> None:
         self.ref, self.image, self.image_id, self.key = ref, image, image_id, key
         self.prediction = None
+        self.out_of_domain = False            # the card's domain check warned about this image
         self.results: dict[int, Any] = {}     # target index -> accumulated ExplanationSet
         self.status: str | None = None
         self.has_own_box = False
@@ -103,8 +104,12 @@ class ReviewSession:
         """Smoothed guided maps computed for the open image (re-thresholding computes none)."""
         return self._crosseai.computations
 
-    def set_prediction(self, prediction) -> None:
+    def set_prediction(self, prediction, out_of_domain: bool | None = None) -> None:
+        """``out_of_domain``: the image is unlike the card's training images (a domain warning);
+        None keeps what the last prediction of this image said."""
         self.prediction = prediction
+        if out_of_domain is not None:
+            self.out_of_domain = out_of_domain
         self.events.emit("predicted", prediction)
 
     def add_explanations(self, result):
@@ -171,16 +176,22 @@ class ReviewSession:
         box count) where it may be shown, else ``hidden`` (which must tell nothing of it)."""
         return hidden if self.ai_hidden() else text
 
+    def labels_from_prediction(self) -> bool:
+        """A new box gets the predicted class: shown, and of an image in the card's domain."""
+        return not self.ai_hidden() and self.prediction is not None and not self.out_of_domain
+
     def default_label(self, classes=(), fallback: str | None = None) -> str:
         """The label of a new box the reviewer named none: the predicted class once the AI
-        output may be shown; otherwise ``fallback`` (the card's ``default_label``), else the
-        first class when the review is not blinded, else "finding". While the AI output is
-        hidden it is never the prediction, nor a class picked because of it."""
-        if not self.ai_hidden() and self.prediction is not None:
+        output may be shown and the image is in the card's domain; otherwise ``fallback`` (the
+        card's ``default_label``), else the first class when the review is not blinded nor the
+        image out of domain, else "finding". While the AI output is hidden it is never the
+        prediction, nor a class picked because of it."""
+        if self.labels_from_prediction():
             return self.prediction.class_name
         if fallback:
             return fallback
-        return classes[0] if classes and not self.ai_hidden() else HIDDEN_DEFAULT_LABEL
+        neutral = self.ai_hidden() or self.out_of_domain
+        return classes[0] if classes and not neutral else HIDDEN_DEFAULT_LABEL
 
     # -- status -----------------------------------------------------------------------------------
 

@@ -23,9 +23,9 @@ from .catalog import add_image, image_info, reviewer_id, reviewer_name
 from .errors import StoreError
 from .imports import visible
 from .review import import_boxes, latest_rows
-from .schema import box_revisions, boxes, check_text, images
+from .schema import box_revisions, boxes, check_text, image_status, images, reviewers
 from .schema import imports as imports_table
-from .views import REJECTED, REVIEWED_STATES, ImportSummary
+from .views import REJECTED, REVIEWED_STATES, SIGNED_OFF, ImportSummary
 
 
 def _image_keys(connection: Connection) -> tuple[list, dict[int, str]]:
@@ -42,9 +42,10 @@ def export_annotations(connection: Connection, reviewed: bool, proposals: bool,
                        image_ids: frozenset[int] | None = None) -> AnnotationSet:
     """Every image (``image_ids``: those only) with its reviewed boxes and/or its proposals."""
     infos, keys = _image_keys(connection)
+    signed = _sign_offs(connection) if reviewed else {}
     result = AnnotationSet(images=[
         ImageRecord(keys[i.id], i.width, i.height, None if i.path is None else Path(i.path),
-                    i.study_uid, i.series_uid, i.sop_uid) for i in infos
+                    i.study_uid, i.series_uid, i.sop_uid, signed.get(i.id)) for i in infos
         if image_ids is None or i.id in image_ids])
     rows = [r for r in latest_rows(connection) if image_ids is None or r.image_id in image_ids]
     if reviewed:
@@ -68,6 +69,14 @@ def export_annotations(connection: Connection, reviewed: bool, proposals: bool,
                            "parameters": dict(r.parameters or {})}))
     result.labels = sorted({b.label for b in result.boxes})
     return result
+
+
+def _sign_offs(connection: Connection) -> dict[int, tuple[str, str]]:
+    """Image id -> (reviewer, ISO time) of the sign-off of each signed-off image."""
+    query = (select(image_status.c.image_id, reviewers.c.name, image_status.c.updated_at)
+             .join(reviewers, reviewers.c.id == image_status.c.reviewer_id)
+             .where(image_status.c.status == SIGNED_OFF))
+    return {image_id: (name, at.isoformat()) for image_id, name, at in connection.execute(query)}
 
 
 def import_annotations(engine: Engine, annotations: AnnotationSet, reviewer: str,
