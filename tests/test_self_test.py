@@ -12,7 +12,6 @@ import pytest
 
 from medxai_desktop import self_test
 from medxai_desktop.app import main as app_main
-from medxai_desktop.app.smoke import smoke_gui
 from medxai_desktop.cli import main as cli_main
 
 from .helpers import REPO
@@ -74,33 +73,34 @@ def test_both_front_ends_run_the_self_test(tmp_path, monkeypatch):
     assert calls == [(str(tmp_path / "a"), "cpu"), (str(tmp_path / "b"), "auto")]
 
 
-@pytest.mark.slow
-def test_smoke_gui_opens_the_sample_study_and_quits(qapp, capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    import torch
+SMOKE = """import sys
+from medxai_desktop.app import main as app_main
+from medxai_desktop.app.smoke import smoke_gui
+sys.exit(smoke_gui(app_main.build_parser().parse_args(sys.argv[2:]), timeout=float(sys.argv[1])))
+"""
 
-    threads = torch.get_num_threads()   # smoke_gui leaves a core to the GUI, as the app does
-    args = app_main.build_parser().parse_args(["--device", "cpu"])
-    try:
-        assert smoke_gui(args, timeout=120) == 0
-    finally:
-        torch.set_num_threads(threads)
-    out = capsys.readouterr().out
-    assert "first image shown after" in out and "GUI smoke PASSED" in out
+
+def _smoke(tmp_path, timeout: float, *args: str) -> subprocess.CompletedProcess:
+    """smoke_gui in a process of its own, as packaging/smoke runs it: its app.exec() and quit()
+    would otherwise leave the test process's QApplication unable to activate later windows."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    return subprocess.run([sys.executable, "-c", SMOKE, str(timeout), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout + 120)
+
+
+@pytest.mark.slow
+def test_smoke_gui_opens_the_sample_study_and_quits(tmp_path):
+    done = _smoke(tmp_path, 120, "--device", "cpu")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "first image shown after" in done.stdout and "GUI smoke PASSED" in done.stdout
     assert not (tmp_path / "config").exists()   # settings went to a temporary file
 
 
-def test_smoke_gui_fails_when_nothing_can_be_opened(qapp, capsys, tmp_path):
+def test_smoke_gui_fails_when_nothing_can_be_opened(tmp_path):
     (tmp_path / "empty").mkdir()
-    import torch
-
-    threads = torch.get_num_threads()
-    args = app_main.build_parser().parse_args([str(tmp_path / "empty"), "--device", "cpu"])
-    try:
-        assert smoke_gui(args, timeout=3) == 1
-    finally:
-        torch.set_num_threads(threads)
-    assert "FAILED: no first image after 3 s" in capsys.readouterr().err
+    done = _smoke(tmp_path, 3, str(tmp_path / "empty"), "--device", "cpu")
+    assert done.returncode == 1
+    assert "FAILED: no first image after 3 s" in done.stderr
 
 
 def test_forbid_network_blocks_internet_but_not_local_sockets():

@@ -199,7 +199,7 @@ def test_the_app_goes_on_while_postgres_is_down_and_reconnects(qtbot, own_server
     window.resize(1400, 900)
     window.show()
     window.activateWindow()
-    qtbot.waitUntil(window.isActiveWindow, timeout=20000)   # a loaded CI machine
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     window.open_path(sample_study_dir())
     wait_review(qtbot, window)
     with ReviewStore(url, upgrade=False) as other:
