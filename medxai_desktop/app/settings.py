@@ -173,3 +173,13 @@ class AppSettings:
 
     def set_shortcuts(self, keys: dict[str, str]) -> None:
         self._set_json("shortcuts/keys", dict(keys))
+
+    # -- review ----------------------------------------------------------------------------------
+
+    def propose_on_open(self) -> bool:
+        """Propose boxes when an unread image opens: on for the user's settings file; off for
+        settings kept in memory (scripts, tests, benchmarks ask for it)."""
+        return bool(self._json("review/propose_on_open", not isinstance(self.backend, _MemoryBackend)))
+
+    def set_propose_on_open(self, on: bool) -> None:
+        self._set_json("review/propose_on_open", bool(on))

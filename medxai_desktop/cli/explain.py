@@ -65,13 +65,15 @@ def explain_and_write(image, model, engine, methods, out: Path, target="predicte
     An image unlike the model's training images (its card's modality, body part or input
     statistics: core.models.domain) is a warning on stderr and in the summary."""
     from medxai_desktop.core.explain.outputs import write_explanations
+    from medxai_desktop.core.explain.click_box import explain_and_click
     from medxai_desktop.core.explain.proposals import explain_and_propose
     from medxai_desktop.core.models.domain import domain_warning
 
     warning = domain_warning(model.card, image)
     if warning:
         print(f"warning: {Path(image.source).name}: {warning}", file=sys.stderr)
-    done = explain_and_propose(image, model, engine, methods, target, propose, overrides, click)
+    done = (explain_and_click(image, model, engine, methods, target, click) if propose == "click"
+            else explain_and_propose(image, model, engine, methods, target, propose, overrides))
     result, boxes = done.result, done.boxes
     info = {"path": str(Path(image.source).resolve()), "frame": image.frame,
             "content_sha256": image.content_hash, "height": image.shape[0], "width": image.shape[1],

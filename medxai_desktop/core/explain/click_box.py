@@ -14,6 +14,7 @@ The constants are chosen by cross-validation on the development data
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -128,6 +129,22 @@ def click_map(result, model, rule: ClickRule) -> np.ndarray:
         overrides = {k: v for k, v in (("alpha", rule.alpha), ("sigma", rule.sigma)) if v is not None}
         return crosseai_map(result, method_rule(model, "crosseai", overrides))
     return np.asarray(result[rule.source].map)
+
+
+def explain_and_click(image, model, engine, methods, target, click: tuple[float, float] | None):
+    """``medxai explain --boxes click``: explain ``image`` with ``methods`` plus the click rule's
+    maps; an ExplainedImage holding the one box under ``click`` (x, y in image pixels)."""
+    from .proposals import ExplainedImage
+
+    if click is None:
+        raise ValueError("--boxes click needs --click X,Y (image pixels)")
+    rule = card_click_rule(model.card)
+    result = engine.explain(model.preprocess(image), list(methods) + [m for m in click_maps(rule) if m not in methods],
+                            target=target)
+    start = time.perf_counter()
+    heatmap = click_map(result, model, rule)
+    box = propose_at(heatmap, click, image.shape, rule, result.target_name)
+    return ExplainedImage(result, [box], heatmap, time.perf_counter() - start)
 
 
 def propose_at_image(result, model, point, image_size, rule: ClickRule | None = None) -> BoxProposal:

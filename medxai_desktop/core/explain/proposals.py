@@ -54,14 +54,11 @@ def method_boxes(result: ExplanationSet, model, method: str, image_size, overrid
 
 
 def explain_and_propose(image, model, engine, methods, target="predicted", propose: bool | str = False,
-                        overrides: dict | None = None, click: tuple[float, float] | None = None) -> ExplainedImage:
+                        overrides: dict | None = None) -> ExplainedImage:
     """Explain ``image`` with ``methods`` plus what the proposals need. ``propose``: False (no
-    boxes), "crosseai" (or True: CrossEAI boxes from the card's parameters), "default" (the
-    card's recommended proposal method, CrossEAI or one CAM with its tuned box rule) or "click"
-    (the one box under ``click``, x, y in image pixels: click_box.py; NoComponentAtClick when
-    there is none); the ``overrides`` apply to the rule of the first two."""
-    if propose == "click":
-        return _explain_click(image, model, engine, methods, target, click)
+    boxes), "crosseai" (or True: CrossEAI boxes from the card's parameters) or "default" (the
+    card's recommended proposal method, CrossEAI or one CAM with its tuned box rule); the
+    ``overrides`` apply to the rule either way. (A click's box: click_box.explain_and_click.)"""
     method = None if not propose else recommended_proposal(model) if propose == "default" else "crosseai"
     needed = needed_maps(method)
     result = engine.explain(model.preprocess(image), list(methods) + [m for m in needed if m not in methods],
@@ -72,16 +69,3 @@ def explain_and_propose(image, model, engine, methods, target="predicted", propo
     boxes, heatmap = method_boxes(result, model, method, image.shape, overrides)
     return ExplainedImage(result, boxes, heatmap, time.perf_counter() - t0)
 
-
-def _explain_click(image, model, engine, methods, target, click) -> ExplainedImage:
-    from .click_box import card_click_rule, click_map, click_maps, propose_at
-
-    if click is None:
-        raise ValueError("--boxes click needs --click X,Y (image pixels)")
-    rule = card_click_rule(model.card)
-    result = engine.explain(model.preprocess(image), list(methods) + [m for m in click_maps(rule) if m not in methods],
-                            target=target)
-    t0 = time.perf_counter()
-    heatmap = click_map(result, model, rule)
-    box = propose_at(heatmap, click, image.shape, rule, result.target_name)
-    return ExplainedImage(result, [box], heatmap, time.perf_counter() - t0)
