@@ -15,6 +15,7 @@ from PySide6.QtCore import QPoint, Qt
 from medxai_desktop.app.box_items import is_ai, rect_box
 from medxai_desktop.app.settings import AppSettings
 from medxai_desktop.core.resources import sample_study_dir
+from medxai_desktop.core.review.session import ref_key
 from medxai_desktop.core.store import ReviewStore
 from tests.test_app_blinded import leaks, screen_texts
 from tests.test_app_review import demo_model  # noqa: F401 (a fixture)
@@ -89,6 +90,12 @@ def test_a_right_proposal_costs_one_event_an_edited_one_two_plus_one_per_edge(qt
     wait_proposals(qtbot, window)
     assert window.model_thread_idents and all(v.state == "proposed" for v in ai_views(window))
     first_id, proposed = window.image_id, {v.box_id: v.box for v in ai_views(window)}
+    # the next unread image's proposals are made in the background and stored
+    second_ref = window.browser.image_refs()[1]
+    qtbot.waitUntil(lambda: ref_key(second_ref) in review.flow.prefetch.done, timeout=60000)
+    second_id = review.statuses.ids[ref_key(second_ref)]
+    prefetched = {v.box_id: v.box for v in window.store.latest_boxes(second_id)}
+    assert prefetched and all(v.origin == "proposal" for v in window.store.latest_boxes(second_id))
     reader.key(Qt.Key.Key_Return)
     assert reader.events == 1
     assert {v.box_id: (v.box, v.state) for v in window.store.latest_boxes(first_id) if v.origin == "proposal"} \
@@ -96,10 +103,13 @@ def test_a_right_proposal_costs_one_event_an_edited_one_two_plus_one_per_edge(qt
     assert window.store.status(first_id).status == "signed_off"
     wait_review(qtbot, window, 1)
 
-    # image 2: select a proposal (click), drag its right edge, Enter: 2 + 1 events
+    # image 2 opens with them: no map computed for it in the window, nothing proposed again
     wait_proposals(qtbot, window)
+    assert window.image_id == second_id and window.explanations == {}
+    assert {v.box_id: v.box for v in ai_views(window)} == prefetched
+
+    # select a proposal (click), drag its right edge, Enter: 2 + 1 events
     reader.events = 0
-    second_id = window.image_id
     view = max(ai_views(window), key=lambda v: v.score or 0)
     box = view.box
     reader.click((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)

@@ -45,9 +45,13 @@ def method_rule(model, method: str, overrides: dict | None = None) -> CrossEAIPa
 def method_boxes(result: ExplanationSet, model, method: str, image_size, overrides: dict | None = None):
     """(boxes in the pixels of an image of ``image_size``, the map they come from) of ``method``
     with the card's rule, from an ExplanationSet that holds ``needed_maps(method)``."""
+    return rule_boxes(result, method, method_rule(model, method, overrides), image_size)
+
+
+def rule_boxes(result: ExplanationSet, method: str, params: CrossEAIParams, image_size):
+    """(boxes, map) of ``method`` with the rule ``params`` (the app's panel, or the card's)."""
     from .crosseai import crosseai_boxes, crosseai_map, single_map_boxes
 
-    params = method_rule(model, method, overrides)
     if method == "crosseai":
         return crosseai_boxes(result, params, image_size=image_size), crosseai_map(result, params)
     return single_map_boxes(result[method], params, image_size, result.input_tensor)
