@@ -37,7 +37,8 @@ from medxai_desktop.core.resources import demo_model_card  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "brain_mri"
 # (source, alpha, sigma): CrossEAI fused maps (alpha None / sigma None: the card's) and Grad-CAM++
 SOURCES = (("crosseai", None, None), ("crosseai", None, 6.0), ("crosseai", None, 12.0),
-           ("crosseai", 0.5, None), ("crosseai", 0.5, 6.0), ("crosseai", 0.5, 12.0), ("gradcam++", None, None))
+           ("crosseai", 0.5, None), ("crosseai", 0.5, 6.0), ("crosseai", 0.5, 12.0), ("gradcam++", None, None),
+           ("boxhead", None, None))   # the card's learned box head map (not click-conditioned)
 FRACTIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 RADII = (0.0, 0.03, 0.06, 0.1)
 FLOOR = 0.1
@@ -65,7 +66,7 @@ def subset(paths: list[str], limit: int | None) -> list[str]:
 
 
 def source_maps(cache: MapCache, path: str, crosseai: CrossEAIParams, layer: str) -> dict[tuple, np.ndarray]:
-    maps = cache.maps(path, path, "predicted", {layer: ["gradcam++"]}, saliency=True)
+    maps = cache.maps(path, path, "predicted", {layer: ["gradcam++", "boxhead"]}, saliency=True)
     out = {}
     for source, alpha, sigma in SOURCES:
         params = crosseai.with_(**{k: v for k, v in (("alpha", alpha), ("sigma", sigma)) if v is not None})
@@ -129,7 +130,7 @@ def main() -> int:
     rule = rules[best]
     # the chosen rule, and the best rule of each map family (chosen on validation too), on test
     per_source = {s: rules[max((i for i, r in enumerate(rules) if r.source == s),
-                               key=lambda i: hits[i].mean() + 1e-6 * val[i].mean())] for s in ("crosseai", "gradcam++")}
+                               key=lambda i: hits[i].mean() + 1e-6 * val[i].mean())] for s in ("crosseai", "gradcam++", "boxhead")}
     test = {s: summary(ious(maps, boxes, chosen["test"], sizes, [r])[0]) for s, r in per_source.items()}
     test["chosen"] = summary(ious(maps, boxes, chosen["test"], sizes, [rule])[0])
     report = {"card": str(card), "splits": {k: {"tumours": len(splits[k]), "used": len(v)} for k, v in chosen.items()},

@@ -63,22 +63,31 @@ def test_rule_values_are_checked():
     assert ClickRule.from_dict({"fraction": 0.4, "unknown": 1}).fraction == 0.4
 
 
+def map_peak(heatmap, image_size) -> tuple[int, int]:
+    """The image pixel (x, y) at the centre of the map's maximum."""
+    row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    return (int((col + 0.5) * image_size[1] / heatmap.shape[1]), int((row + 0.5) * image_size[0] / heatmap.shape[0]))
+
+
 def test_cli_writes_the_one_box_the_core_proposes(tmp_path):
     from medxai_desktop.core.explain import ExplanationEngine
     from medxai_desktop.core.explain.click_box import card_click_rule, click_map, click_maps
     from medxai_desktop.core.imaging import read_image
 
     model = load_demo_model()
-    image_path = brain_mri_image("glioma")   # glioma_1842: expert box x 284-351, y 90-166
-    run = medxai("explain", image_path, "--model", model.card.path, "--methods", "gradcam", "--boxes", "click",
-                 "--click", "317,128", "--device", "cpu", "--out", tmp_path)
-    assert run.returncode == 0, run.stderr
-    written = json.loads((tmp_path / "boxes.json").read_text())["boxes"]
-    assert len(written) == 1 and written[0]["method"] == "click"
+    image_path = brain_mri_image("meningioma")
     image = read_image(image_path)
     rule = card_click_rule(model.card)
     result = ExplanationEngine(model).explain(model.preprocess(image), click_maps(rule))
-    box = propose_at(click_map(result, model, rule), (317, 128), image.shape, rule).box
+    heatmap = click_map(result, model, rule)
+    x, y = map_peak(heatmap, image.shape)
+    box = propose_at(heatmap, (x, y), image.shape, rule).box
+    run = medxai("explain", image_path, "--model", model.card.path, "--methods", "gradcam", "--boxes", "click",
+                 "--click", f"{x},{y}", "--device", "cpu", "--out", tmp_path)
+    assert run.returncode == 0, run.stderr
+    written = json.loads((tmp_path / "boxes.json").read_text())["boxes"]
+    assert len(written) == 1 and written[0]["method"] == "click"
+    assert box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1
     assert [written[0][k] for k in ("x0", "y0", "x1", "y1")] == pytest.approx([box.x0, box.y0, box.x1, box.y1],
                                                                                abs=1e-3)
 

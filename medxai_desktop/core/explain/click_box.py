@@ -1,8 +1,9 @@
 """Click-to-box from the maps alone: the one box of the component under a click.
 
-The model's own map of the open image (by default the CrossEAI fused map with the card's
-``crosseai`` rule; or any one computed map, e.g. Grad-CAM++) is thresholded at a level chosen
-for the click, not for the image:
+One map the model already computes for the open image (``ClickRule.source``: the CrossEAI fused
+map with the card's ``crosseai`` rule, any model's default; or one explainer's map, e.g.
+Grad-CAM++ or the card's learned box head, the default of a card that has one) is thresholded at
+a level chosen for the click, not for the image:
   1. the peak of the map within ``radius`` (a fraction of the map's side) of the click;
   2. threshold = ``fraction`` x that peak;
   3. the 8-connected component of ``map >= threshold`` that holds the click (or, when the click
@@ -33,8 +34,8 @@ class NoComponentAtClick(MedXAIError):
 @dataclass(frozen=True)
 class ClickRule:
     source: str = "crosseai"   # the map: "crosseai" (fused, the card's rule) or one method's map
-    fraction: float = 0.5      # threshold as a fraction of the peak near the click
-    radius: float = 0.05       # where that peak is looked for, as a fraction of the map's side
+    fraction: float = 0.2      # threshold as a fraction of the peak near the click
+    radius: float = 0.1        # where that peak is looked for, as a fraction of the map's side
     floor: float = 0.1         # refuse when that peak is under floor x the map's maximum
     alpha: float | None = None  # CrossEAI only: the fusion weight and guided smoothing (model pixels)
     sigma: float | None = None  # instead of the card's ``crosseai`` rule (None: the card's)
@@ -61,9 +62,19 @@ class ClickRule:
                 f"{self.radius * 100:g} % of the side (refused under {self.floor:g} x the maximum)")
 
 
+# Chosen by 5-fold cross-validation on the development validation split (experiments/click_box_rule.py):
+# the learned box head's map where the card has one, else the CrossEAI fused map (any model).
+BOX_HEAD_RULE = ClickRule("boxhead", fraction=0.7, radius=0.0)
+MAPS_RULE = ClickRule()
+
+
 def card_click_rule(card) -> ClickRule:
-    """The card's ``click_box`` rule over the defaults (which the development data chose)."""
-    return ClickRule.from_dict(card.metadata.get("click_box"))
+    """The card's ``click_box`` rule; else the box head's map when the card has a box head, else
+    CrossEAI's fused map, each at the fraction and radius the development data chose."""
+    entry = card.metadata.get("click_box")
+    if entry:
+        return ClickRule.from_dict(entry)
+    return BOX_HEAD_RULE if card.metadata.get("box_head") else MAPS_RULE
 
 
 def _local_peak(heatmap: np.ndarray, row: int, col: int, radius: int) -> tuple[float, int, int]:
