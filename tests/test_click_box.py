@@ -104,3 +104,16 @@ def test_cli_click_refusals_are_one_line(tmp_path):
         run = medxai(*common, *extra)
         assert run.returncode != 0 and words in run.stderr, (extra, run.stderr)
         assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_the_default_rule_follows_the_card():
+    from types import SimpleNamespace
+
+    from medxai_desktop.core.explain.click_box import card_click_rule
+
+    assert card_click_rule(SimpleNamespace(metadata={})).source == "crosseai"
+    assert card_click_rule(SimpleNamespace(metadata={"box_head": {"file": "head.pt"}})).source == "boxhead"
+    chosen = card_click_rule(SimpleNamespace(metadata={"box_head": {"file": "head.pt"},
+                                                       "click_box": {"source": "gradcam++", "fraction": 0.4}}))
+    assert (chosen.source, chosen.fraction) == ("gradcam++", 0.4)
+    assert "the map's value there" in chosen.with_(radius=0.0).describe()

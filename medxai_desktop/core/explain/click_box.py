@@ -58,8 +58,9 @@ class ClickRule:
     def describe(self) -> str:
         fused = "" if self.source != "crosseai" else "".join(
             f" {k} {v:g}" for k, v in (("alpha", self.alpha), ("sigma", self.sigma)) if v is not None)
-        return (f"{self.source}{fused} map; the component under the click at {self.fraction:g} x the peak within "
-                f"{self.radius * 100:g} % of the side (refused under {self.floor:g} x the maximum)")
+        near = "the map's value there" if self.radius == 0 else f"the peak within {self.radius * 100:g} % of the side"
+        return (f"{self.source}{fused} map; the component under the click at {self.fraction:g} x {near} "
+                f"(refused under {self.floor:g} x the maximum)")
 
 
 # Chosen by 5-fold cross-validation on the development validation split (experiments/click_box_rule.py):
