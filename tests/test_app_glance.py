@@ -48,15 +48,17 @@ class Reader:
         drag(self.canvas, start, end)
 
 
-def open_glance(qtbot, tmp_path, model, blinded=False):
-    """A window whose settings propose when an image opens, the sample study open."""
+def open_glance(qtbot, tmp_path, model, blinded=False, owned=True):
+    """A window whose settings propose when an image opens, the sample study open (``owned``:
+    qtbot closes it after the test)."""
     from medxai_desktop.app.main_window import MainWindow
 
     settings = AppSettings()
     settings.set_propose_on_open(True)
     store = ReviewStore(f"sqlite:///{tmp_path / 'reviews.sqlite3'}", cache_dir=tmp_path / "maps")
     window = MainWindow(store, device="cpu", reviewer="alice", settings=settings)
-    qtbot.addWidget(window)
+    if owned:
+        qtbot.addWidget(window)
     window.resize(1400, 900)
     window.show()
     window.activateWindow()
@@ -150,9 +152,9 @@ def test_keys_and_the_shortcut_editor(qtbot, tmp_path, demo_model):  # noqa: F81
     reader.key(Qt.Key.Key_O)
     assert window.canvas.overlay_item.isVisible()
 
-    # G proposes again (the panel's method): a second set of proposals
+    # Shift+P proposes again (the panel's method): a second set of proposals
     before = len(ai_views(window))
-    reader.key(Qt.Key.Key_G)
+    reader.key(Qt.Key.Key_P, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: len(ai_views(window)) == 2 * before, timeout=30000)
 
     # S signs off without leaving the image
@@ -230,3 +232,18 @@ def test_blinded_review_keeps_proposals_made_on_open_hidden_until_reveal(qtbot, 
     reader.key(Qt.Key.Key_V)
     assert not review.ai_hidden()
     assert review.panel.rows() and all(r[1] == "AI" for r in review.panel.rows())
+
+
+def test_closing_the_window_while_proposals_are_made_raises_nothing(qtbot, tmp_path, demo_model):  # noqa: F811
+    """Proposals on open start explanations by themselves: a window closed and deleted while one
+    runs must not have its ends call widgets that are gone (RuntimeError in the event loop)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window = open_glance(qtbot, tmp_path, demo_model, owned=False)
+    qtbot.waitUntil(window.explaining, timeout=20000)
+    jobs = window.jobs
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    qtbot.waitUntil(lambda: not jobs._active, timeout=60000)
+    qtbot.wait(50)

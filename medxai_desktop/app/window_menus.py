@@ -21,7 +21,7 @@ REVIEW_ACTIONS = {
     "review.reject": ("&Reject the selected box", "R"),
     "review.delete": ("De&lete the selected box", "Delete"),
     "review.next_unread": ("&Next unread image", "N"),
-    "review.propose": ("&Propose boxes", "G"),
+    "review.propose": ("&Propose boxes", "Shift+P"),
     "review.click_box": ("Click &tool: propose the box under a click", "C"),
     "review.undo": ("&Undo", "Ctrl+Z"),
     "review.redo": ("Re&do", "Ctrl+Shift+Z"),
