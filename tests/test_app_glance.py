@@ -176,6 +176,8 @@ def test_click_to_box_with_the_tool_and_ctrl_click(qtbot, tmp_path, demo_model):
     window = open_glance(qtbot, tmp_path, demo_model)
     review = window.review
     wait_proposals(qtbot, window)
+    # the next image's proposals are made on the model worker: the test's own run below waits for them
+    qtbot.waitUntil(lambda: not review.flow.prefetch.in_flight, timeout=60000)
     reader = Reader(qtbot, window)
     rule = card_click_rule(demo_model.card)
     result = ExplanationEngine(demo_model).explain(demo_model.preprocess(window.image), click_maps(rule))
