@@ -302,19 +302,22 @@ class BoxEditor(SceneEditor):
 
     Left-press on a handle of the selected box resizes it, on a box selects and moves it; after
     ``arm_drawing`` (the B action) a left-drag draws one box; arrows nudge the selected box
-    (Shift: 10 px); Escape cancels drawing and clears the selection. It only emits what the
+    (Shift: 10 px); Ctrl+left-press, or a left-press after ``arm_click`` (the C action), is a
+    click-to-box request at that image point; Escape cancels drawing and clears the selection. It only emits what the
     user did; the review controller turns that into stored changes and calls back
     ``set_view`` / ``reset``. (Accept, reject, delete and draw are window actions.)
     """
 
     drawn = Signal(object)                 # Box
     geometry_edited = Signal(int, object)  # box id, Box
+    point_clicked = Signal(float, float)   # click-to-box at (x, y), image pixels
+    escaped = Signal()                     # Escape: what was under way is dropped
 
     def __init__(self, canvas):
         super().__init__(canvas)
         self.items: dict[int, BoxItem] = {}
         self.previews: list[PreviewItem] = []
-        self.draw_armed = False
+        self.draw_armed = self.click_armed = False
         self.ai_hidden = False
 
     # -- items -------------------------------------------------------------------------------
@@ -414,6 +417,12 @@ class BoxEditor(SceneEditor):
         if event.button() != Qt.MouseButton.LeftButton or self.canvas.image is None:
             return False
         pos = event.position()
+        if self.click_armed or event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.click_armed = False
+            self.canvas.viewport().unsetCursor()
+            point = self._scene(pos)
+            self.point_clicked.emit(point.x(), point.y())
+            return True
         if self.draw_armed:
             x, y = self._clamp(self._scene(pos))
             self._rubber = QGraphicsRectItem(QRectF(x, y, 0, 0))
@@ -483,8 +492,13 @@ class BoxEditor(SceneEditor):
 
     def arm_drawing(self) -> None:
         if self.canvas.image is not None:
-            self.draw_armed = True
+            self.draw_armed, self.click_armed = True, False
             self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor)
+
+    def arm_click(self) -> None:
+        if self.canvas.image is not None:
+            self.click_armed, self.draw_armed = True, False
+            self.canvas.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
 
     def key(self, event) -> bool:
         key = event.key()
@@ -493,9 +507,10 @@ class BoxEditor(SceneEditor):
             return False
         if key == Qt.Key.Key_Escape:
             self.cancel_gesture()
-            self.draw_armed = False
+            self.draw_armed = self.click_armed = False
             self.canvas.viewport().unsetCursor()
             self._select(None)
+            self.escaped.emit()
             return True
         if self.selected is None or self._gesture is not None:
             return False

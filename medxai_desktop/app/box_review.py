@@ -44,6 +44,7 @@ from medxai_desktop.core.store.views import REVIEWED_STATES
 from .box_items import BoxEditor, is_ai
 from .study_statuses import StudyStatuses
 from .crosseai_controller import CrossEAIController
+from .review_flow import ReviewFlow
 from .review_panel import ReviewPanel
 from .undo_commands import (REDO, UNDO, AddBoxCommand, CopyBoxesCommand, ReviseBoxCommand,
                             VerdictCommand, refusal_notice)
@@ -83,6 +84,7 @@ class BoxReviewController(QObject):
         self._token = 0
         self.statuses = StudyStatuses(window)
         self._last_added: int | None = None
+        self.flow = ReviewFlow(window, self)   # proposals on open, Enter, click-to-box
         self.actions: dict[str, QAction] = build_review_menu(window, self)
         self.blinded_action, self.reveal_action = self.actions["review.blinded"], self.actions["review.reveal"]
         self._connect()
@@ -128,8 +130,7 @@ class BoxReviewController(QObject):
         panel.sign_off_requested.connect(self.sign_off)
         panel.next_unread_requested.connect(self.next_unread)
         panel.reveal_requested.connect(self.reveal)
-        # letters typed in the label field are text (no single-key shortcut fires there); Enter
-        # gives the keys back to the image, where B draws and the arrows nudge
+        # the label field takes letters as text; its Enter gives the keys back to the image
         panel.label_done.connect(self.canvas.setFocus)
 
     # -- messages -------------------------------------------------------------------------------
@@ -219,6 +220,7 @@ class BoxReviewController(QObject):
         self._sync_model()
         self.editor.set_views([v for v in self.views.values()])
         self._refresh()
+        self.flow.on_loaded()
 
     def _show_status(self, status: str | None) -> None:
         """The session's status changed: the panel and the browser show it."""
@@ -459,5 +461,6 @@ class BoxReviewController(QObject):
             self._refresh()
 
     def on_explanations(self) -> None:
-        """The window has new maps for the open image."""
+        """The window has new maps for the open image: the preview's, the click tool's."""
         self.crosseai.on_explanations()
+        self.flow.on_explanations()

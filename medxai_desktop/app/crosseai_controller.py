@@ -50,6 +50,7 @@ class CrossEAIController(QObject):
         panel.propose_requested.connect(self.propose)
         panel.defaults_requested.connect(self.apply_defaults)
         panel.method_changed.connect(self.on_method_changed)
+        panel.params_changed.connect(lambda _: self.show_plan())
         self.session.events.connect("ai_hidden", lambda hidden: self.update_preview())
         self._computing = False      # "Computing ..." is shown until the maps' job ends
         window.jobs.job_finished.connect(self._on_job_finished)
@@ -77,6 +78,19 @@ class CrossEAIController(QObject):
                 self.panel.set_methods([(m, "CrossEAI" if m == "crosseai" else method_label(m))
                                         for m in methods], recommended if recommended in methods else "crosseai")
                 self.panel.set_params(self.default_params())
+            self.show_plan()
+
+    def show_plan(self) -> None:
+        """The method and rule Propose boxes will use (and the click rule), before any run."""
+        model = self.window.model
+        if model is None:
+            self.panel.set_plan("No model: nothing to propose with.")
+            return
+        from medxai_desktop.core.explain.click_box import card_click_rule
+
+        self.panel.set_plan(f"<b>Propose</b> (and when an image opens): {self.panel.method.currentText()}, "
+                            f"{self.panel.params().describe(self.method == 'crosseai')}.<br><b>Click</b> "
+                            f"(or Ctrl+click): {card_click_rule(model.card).describe()}.")
 
     def on_method_changed(self, _method: str) -> None:
         self.apply_defaults()

@@ -97,6 +97,10 @@ class CrossEAIPanel(QWidget):
         self.foreground.toggled.connect(lambda _=False: self._user_changed())
         layout.addWidget(params_box)
 
+        self.plan = QLabel("No model: nothing to propose with.")
+        self.plan.setWordWrap(True)
+        self.plan.setToolTip("What Propose boxes (and proposing when an image opens) will use")
+        layout.addWidget(self.plan)
         self.summary = QLabel("No preview.")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
@@ -116,6 +120,9 @@ class CrossEAIPanel(QWidget):
         self.defaults_button.clicked.connect(self.defaults_requested.emit)
         self._exact: CrossEAIParams | None = None
         self.set_params(CrossEAIParams())
+
+    def set_plan(self, text: str) -> None:
+        self.plan.setText(text)
 
     def _add_slider(self, form: QFormLayout, name: str) -> None:
         low, high, _, text, _ = SLIDERS[name]

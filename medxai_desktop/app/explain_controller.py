@@ -190,9 +190,10 @@ class ExplainController:
                                     on_success=lambda r: self._on_explained(token, *r),
                                     on_failure=window.error)
         handle.progress.connect(panel.set_progress)
-        handle.cancelled.connect(lambda: window.info("explanation cancelled"))
-        handle.finished.connect(lambda: panel.set_running(False))
-        handle.finished.connect(lambda: panel.set_progress(0, "idle"))
+        jobs = window.jobs    # a closed window's widgets may be gone when the job ends
+        handle.cancelled.connect(lambda: None if jobs.closed else window.info("explanation cancelled"))
+        handle.finished.connect(lambda: None if jobs.closed else (panel.set_running(False),
+                                                                  panel.set_progress(0, "idle")))
         self._job = handle
         window.info(f"explaining {self.session.ref.path.name} with {', '.join(methods)}")
 

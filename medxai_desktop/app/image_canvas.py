@@ -72,6 +72,7 @@ class ImageCanvas(QGraphicsView):
         self.overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.scene().addItem(self.image_item)
         self.scene().addItem(self.overlay_item)
+        self.overlay_on, self._ai_hidden = True, False   # the reader's O key; blinded review
         self.image: MedicalImage | None = None
         self.center = self.width_ = 0.0
         self.use_voi_lut = False
@@ -191,8 +192,14 @@ class ImageCanvas(QGraphicsView):
 
     def set_ai_hidden(self, hidden: bool) -> None:
         """Hide (or show again) the heatmap overlay, its name and colour bar, without forgetting it."""
-        self.overlay_item.setVisible(not hidden)
+        self._ai_hidden = hidden
+        self.overlay_item.setVisible(self.overlay_on and not hidden)
         self._update_colour_bar()
+
+    def toggle_overlay(self) -> None:
+        """The reader's overlay switch (O): the heatmap off or on again (never while blinded)."""
+        self.overlay_on = not self.overlay_on
+        self.set_ai_hidden(self._ai_hidden)
 
     def _update_colour_bar(self) -> None:
         shown = self.heatmap is not None and self.image is not None and self.overlay_item.isVisible()

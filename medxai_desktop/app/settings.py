@@ -42,12 +42,14 @@ class _MemoryBackend:
 
 
 class AppSettings:
-    def __init__(self, backend: QSettings | None = None):
+    def __init__(self, backend: QSettings | None = None, *, propose_on_open: bool = False):
         self.backend = backend if backend is not None else _MemoryBackend()
+        self._propose_on_open = propose_on_open    # the default of Review > Propose boxes when an image opens
 
     @classmethod
     def user(cls) -> AppSettings:
-        return cls(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION))
+        return cls(QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION),
+                   propose_on_open=True)
 
     @classmethod
     def at(cls, path: str | os.PathLike[str]) -> AppSettings:
@@ -180,3 +182,13 @@ class AppSettings:
 
     def set_shortcuts(self, keys: dict[str, str]) -> None:
         self._set_json("shortcuts/keys", dict(keys))
+
+    # -- review ----------------------------------------------------------------------------------
+
+    def propose_on_open(self) -> bool:
+        """Propose boxes when an unread image opens: on by default in the user's settings
+        (``user()``); off by default elsewhere (a file of its own, memory: tests, scripts)."""
+        return bool(self._json("review/propose_on_open", self._propose_on_open))
+
+    def set_propose_on_open(self, on: bool) -> None:
+        self._set_json("review/propose_on_open", bool(on))

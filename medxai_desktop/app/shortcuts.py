@@ -86,6 +86,14 @@ for _id, _group, _text, _key in [
     ("review.reject", "Review", "Reject the selected box", "R"),
     ("review.next_unread", "Review", "Next unread image", "N"),
     ("review.delete", "Review", "Delete the selected box", "Delete"),
+    ("review.propose", "Review", "Propose boxes (the proposal panel's method and rule)", "Shift+P"),
+    ("review.click_box", "Review", "Click tool: the next click on the image proposes the box there "
+     "(Ctrl+click does it at once)", "C"),
+    ("review.finish", "Review", "On the image: accept the click box, or accept the shown proposals, sign off "
+     "and open the next unread image", "Return"),
+    ("review.sign_off", "Review", "Sign off this image", "S"),
+    ("review.reveal", "Review", "Reveal AI output (blinded review)", "V"),
+    ("view.overlay", "Viewer", "Heatmap overlay on / off", "O"),
     ("review.undo", "Review", "Undo", "Ctrl+Z"),
     ("review.redo", "Review", "Redo", "Ctrl+Shift+Z"),
     ("help.shortcuts", "Help", "Keyboard shortcuts (this list)", "F1"),

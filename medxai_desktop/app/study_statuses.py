@@ -50,17 +50,20 @@ class StudyStatuses:
     def select_next_unread(self) -> bool:
         """Select the next unread image: after the current one in browser order (wrapping), or
         the most uncertain unread one once ordered; False when none is left."""
+        candidate = self.next_unread_index()
+        if candidate is not None:
+            self.window.browser.select_index(candidate)
+        return candidate is not None
+
+    def next_unread_index(self) -> int | None:
+        """The browser index N would open next (None: no unread image left)."""
         browser = self.window.browser
         refs, index = browser.image_refs(), browser.current_index()
         candidates = [(index + step) % len(refs) for step in range(1, len(refs))]
         if self.uncertainty is not None:
             rank = {key: n for n, key in enumerate(self.uncertainty)}
             candidates.sort(key=lambda i: rank.get(ref_key(refs[i]), len(rank)))
-        for candidate in candidates:
-            if ReviewSession.unread(self.by_key.get(ref_key(refs[candidate]))):
-                browser.select_index(candidate)
-                return True
-        return False
+        return next((c for c in candidates if ReviewSession.unread(self.by_key.get(ref_key(refs[c])))), None)
 
     # -- the worklist by uncertainty ----------------------------------------------------------------
 

@@ -141,7 +141,7 @@ class AddBoxCommand(BoxCommand):
 
 
 class CopyBoxesCommand(QUndoCommand):
-    """Several added boxes as one step (copy from the previous image)."""
+    """Several box commands as one step (copy from the previous image, accept the proposals)."""
 
     def __init__(self, text: str, commands: list[AddBoxCommand]):
         super().__init__(text)

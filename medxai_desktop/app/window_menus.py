@@ -2,6 +2,7 @@
 its key from the shortcut registry) wired to a window method; nothing here holds state."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
@@ -11,6 +12,7 @@ from .cine import install_cine
 from .dock_layout import show_or_put_away
 from .pacs_dock import install_pacs
 from .reports_menu import ReportsController
+from .review_flow import OPEN_TEXT
 from .undo_commands import REDO, UNDO, step_action
 
 # Action id (the shortcut registry's, see shortcuts.py) -> menu text, default key.
@@ -20,6 +22,8 @@ REVIEW_ACTIONS = {
     "review.reject": ("&Reject the selected box", "R"),
     "review.delete": ("De&lete the selected box", "Delete"),
     "review.next_unread": ("&Next unread image", "N"),
+    "review.propose": ("&Propose boxes", "Shift+P"),
+    "review.click_box": ("Click &tool: propose the box under a click", "C"),
     "review.undo": ("&Undo", "Ctrl+Z"),
     "review.redo": ("Re&do", "Ctrl+Shift+Z"),
 }
@@ -68,6 +72,7 @@ def build_view_menu(window) -> None:
     window.add_action(menu, "&Invert", canvas.toggle_invert, action_id="view.invert")
     window.add_action(menu, "&Fit to window", canvas.fit, action_id="view.fit")
     window.add_action(menu, "&Actual size (1:1)", canvas.actual_size, action_id="view.actual_size")
+    window.add_action(menu, "Heatmap &overlay on/off", canvas.toggle_overlay, action_id="view.overlay")
     menu.addSeparator()
     window.comparison_action = window.add_action(menu, "&Comparison grid", window.show_comparison,
                                                  action_id="view.comparison")
@@ -126,18 +131,29 @@ def build_review_menu(window, review) -> dict[str, QAction]:
     for action_id in ("review.undo", "review.redo"):
         menu.addAction(actions[action_id])
     menu.addSeparator()
-    for action_id in ("review.draw", "review.accept", "review.reject", "review.delete"):
+    for action_id in ("review.propose", "review.click_box", "review.draw", "review.accept", "review.reject",
+                      "review.delete"):
         menu.addAction(actions[action_id])
     menu.addAction("&Copy boxes from the previous image").triggered.connect(lambda _=False: review.copy_previous())
+    on_open = menu.addAction(OPEN_TEXT)
+    on_open.setCheckable(True)
+    on_open.setChecked(review.flow.propose_on_open)
+    on_open.setToolTip("Propose an unread image's boxes as it opens (the proposal panel's method and rule), "
+                       "on the model worker")
+    on_open.toggled.connect(review.flow.set_propose_on_open)
     menu.addSeparator()
-    menu.addAction("&Sign off this image").triggered.connect(lambda _=False: review.sign_off())
+    actions["review.sign_off"] = menu.addAction("&Sign off this image")
+    actions["review.sign_off"].triggered.connect(lambda _=False: review.sign_off())
     menu.addAction(actions["review.next_unread"])
+    actions["review.finish"] = _canvas_action(window, "Accept the shown proposals, sign off, next unread",
+                                              review.flow.finish)
+    menu.addAction(actions["review.finish"])
     menu.addSeparator()
     blinded = menu.addAction("&Blinded-first review")
     blinded.setCheckable(True)
     blinded.setToolTip("Hide heatmaps and AI boxes of an image until you have drawn your own")
     blinded.toggled.connect(review.set_blinded)
-    reveal = menu.addAction("Re&veal AI output")
+    reveal = actions["review.reveal"] = menu.addAction("Re&veal AI output")
     reveal.triggered.connect(lambda _=False: review.reveal())
     menu.addSeparator()
     learn = menu.addAction("&Learn from reviewed boxes...")
@@ -156,8 +172,18 @@ def build_review_menu(window, review) -> dict[str, QAction]:
     _exclusive_orders(review, window, worklist, disagreement)
     for action_id, action in actions.items():
         window.shortcuts.bind(action_id, action)
-    return {**actions, "review.blinded": blinded, "review.reveal": reveal, "review.uncertainty": worklist,
-            "review.disagreement": disagreement}
+    return {**actions, "review.blinded": blinded, "review.uncertainty": worklist,
+            "review.disagreement": disagreement, "review.propose_on_open": on_open}
+
+
+def _canvas_action(window, text: str, slot) -> QAction:
+    """An action whose key works while the image has the focus only (Enter: the label field
+    and the dialogs keep their own Enter)."""
+    action = QAction(text, window.canvas)
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    action.triggered.connect(lambda _=False: slot())
+    window.canvas.addAction(action)
+    return action
 
 
 def _exclusive_orders(review, window, entropy: QAction, disagreement: QAction) -> None:
@@ -179,7 +205,8 @@ def _exclusive_orders(review, window, entropy: QAction, disagreement: QAction) -
 def _review_actions(window, review) -> dict[str, QAction]:
     slots = {"review.draw": review.editor.arm_drawing, "review.accept": review.accept_selected,
              "review.reject": review.reject_selected, "review.delete": review.delete_selected,
-             "review.next_unread": review.next_unread}
+             "review.next_unread": review.next_unread, "review.propose": review.crosseai.propose,
+             "review.click_box": review.flow.click.arm}
     actions = {}
     for action_id, (text, key) in REVIEW_ACTIONS.items():
         if action_id == "review.undo":

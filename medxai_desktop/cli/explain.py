@@ -1,6 +1,7 @@
 """`medxai explain`: explain one image: heatmaps, prediction, CrossEAI boxes."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -16,9 +17,12 @@ def register(sub) -> None:
                          help=f"comma-separated methods (default {DEFAULT_METHODS}); also gradcam, "
                               "hirescam, eigencam, scorecam, guided")
     explain.add_argument("--target", default="predicted", help="class name or index to explain, or 'predicted'")
-    explain.add_argument("--boxes", choices=["default", "crosseai"],
+    explain.add_argument("--boxes", choices=["default", "crosseai", "click"],
                          help="also propose boxes: 'default' with the model card's recommended proposal "
-                              "method (tune-boxes --write-card measures it), 'crosseai' with pure CrossEAI")
+                              "method (tune-boxes --write-card measures it), 'crosseai' with pure CrossEAI, "
+                              "'click' the one box of the map's component under --click")
+    explain.add_argument("--click", type=parse_click, default=None, metavar="X,Y",
+                         help="with --boxes click: the click in image pixels (x, y from the top left)")
     for name, kind, text in [("--alpha", float, "weight of Guided Backprop in the fusion"),
                              ("--tau", float, "threshold as a fraction of the fused map's maximum"),
                              ("--sigma", float, "Gaussian smoothing of the guided map (model pixels)"),
@@ -40,23 +44,38 @@ def run(args) -> int:
     model = load_model_from_args(args)
     overrides = {k: getattr(args, k) for k in ("alpha", "tau", "sigma", "min_area", "top_k")
                  if getattr(args, k) is not None}
+    if args.click is not None and args.boxes != "click":
+        raise ValueError("--click is used with --boxes click only")
     return explain_and_write(image, model, ExplanationEngine(model), methods, Path(args.out), args.target,
-                             propose=args.boxes or False, overrides=overrides)
+                             propose=args.boxes or False, overrides=overrides, click=args.click)
+
+
+def parse_click(text: str) -> tuple[float, float]:
+    """"X,Y" -> (x, y); argparse turns the ValueError into a one-line usage error."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"--click wants X,Y (image pixels), got {text!r}")
+    x, y = (float(p) for p in parts)
+    if not all(math.isfinite(v) and v >= 0 for v in (x, y)):
+        raise ValueError(f"--click wants two finite pixel coordinates >= 0, got {text!r}")
+    return x, y
 
 
 def explain_and_write(image, model, engine, methods, out: Path, target="predicted", propose: bool | str = False,
-                      overrides: dict | None = None) -> int:
+                      overrides: dict | None = None, click: tuple[float, float] | None = None) -> int:
     """Explain one image (core), write the maps, boxes and summary to ``out`` and print them.
     An image unlike the model's training images (its card's modality, body part or input
     statistics: core.models.domain) is a warning on stderr and in the summary."""
     from medxai_desktop.core.explain.outputs import write_explanations
+    from medxai_desktop.core.explain.click_box import explain_and_click
     from medxai_desktop.core.explain.proposals import explain_and_propose
     from medxai_desktop.core.models.domain import domain_warning
 
     warning = domain_warning(model.card, image)
     if warning:
         print(f"warning: {Path(image.source).name}: {warning}", file=sys.stderr)
-    done = explain_and_propose(image, model, engine, methods, target, propose, overrides)
+    done = (explain_and_click(image, model, engine, methods, target, click) if propose == "click"
+            else explain_and_propose(image, model, engine, methods, target, propose, overrides))
     result, boxes = done.result, done.boxes
     info = {"path": str(Path(image.source).resolve()), "frame": image.frame,
             "content_sha256": image.content_hash, "height": image.shape[0], "width": image.shape[1],

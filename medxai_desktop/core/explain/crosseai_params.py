@@ -37,3 +37,10 @@ class CrossEAIParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def describe(self, fused: bool = True) -> str:
+        """The rule in one line (``fused``: with CrossEAI's alpha and sigma)."""
+        fusion = f"alpha {self.alpha:g}, sigma {self.sigma:g} px, " if fused else ""
+        return (f"{fusion}threshold {self.tau:g} x max, min area {self.min_area:.2%}, "
+                f"{'all boxes' if self.top_k == 0 else f'top {self.top_k}'} by {self.score}"
+                f"{', inside the patient' if self.foreground else ''}")

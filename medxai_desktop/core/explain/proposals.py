@@ -45,9 +45,13 @@ def method_rule(model, method: str, overrides: dict | None = None) -> CrossEAIPa
 def method_boxes(result: ExplanationSet, model, method: str, image_size, overrides: dict | None = None):
     """(boxes in the pixels of an image of ``image_size``, the map they come from) of ``method``
     with the card's rule, from an ExplanationSet that holds ``needed_maps(method)``."""
+    return rule_boxes(result, method, method_rule(model, method, overrides), image_size)
+
+
+def rule_boxes(result: ExplanationSet, method: str, params: CrossEAIParams, image_size):
+    """(boxes, map) of ``method`` with the rule ``params`` (the app's panel, or the card's)."""
     from .crosseai import crosseai_boxes, crosseai_map, single_map_boxes
 
-    params = method_rule(model, method, overrides)
     if method == "crosseai":
         return crosseai_boxes(result, params, image_size=image_size), crosseai_map(result, params)
     return single_map_boxes(result[method], params, image_size, result.input_tensor)
@@ -58,7 +62,7 @@ def explain_and_propose(image, model, engine, methods, target="predicted", propo
     """Explain ``image`` with ``methods`` plus what the proposals need. ``propose``: False (no
     boxes), "crosseai" (or True: CrossEAI boxes from the card's parameters) or "default" (the
     card's recommended proposal method, CrossEAI or one CAM with its tuned box rule); the
-    ``overrides`` apply to the rule either way."""
+    ``overrides`` apply to the rule either way. (A click's box: click_box.explain_and_click.)"""
     method = None if not propose else recommended_proposal(model) if propose == "default" else "crosseai"
     needed = needed_maps(method)
     result = engine.explain(model.preprocess(image), list(methods) + [m for m in needed if m not in methods],
@@ -68,3 +72,4 @@ def explain_and_propose(image, model, engine, methods, target="predicted", propo
     t0 = time.perf_counter()
     boxes, heatmap = method_boxes(result, model, method, image.shape, overrides)
     return ExplainedImage(result, boxes, heatmap, time.perf_counter() - t0)
+
