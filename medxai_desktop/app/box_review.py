@@ -62,6 +62,15 @@ def listed(view: BoxView, ai_hidden: bool) -> bool:
             and not (view.origin == "drawn" and view.state == REJECTED))
 
 
+def reviewed_boxes_within(store, image_id: int | None, shape: tuple[int, int]) -> list[tuple[BoxView, Box]]:
+    """The reviewed boxes of image ``image_id``, each clipped to an image of ``shape`` (rows,
+    columns); boxes left with less than a pixel are dropped."""
+    height, width = shape
+    views = [] if image_id is None else store.latest_boxes(image_id)
+    boxes = [(v, v.box.clipped(width, height)) for v in views if v.state in REVIEWED_STATES]
+    return [(v, b) for v, b in boxes if b.width >= 1 and b.height >= 1]
+
+
 class BoxReviewController(QObject):
     """The review of the open image. ``window`` is the MainWindow: its session, store,
     reviewer, jobs, canvas, browser and model are used, never copied."""
@@ -422,13 +431,10 @@ class BoxReviewController(QObject):
         previous = refs[index - 1]
         previous_id = self.statuses.ids.get(ref_key(previous))
         try:
-            views = [] if previous_id is None else self.store.latest_boxes(previous_id)
+            boxes = reviewed_boxes_within(self.store, previous_id, self.session.image.shape)
         except StoreError as exc:
             self.notify(f"cannot read the previous image's boxes: {exc}", "error")
             return
-        height, width = self.session.image.shape
-        boxes = [(v, v.box.clipped(width, height)) for v in views if v.state in REVIEWED_STATES]
-        boxes = [(v, b) for v, b in boxes if b.width >= 1 and b.height >= 1]
         if not boxes:
             self.notify(f"{previous.path.name} has no reviewed boxes to copy", "info")
             return
