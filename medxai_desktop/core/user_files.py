@@ -37,10 +37,15 @@ class UserFileError(InputFileError):
     """A path that cannot be read as a user file: not found, not a regular file, too large."""
 
 
-def max_bytes(kind: str) -> int:
-    default, variable = LIMITS[kind]
+def positive_int_from_env(variable: str, default: int) -> int:
+    """A site's limit: ``$variable`` when it is a whole number above 0, else ``default``."""
     value = os.environ.get(variable, "")
     return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def max_bytes(kind: str) -> int:
+    default, variable = LIMITS[kind]
+    return positive_int_from_env(variable, default)
 
 
 def _check_stat(path: Path, info: os.stat_result, kind: str) -> None:

@@ -10,8 +10,9 @@ twice that (the volume and its LPS reorientation).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from medxai_desktop.core.user_files import positive_int_from_env
 
 from .errors import ImageReadError
 
@@ -27,17 +28,12 @@ DEFAULT_MAX_VOLUME_BYTES = 1 << 29
 MAX_SIDE = 1 << 15
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.isdigit() and int(value) > 0 else default
-
-
 def max_pixels() -> int:
-    return _env_int("MEDXAI_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+    return positive_int_from_env("MEDXAI_MAX_PIXELS", DEFAULT_MAX_PIXELS)
 
 
 def max_volume_bytes() -> int:
-    return _env_int("MEDXAI_MAX_VOLUME_BYTES", DEFAULT_MAX_VOLUME_BYTES)
+    return positive_int_from_env("MEDXAI_MAX_VOLUME_BYTES", DEFAULT_MAX_VOLUME_BYTES)
 
 
 def check_pixels(path: Path, *dims: int, what: str = "image", factor: int = 1) -> None:
